@@ -1,0 +1,53 @@
+"""Request ids: every request gets one (or keeps the caller's `X-Request-ID`), every log line and every 500 body
+carries it, so that a partner's report can be matched to the server's log."""
+
+import contextvars
+import logging
+import re
+import time
+import uuid
+
+access_logger = logging.getLogger("crm.api.access")
+
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+_ACCEPTABLE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def current_request_id() -> str:
+    return request_id_var.get()
+
+
+class RequestIdMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        given = request.headers.get("X-Request-ID", "")
+        request_id = given if _ACCEPTABLE_ID.match(given) else uuid.uuid4().hex
+        request.request_id = request_id
+        token = request_id_var.set(request_id)
+        started = time.monotonic()
+        try:
+            response = self.get_response(request)
+            channel_code = getattr(request, "api_channel_code", None)
+            if channel_code:
+                # Which channel made each partner call: the access log of the API.
+                access_logger.info(
+                    "%s %s %s channel=%s %.1fms",
+                    request.method,
+                    request.path,
+                    response.status_code,
+                    channel_code,
+                    (time.monotonic() - started) * 1000,
+                )
+        finally:
+            request_id_var.reset(token)
+        response["X-Request-ID"] = request_id
+        return response
+
+
+class RequestIdLogFilter(logging.Filter):
+    def filter(self, record):
+        record.request_id = request_id_var.get()
+        return True

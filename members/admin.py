@@ -1,0 +1,540 @@
+"""The operators' daily tool for members, channels and API keys. Thin: every change calls a service."""
+
+import contextlib
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Count, Exists, OuterRef, Q
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from . import hooks, selectors, services
+from .errors import DomainError
+from .importing.admin import MemberImportExportMixin
+from .models import (
+    API_SCOPES,
+    ApiKey,
+    Channel,
+    ChannelIdentity,
+    Consent,
+    ConsentChange,
+    Event,
+    Member,
+    MemberHistory,
+    MemberMerge,
+    MemberTag,
+    Order,
+    OrderLine,
+    Tag,
+)
+from .normalize import normalize_email, normalize_phone
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+# --- channels and keys -------------------------------------------------------------------------------------------
+
+
+class ApiKeyInline(ReadOnlyInline):
+    model = ApiKey
+    fields = ["prefix", "name", "scopes", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = fields
+
+
+@admin.register(Channel)
+class ChannelAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "kind", "is_active", "throttle_rate", "created_at"]
+    list_filter = ["kind", "is_active"]
+    search_fields = ["code", "name"]
+    inlines = [ApiKeyInline]
+
+
+class ApiKeyForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(
+        label=gettext_lazy("scopes"),
+        choices=[(scope, scope) for scope in API_SCOPES],
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    class Meta:
+        model = ApiKey
+        fields = ["channel", "name", "scopes"]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    form = ApiKeyForm
+    list_display = ["prefix", "channel", "name", "scope_list", "created_at", "last_used_at", "status"]
+    list_filter = ["channel", ("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["prefix", "name", "channel__code"]
+    actions = ["revoke_keys"]
+    list_select_related = ["channel"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        return ["channel", "name", "prefix", "scope_list", "created_at", "created_by", "last_used_at", "revoked_at"]
+
+    def get_fields(self, request, obj=None):
+        return ["channel", "name", "scopes"] if obj is None else self.get_readonly_fields(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        # A key is never edited: revoke it and create another.
+        return obj is None and super().has_change_permission(request, obj)
+
+    @admin.display(description=gettext_lazy("scopes"))
+    def scope_list(self, obj):
+        return ", ".join(obj.scopes)
+
+    @admin.display(description=gettext_lazy("status"))
+    def status(self, obj):
+        return _("revoked") if obj.revoked_at else _("active")
+
+    def save_model(self, request, obj, form, change):
+        api_key, raw_key = services.api_key_create(
+            channel=form.cleaned_data["channel"],
+            scopes=form.cleaned_data["scopes"],
+            name=form.cleaned_data["name"],
+            created_by=request.user,
+        )
+        obj.pk = api_key.pk
+        self.message_user(
+            request,
+            format_html(
+                "{} <code style='user-select:all'>{}</code>",
+                _("Copy the key now; it is shown only once:"),
+                raw_key,
+            ),
+            messages.WARNING,
+        )
+
+    @admin.action(description=gettext_lazy("Revoke selected keys"))
+    def revoke_keys(self, request, queryset):
+        for api_key in queryset.filter(revoked_at__isnull=True):
+            services.api_key_revoke(api_key=api_key, revoked_by=request.user)
+        self.message_user(request, _("The selected keys are revoked."), messages.SUCCESS)
+
+
+# --- members -----------------------------------------------------------------------------------------------------
+
+
+class BirthdayMonthFilter(admin.SimpleListFilter):
+    title = gettext_lazy("birthday month")
+    parameter_name = "birthday_month"
+
+    def lookups(self, request, model_admin):
+        return [(str(month), _("Month %(month)d") % {"month": month}) for month in range(1, 13)]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(birthday__month=int(self.value()))
+        return queryset
+
+
+class TagFilter(admin.SimpleListFilter):
+    title = gettext_lazy("tag")
+    parameter_name = "tag"
+
+    def lookups(self, request, model_admin):
+        return [(str(tag.pk), tag.name) for tag in Tag.objects.all()[:200]]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(member_tags__tag_id=self.value())
+        return queryset
+
+
+class IdentityInline(ReadOnlyInline):
+    model = ChannelIdentity
+    fields = ["channel", "external_id", "created_at"]
+    readonly_fields = fields
+    verbose_name_plural = gettext_lazy("channel identities (OneID)")
+
+
+class ConsentInline(ReadOnlyInline):
+    model = Consent
+    fields = ["channel", "granted", "source", "updated_at"]
+    readonly_fields = fields
+
+
+class ConsentChangeInline(ReadOnlyInline):
+    model = ConsentChange
+    fields = ["created_at", "channel", "granted", "source", "changed_by"]
+    readonly_fields = fields
+    classes = ["collapse"]
+
+
+class MemberTagInline(ReadOnlyInline):
+    model = MemberTag
+    fields = ["tag", "source", "created_by", "created_at"]
+    readonly_fields = fields
+    verbose_name_plural = gettext_lazy("tags")
+
+
+class OrderInline(ReadOnlyInline):
+    model = Order
+    fields = ["order_id", "channel", "store", "amount", "refunded_amount", "currency", "occurred_at", "status"]
+    readonly_fields = fields
+    ordering = ["-occurred_at"]
+    show_change_link = True
+
+
+class EventInline(ReadOnlyInline):
+    model = Event
+    fields = ["type", "name", "channel", "occurred_at", "attributes"]
+    readonly_fields = fields
+    ordering = ["-occurred_at"]
+
+
+class HistoryInline(ReadOnlyInline):
+    model = MemberHistory
+    fields = ["created_at", "action", "changes", "actor", "channel"]
+    readonly_fields = fields
+    verbose_name_plural = gettext_lazy("history: who changed what")
+
+
+class MemberForm(forms.ModelForm):
+    consent_sms = forms.BooleanField(label=gettext_lazy("SMS consent"), required=False)
+    consent_email = forms.BooleanField(label=gettext_lazy("E-mail consent"), required=False)
+    consent_wechat = forms.BooleanField(label=gettext_lazy("WeChat consent"), required=False)
+
+    class Meta:
+        model = Member
+        fields = ["name", "phone", "email", "gender", "birthday", "city", "country", "language", "referrer"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            current = selectors.member_consents(self.instance)
+            for channel, granted in current.items():
+                self.fields[f"consent_{channel}"].initial = granted
+
+    def _normalised(self, field, function):
+        value = self.cleaned_data.get(field)
+        if not value:
+            return None
+        try:
+            return function(value)
+        except ValueError as error:
+            raise forms.ValidationError(str(error)) from None
+
+    def clean_phone(self):
+        return self._normalised("phone", normalize_phone)
+
+    def clean_email(self):
+        return self._normalised("email", normalize_email)
+
+    def clean_birthday(self):
+        birthday = self.cleaned_data.get("birthday")
+        if birthday and birthday > timezone.localdate():
+            raise forms.ValidationError(_("A birthday cannot be in the future."))
+        return birthday
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.instance.pk and not (cleaned.get("phone") or cleaned.get("email")):
+            raise forms.ValidationError(_("Give at least a phone number or an e-mail address."))
+        return cleaned
+
+    def consents(self):
+        return {channel: self.cleaned_data[f"consent_{channel}"] for channel in ("sms", "email", "wechat")}
+
+
+class TagChoiceForm(forms.Form):
+    tag = forms.CharField(label=gettext_lazy("tag"), max_length=64)
+
+
+@admin.register(Member)
+class MemberAdmin(MemberImportExportMixin, admin.ModelAdmin):
+    form = MemberForm
+    list_display = ["member_no", "name", "phone", "email", "status", "join_channel", "joined_at"]
+    list_filter = ["status", "join_channel", TagFilter, ("joined_at", admin.DateFieldListFilter), BirthdayMonthFilter]
+    list_select_related = ["join_channel"]
+    search_fields = ["member_no"]  # widened in get_search_results
+    search_help_text = gettext_lazy("Phone in any spelling, e-mail, name, member number or a channel identity.")
+    readonly_fields = ["member_no", "status", "joined_at", "join_channel", "merged_into", "imported_spend"]
+    raw_id_fields = ["referrer"]
+    show_full_result_count = False
+    list_per_page = 50
+    actions = ["add_tag", "remove_tag", "freeze", "unfreeze", "merge_two"]
+    inlines = [
+        IdentityInline,
+        ConsentInline,
+        ConsentChangeInline,
+        MemberTagInline,
+        OrderInline,
+        EventInline,
+        HistoryInline,
+    ]
+    change_form_template = "admin/members/member/change_form.html"
+
+    def get_fieldsets(self, request, obj=None):
+        profile = ["name", "phone", "email", "gender", "birthday", "city", "country", "language", "referrer"]
+        fieldsets = [
+            (None, {"fields": (["member_no", "status"] if obj else []) + profile}),
+            (_("Consents"), {"fields": ["consent_sms", "consent_email", "consent_wechat"]}),
+        ]
+        if obj:
+            fieldsets.append((_("Origin"), {"fields": ["joined_at", "join_channel", "merged_into", "imported_spend"]}))
+        return fieldsets
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        condition = Q(member_no=term) | Q(name__icontains=term)
+        condition |= Q(Exists(ChannelIdentity.objects.filter(member=OuterRef("pk"), external_id=term)))
+        for field, function in (("phone", normalize_phone), ("email", normalize_email)):
+            with contextlib.suppress(ValueError):
+                condition |= Q(**{field: function(term)})
+        return queryset.filter(condition), False
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            context["member_panels"] = [
+                panel for result in hooks.member_panels.send(member=obj, request=request) for panel in (result or [])
+            ]
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except DomainError as error:
+            self.message_user(request, error.message, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def save_model(self, request, obj, form, change):
+        data = {field: form.cleaned_data.get(field) for field in form.Meta.fields}
+        if change:
+            saved = services.member_update(member=obj, data=data, consents=form.consents(), actor=request.user)
+        else:
+            saved = services.member_create(consents=form.consents(), actor=request.user, **data)
+        obj.pk, obj.member_no = saved.pk, saved.member_no
+
+    def save_related(self, request, form, formsets, change):
+        # Inlines are read-only; tags and identities change through actions and services.
+        pass
+
+    def has_delete_permission(self, request, obj=None):
+        # Members are closed or merged, never deleted: their orders and ledger must keep pointing somewhere.
+        return False
+
+    def _tag_action(self, request, queryset, service, done_message):
+        if "apply" in request.POST:
+            form = TagChoiceForm(request.POST)
+            if form.is_valid():
+                tag = services.tag_get_or_create(name=form.cleaned_data["tag"])
+                count = service(member_ids=list(queryset.values_list("pk", flat=True)), tag=tag, actor=request.user)
+                self.message_user(request, done_message % {"count": count, "tag": tag.name}, messages.SUCCESS)
+                return None
+        else:
+            form = TagChoiceForm()
+        return TemplateResponse(
+            request,
+            "admin/members/member/tag_action.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": _("Tag members"),
+                "form": form,
+                "members": queryset[:20],
+                "count": queryset.count(),
+                "action": request.POST.get("action"),
+                "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+                "opts": self.model._meta,
+            },
+        )
+
+    @admin.action(description=gettext_lazy("Add a tag to the selected members"))
+    def add_tag(self, request, queryset):
+        return self._tag_action(request, queryset, services.members_tag, _("%(count)d members tagged %(tag)s."))
+
+    @admin.action(description=gettext_lazy("Remove a tag from the selected members"))
+    def remove_tag(self, request, queryset):
+        return self._tag_action(request, queryset, services.members_untag, _("%(tag)s removed from %(count)d members."))
+
+    @admin.action(description=gettext_lazy("Freeze the selected members"))
+    def freeze(self, request, queryset):
+        count = services.members_set_status(
+            member_ids=queryset.values_list("pk", flat=True), status=Member.Status.FROZEN, actor=request.user
+        )
+        self.message_user(request, _("%(count)d members frozen.") % {"count": count}, messages.SUCCESS)
+
+    @admin.action(description=gettext_lazy("Unfreeze the selected members"))
+    def unfreeze(self, request, queryset):
+        count = services.members_set_status(
+            member_ids=queryset.filter(status=Member.Status.FROZEN).values_list("pk", flat=True),
+            status=Member.Status.ACTIVE,
+            actor=request.user,
+        )
+        self.message_user(request, _("%(count)d members unfrozen.") % {"count": count}, messages.SUCCESS)
+
+    @admin.action(description=gettext_lazy("Merge the two selected members"))
+    def merge_two(self, request, queryset):
+        members = list(queryset.order_by("joined_at", "pk")[:3])
+        if len(members) != 2:
+            self.message_user(request, _("Select exactly two members to merge."), messages.ERROR)
+            return None
+        url = reverse("admin:members_member_merge", args=[members[0].pk, members[1].pk])
+        return HttpResponseRedirect(url)
+
+    def get_urls(self):
+        return [
+            path(
+                "duplicates/",
+                self.admin_site.admin_view(self.duplicates_view),
+                name="members_member_duplicates",
+            ),
+            path(
+                "merge/<int:keep_id>/<int:drop_id>/",
+                self.admin_site.admin_view(self.merge_view),
+                name="members_member_merge",
+            ),
+            *super().get_urls(),
+        ]
+
+    def duplicates_view(self, request):
+        pairs = selectors.duplicate_candidates()
+        members = Member.objects.in_bulk({pk for pair in pairs for pk in (pair["keep_id"], pair["drop_id"])})
+        reasons = {"name_birthday": _("same name and birthday"), "name_phone": _("same name and phone digits")}
+        rows = [{"keep": members[p["keep_id"]], "drop": members[p["drop_id"]], "why": reasons[p["why"]]} for p in pairs]
+        return TemplateResponse(
+            request,
+            "admin/members/member/duplicates.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": _("Likely duplicates"),
+                "rows": rows,
+                "opts": self.model._meta,
+            },
+        )
+
+    def merge_view(self, request, keep_id, drop_id):
+        if not self.has_change_permission(request):
+            return HttpResponseRedirect(reverse("admin:index"))
+        keep = get_object_or_404(Member, pk=keep_id)
+        drop = get_object_or_404(Member, pk=drop_id)
+        if request.method == "POST":
+            if request.POST.get("keep") == str(drop.pk):
+                keep, drop = drop, keep
+            try:
+                merge = services.members_merge(keep=keep, drop=drop, by=request.user)
+            except DomainError as error:
+                self.message_user(request, error.message, messages.ERROR)
+            else:
+                self.message_user(
+                    request,
+                    _("%(dropped)s merged into %(kept)s.") % {"dropped": drop.member_no, "kept": keep.member_no},
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(reverse("admin:members_member_change", args=[merge.kept_id]))
+        related = [
+            (_("orders"), "orders"),
+            (_("events"), "events"),
+            (_("channel identities"), "identities"),
+            (_("tags"), "member_tags"),
+        ]
+        count_rows = [(label, getattr(keep, name).count(), getattr(drop, name).count()) for label, name in related]
+        return TemplateResponse(
+            request,
+            "admin/members/member/merge.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": _("Merge members"),
+                "keep": keep,
+                "drop": drop,
+                "count_rows": count_rows,
+                "opts": self.model._meta,
+            },
+        )
+
+
+@admin.register(Tag)
+class TagAdmin(admin.ModelAdmin):
+    list_display = ["name", "description", "member_count", "created_at"]
+    search_fields = ["name"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(member_count=Count("member_tags"))
+
+    @admin.display(description=gettext_lazy("members"), ordering="member_count")
+    def member_count(self, obj):
+        return obj.member_count
+
+
+class OrderLineInline(ReadOnlyInline):
+    model = OrderLine
+    fields = ["sku", "name", "category", "quantity", "amount"]
+    readonly_fields = fields
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    list_display = ["order_id", "member", "channel", "store", "amount", "refunded_amount", "occurred_at", "status"]
+    list_filter = ["channel", "status", ("occurred_at", admin.DateFieldListFilter)]
+    list_select_related = ["member", "channel"]
+    search_fields = ["order_id", "member__member_no"]
+    inlines = [OrderLineInline]
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(MemberMerge)
+class MemberMergeAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "kept", "dropped", "merged_by"]
+    list_select_related = ["kept", "dropped", "merged_by"]
+    readonly_fields = ["created_at", "kept", "dropped", "merged_by", "moved"]
+    search_fields = ["kept__member_no", "dropped__member_no"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def _member_cards(request):
+    today = timezone.localdate()
+    stats = Member.objects.aggregate(
+        total=Count("id", filter=Q(merged_into__isnull=True)),
+        new_7d=Count("id", filter=Q(joined_at__date__gte=today - timezone.timedelta(days=7))),
+    )
+    return [
+        {"title": _("Members"), "value": stats["total"], "url": reverse("admin:members_member_changelist")},
+        {"title": _("New members, last 7 days"), "value": stats["new_7d"]},
+        {
+            "title": _("Likely duplicates"),
+            "value": _("Review"),
+            "url": reverse("admin:members_member_duplicates"),
+            "hint": _("same name and birthday, or same name and phone digits"),
+        },
+    ]
+
+
+hooks.dashboard_cards.register(_member_cards)

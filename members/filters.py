@@ -1,0 +1,52 @@
+"""One FilterSet per list, used by the API and the admin."""
+
+import django_filters
+from django.utils.translation import gettext as _
+from rest_framework.exceptions import ValidationError
+
+from . import hooks
+from .models import Member
+from .normalize import normalize_email, normalize_phone
+
+
+class MemberFilter(django_filters.FilterSet):
+    phone = django_filters.CharFilter(method="filter_phone")
+    email = django_filters.CharFilter(method="filter_email")
+    external_id = django_filters.CharFilter(method="filter_external_id")
+    tier = django_filters.CharFilter(method="filter_tier")
+    tag = django_filters.CharFilter(field_name="member_tags__tag__name")
+    status = django_filters.ChoiceFilter(choices=Member.Status.choices)
+
+    class Meta:
+        model = Member
+        fields = ["phone", "email", "external_id", "tier", "tag", "status"]
+
+    @property
+    def channel(self):
+        principal = getattr(self.request, "user", None)
+        return getattr(principal, "channel", None)
+
+    def filter_phone(self, queryset, name, value):
+        # Any spelling the fields accept matches: the value is normalised exactly as on write.
+        try:
+            return queryset.filter(phone=normalize_phone(value))
+        except ValueError as error:
+            raise ValidationError({"phone": [str(error)]}) from None
+
+    def filter_email(self, queryset, name, value):
+        try:
+            return queryset.filter(email=normalize_email(value))
+        except ValueError as error:
+            raise ValidationError({"email": [str(error)]}) from None
+
+    def filter_external_id(self, queryset, name, value):
+        if self.channel is None:
+            return queryset.filter(identities__external_id=value)
+        return queryset.filter(identities__channel=self.channel, identities__external_id=value)
+
+    def filter_tier(self, queryset, name, value):
+        if not hooks.member_tier_filter.receivers:
+            raise ValidationError({"tier": [_("Tiers are not configured.")]})
+        for receiver in hooks.member_tier_filter.receivers:
+            queryset = receiver(queryset=queryset, tier_code=value, channel=self.channel)
+        return queryset

@@ -1,0 +1,42 @@
+"""Hooks that let higher apps react to what happens in `members` without `members` importing them.
+
+Each hook is a small ordered registry; a higher app registers in its AppConfig.ready(). Receivers are called
+directly, inside the caller's transaction, so their writes commit or roll back with the change that caused them.
+"""
+
+
+class Hook:
+    def __init__(self, name):
+        self.name = name
+        self._receivers = []
+
+    def register(self, receiver):
+        if receiver not in self._receivers:
+            self._receivers.append(receiver)
+        return receiver
+
+    def send(self, **kwargs):
+        return [receiver(**kwargs) for receiver in self._receivers]
+
+    @property
+    def receivers(self):
+        return list(self._receivers)
+
+
+# members_merge(): receivers move their rows from `dropped` to `kept` and return {label: count} for the record.
+member_merged = Hook("member_merged")
+# order_record() / refund_record() / event_record(): loyalty earns or reverses points.
+order_recorded = Hook("order_recorded")
+refund_recorded = Hook("refund_recorded")
+event_recorded = Hook("event_recorded")
+# seed_demo: each app loads its part of the demo program; receivers take (stdout=, members=).
+demo_seeders = Hook("demo_seeders")
+# The staff home page: receivers return a list of {"title", "value", "hint"?} cards.
+dashboard_cards = Hook("dashboard_cards")
+# The member page: receivers return a list of {"title", "rows": [(label, value), ...]} panels.
+member_panels = Hook("member_panels")
+# The member's loyalty summary in API answers: receivers take (members=[...], channel=) and return
+# {member_id: {"tier": {"code", "name"} | None, "points": {"balance", "pending"}}}; one call per page, not per row.
+member_loyalty_summary = Hook("member_loyalty_summary")
+# The `tier` filter of the member list: receivers take (queryset=, tier_code=, channel=) and return a queryset.
+member_tier_filter = Hook("member_tier_filter")

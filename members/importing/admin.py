@@ -1,0 +1,5 @@
+"""Import and export of members in the admin (filled in by the import work)."""
+
+
+class MemberImportExportMixin:
+    pass

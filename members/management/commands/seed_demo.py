@@ -1,0 +1,30 @@
+import os
+
+from django.core.management.base import BaseCommand
+
+from members import demo, hooks
+
+
+class Command(BaseCommand):
+    help = "Load the demo program of API.md (idempotent); with --members N, add N realistic members and history."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--members", type=int, default=0, help="add this many demo members")
+        parser.add_argument("--username", default=os.environ.get("DEMO_ADMIN_USER", "admin"))
+        parser.add_argument("--password", default=os.environ.get("DEMO_ADMIN_PASSWORD", "crm-demo-2026"))
+        parser.add_argument("--no-staff", action="store_true", help="do not create the demo staff login")
+
+    def handle(self, *args, members, username, password, no_staff, **options):
+        channels = demo.demo_channels()
+        self.stdout.write(f"channels: {', '.join(channel.code for channel in channels)}")
+        for seeder in hooks.demo_seeders.receivers:
+            seeder(stdout=self.stdout)
+        if members:
+            created = demo.demo_members_create(count=members)
+            self.stdout.write(f"members added: {created}")
+        if not no_staff:
+            _user, created = demo.demo_staff_login(username=username, password=password)
+            if created:
+                self.stdout.write(self.style.SUCCESS(f"staff login: {username} / {password}"))
+            else:
+                self.stdout.write(f"staff login: {username} (exists; its password is unchanged, default {password})")

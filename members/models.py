@@ -1,0 +1,435 @@
+import hashlib
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+# The scopes a partner's API key may carry (API.md: Authentication and scopes).
+API_SCOPES = (
+    "members:read",
+    "members:write",
+    "orders:write",
+    "events:write",
+    "points:read",
+    "points:write",
+    "rewards:read",
+    "rewards:redeem",
+    "coupons:write",
+    "analytics:read",
+)
+
+
+def api_key_hash(raw_key: str) -> str:
+    # Keys are 256-bit random, so a fast unsalted hash is safe and lets a request find its key in one indexed query.
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+class Channel(models.Model):
+    """A partner system or sales channel: a store's POS, a Tmall shop, the mini-program, the web shop..."""
+
+    class Kind(models.TextChoices):
+        STORE = "store", _("Store")
+        ONLINE_SHOP = "online_shop", _("Online shop")
+        MARKETPLACE = "marketplace", _("Marketplace (Tmall, JD, Douyin)")
+        MINI_PROGRAM = "mini_program", _("Mini-program")
+        WECHAT = "wechat", _("WeChat official account / WeCom")
+        WEB = "web", _("Website")
+        POS = "pos", _("Point of sale")
+        PARTNER = "partner", _("Partner system")
+
+    code = models.SlugField(_("code"), max_length=64, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices, default=Kind.PARTNER)
+    is_active = models.BooleanField(_("active"), default=True)
+    throttle_rate = models.CharField(
+        _("API rate limit"),
+        max_length=20,
+        blank=True,
+        help_text=_("Requests per key, such as 50/s or 1000/min. Empty: the default rate."),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = _("channel")
+        verbose_name_plural = _("channels")
+
+    def __str__(self):
+        return f"{self.name} ({self.code})"
+
+
+class ApiKey(models.Model):
+    """A partner's credential. Only the SHA-256 of the key is stored; the key itself is shown once."""
+
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="api_keys", verbose_name=_("channel"))
+    name = models.CharField(_("name"), max_length=200, blank=True)
+    prefix = models.CharField(_("key prefix"), max_length=16, editable=False, db_index=True)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    scopes = models.JSONField(_("scopes"), default=list)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
+
+    def __str__(self):
+        return f"{self.prefix}… ({self.channel.code})"
+
+    @property
+    def is_active(self):
+        return self.revoked_at is None
+
+
+class MemberNumberCounter(models.Model):
+    """Hands out member numbers on databases without sequences (SQLite); PostgreSQL uses a real sequence."""
+
+    last_value = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("member number counter")
+
+    def __str__(self):
+        return str(self.last_value)
+
+
+class Member(models.Model):
+    """One person across every channel and programme."""
+
+    class Gender(models.TextChoices):
+        MALE = "male", _("Male")
+        FEMALE = "female", _("Female")
+        UNKNOWN = "unknown", _("Unknown")
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        FROZEN = "frozen", _("Frozen")
+        CLOSED = "closed", _("Closed")
+
+    member_no = models.CharField(_("member number"), max_length=16, unique=True, editable=False)
+    name = models.CharField(_("name"), max_length=100)
+    phone = models.CharField(_("phone"), max_length=20, null=True, blank=True, unique=True)
+    email = models.CharField(_("e-mail"), max_length=254, null=True, blank=True, unique=True)
+    gender = models.CharField(_("gender"), max_length=10, choices=Gender.choices, default=Gender.UNKNOWN)
+    birthday = models.DateField(_("birthday"), null=True, blank=True)
+    city = models.CharField(_("city"), max_length=100, blank=True)
+    country = models.CharField(_("country"), max_length=2, blank=True, help_text=_("ISO 3166 code, such as CN."))
+    language = models.CharField(_("language"), max_length=10, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    joined_at = models.DateTimeField(_("joined at"))
+    join_channel = models.ForeignKey(
+        Channel, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("join channel")
+    )
+    referrer = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="referrals", verbose_name=_("referrer")
+    )
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("merged into")
+    )
+    imported_spend = models.DecimalField(
+        _("spend before import"),
+        max_digits=14,
+        decimal_places=2,
+        default=0,
+        help_text=_("Total spend brought over from the previous system (累计消费)."),
+    )
+    tags = models.ManyToManyField("Tag", through="MemberTag", related_name="members", blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        ordering = ["-joined_at", "-id"]
+        verbose_name = _("member")
+        verbose_name_plural = _("members")
+        indexes = [
+            models.Index(fields=["status"], name="member_status_idx"),
+            models.Index(fields=["name", "birthday"], name="member_name_birthday_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(phone="") & ~models.Q(email=""), name="member_contact_empty_is_null"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(merged_into__isnull=True) | models.Q(status="closed"),
+                name="member_merged_is_closed",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(imported_spend__gte=0), name="member_imported_spend_not_negative"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.member_no})"
+
+    @property
+    def is_active(self):
+        return self.status == self.Status.ACTIVE
+
+
+class ChannelIdentity(models.Model):
+    """A member's id in one channel: a Tmall buyer id, a WeChat openid or unionid, a POS card number."""
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="identities", verbose_name=_("member"))
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="identities", verbose_name=_("channel"))
+    external_id = models.CharField(_("id in the channel"), max_length=128)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["channel", "external_id"]
+        verbose_name = _("channel identity")
+        verbose_name_plural = _("channel identities")
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "external_id"], name="identity_unique_per_channel"),
+        ]
+
+    def __str__(self):
+        return f"{self.channel.code}:{self.external_id}"
+
+
+class Tag(models.Model):
+    name = models.CharField(_("name"), max_length=64, unique=True)
+    description = models.CharField(_("description"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("tag")
+        verbose_name_plural = _("tags")
+
+    def __str__(self):
+        return self.name
+
+
+class MemberTag(models.Model):
+    class Source(models.TextChoices):
+        STAFF = "staff", _("Staff")
+        IMPORT = "import", _("Import")
+        API = "api", _("API")
+        RULE = "rule", _("Rule")
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="member_tags")
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="member_tags", verbose_name=_("tag"))
+    source = models.CharField(_("source"), max_length=10, choices=Source.choices, default=Source.STAFF)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["tag__name"]
+        verbose_name = _("member tag")
+        verbose_name_plural = _("member tags")
+        constraints = [models.UniqueConstraint(fields=["member", "tag"], name="member_tag_unique")]
+
+    def __str__(self):
+        return self.tag.name
+
+
+class Consent(models.Model):
+    """The current consent of a member for one message channel; what campaigns obey."""
+
+    class Channel(models.TextChoices):
+        SMS = "sms", _("SMS")
+        EMAIL = "email", _("E-mail")
+        WECHAT = "wechat", _("WeChat")
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="consents", verbose_name=_("member"))
+    channel = models.CharField(_("message channel"), max_length=10, choices=Channel.choices)
+    granted = models.BooleanField(_("granted"))
+    source = models.CharField(_("source"), max_length=100, blank=True)
+    updated_at = models.DateTimeField(_("updated at"))
+
+    class Meta:
+        ordering = ["channel"]
+        verbose_name = _("consent")
+        verbose_name_plural = _("consents")
+        constraints = [models.UniqueConstraint(fields=["member", "channel"], name="consent_unique_per_channel")]
+
+    def __str__(self):
+        return f"{self.channel}: {'yes' if self.granted else 'no'}"
+
+
+class ConsentChange(models.Model):
+    """Every grant and withdrawal, kept for ever (proof of consent)."""
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="consent_changes")
+    channel = models.CharField(_("message channel"), max_length=10, choices=Consent.Channel.choices)
+    granted = models.BooleanField(_("granted"))
+    source = models.CharField(_("source"), max_length=100, blank=True)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(_("recorded at"))
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("consent change")
+        verbose_name_plural = _("consent history")
+
+    def __str__(self):
+        return f"{self.channel}: {'granted' if self.granted else 'withdrawn'}"
+
+
+class Order(models.Model):
+    class Status(models.TextChoices):
+        PLACED = "placed", _("Placed")
+        PARTIALLY_REFUNDED = "partially_refunded", _("Partially refunded")
+        REFUNDED = "refunded", _("Refunded")
+
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="orders", verbose_name=_("channel"))
+    order_id = models.CharField(_("order id"), max_length=64)
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="orders", verbose_name=_("member"))
+    store = models.CharField(_("store"), max_length=100, blank=True)
+    amount = models.DecimalField(_("amount"), max_digits=14, decimal_places=2)
+    refunded_amount = models.DecimalField(_("refunded"), max_digits=14, decimal_places=2, default=0)
+    currency = models.CharField(_("currency"), max_length=3, default="CNY")
+    occurred_at = models.DateTimeField(_("occurred at"))
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.PLACED)
+    fingerprint = models.CharField(max_length=64, blank=True, editable=False)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
+        indexes = [models.Index(fields=["member", "occurred_at"], name="order_member_time_idx")]
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "order_id"], name="order_unique_per_channel"),
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="order_amount_positive"),
+            models.CheckConstraint(
+                condition=models.Q(refunded_amount__gte=0) & models.Q(refunded_amount__lte=models.F("amount")),
+                name="order_refunds_within_amount",
+            ),
+        ]
+
+    def __str__(self):
+        return self.order_id
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    sku = models.CharField(_("SKU"), max_length=64)
+    name = models.CharField(_("name"), max_length=200, blank=True)
+    category = models.CharField(_("category"), max_length=100, blank=True)
+    quantity = models.PositiveIntegerField(_("quantity"), default=1)
+    amount = models.DecimalField(_("amount"), max_digits=14, decimal_places=2)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = _("order line")
+        verbose_name_plural = _("order lines")
+
+    def __str__(self):
+        return f"{self.sku} x{self.quantity}"
+
+
+class Refund(models.Model):
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="refunds")
+    refund_id = models.CharField(_("refund id"), max_length=64)
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="refunds", verbose_name=_("order"))
+    amount = models.DecimalField(_("amount"), max_digits=14, decimal_places=2)
+    lines = models.JSONField(_("lines"), default=list, blank=True)
+    fingerprint = models.CharField(max_length=64, blank=True, editable=False)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("refund")
+        verbose_name_plural = _("refunds")
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "refund_id"], name="refund_unique_per_channel"),
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="refund_amount_positive"),
+        ]
+
+    def __str__(self):
+        return self.refund_id
+
+
+class Event(models.Model):
+    """A behaviour fact: a check-in, a review, a share, a completed profile, or a brand's custom event."""
+
+    class Type(models.TextChoices):
+        CHECK_IN = "check_in", _("Check-in")
+        REVIEW = "review", _("Review")
+        SHARE = "share", _("Share")
+        PROFILE_COMPLETED = "profile_completed", _("Profile completed")
+        CUSTOM = "custom", _("Custom")
+
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="events")
+    event_id = models.CharField(_("event id"), max_length=64)
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="events", verbose_name=_("member"))
+    type = models.CharField(_("type"), max_length=20, choices=Type.choices)
+    name = models.CharField(_("name"), max_length=64, blank=True)
+    occurred_at = models.DateTimeField(_("occurred at"))
+    attributes = models.JSONField(_("attributes"), default=dict, blank=True)
+    fingerprint = models.CharField(max_length=64, blank=True, editable=False)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        verbose_name = _("event")
+        verbose_name_plural = _("events")
+        indexes = [models.Index(fields=["member", "type", "occurred_at"], name="event_member_type_time_idx")]
+        constraints = [models.UniqueConstraint(fields=["channel", "event_id"], name="event_unique_per_channel")]
+
+    def __str__(self):
+        return f"{self.type} {self.event_id}"
+
+
+class MemberMerge(models.Model):
+    """Who merged which duplicate into which member, and what moved."""
+
+    kept = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="merges_kept", verbose_name=_("kept"))
+    dropped = models.OneToOneField(
+        Member, on_delete=models.PROTECT, related_name="merge_dropped", verbose_name=_("merged away")
+    )
+    merged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    moved = models.JSONField(_("what moved"), default=dict)
+    created_at = models.DateTimeField(_("merged at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("member merge")
+        verbose_name_plural = _("member merges")
+
+    def __str__(self):
+        return f"{self.dropped_id} -> {self.kept_id}"
+
+
+class MemberHistory(models.Model):
+    """An attributed change to a member: who (staff user or channel), when, what."""
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="history")
+    action = models.CharField(_("action"), max_length=50)
+    changes = models.JSONField(_("changes"), default=dict, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("staff"),
+    )
+    channel = models.ForeignKey(
+        Channel, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("channel")
+    )
+    created_at = models.DateTimeField(_("when"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("member history")
+        verbose_name_plural = _("member history")
+
+    def __str__(self):
+        return self.action

@@ -1,0 +1,430 @@
+"""Every write of the members app: one function per business action, keyword-only, atomic."""
+
+import datetime as dt
+import secrets
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from . import hooks
+from .errors import DuplicateMember, MergeRefused, ValidationFailed
+from .models import (
+    API_SCOPES,
+    ApiKey,
+    Channel,
+    ChannelIdentity,
+    Consent,
+    ConsentChange,
+    Event,
+    Member,
+    MemberHistory,
+    MemberMerge,
+    MemberNumberCounter,
+    MemberTag,
+    Order,
+    Tag,
+    api_key_hash,
+)
+
+MEMBER_NO_FIRST = 1_000_000
+CONSENT_CHANNELS = [choice.value for choice in Consent.Channel]
+
+
+# --- channels and API keys -------------------------------------------------------------------------------------
+
+
+def channel_get_or_create(*, code: str, name: str = "", kind: str = Channel.Kind.PARTNER) -> Channel:
+    channel, _created = Channel.objects.get_or_create(code=code, defaults={"name": name or code, "kind": kind})
+    return channel
+
+
+@transaction.atomic
+def api_key_create(*, channel: Channel, scopes, name: str = "", created_by=None) -> tuple[ApiKey, str]:
+    """Create a key for `channel`; returns the row and the raw key, which is never stored and shown only once."""
+    scopes = sorted(set(scopes))
+    unknown = [scope for scope in scopes if scope not in API_SCOPES]
+    if unknown:
+        raise ValidationFailed(
+            _("Unknown scopes: %(unknown)s. Known scopes: %(known)s.")
+            % {"unknown": ", ".join(unknown), "known": ", ".join(API_SCOPES)},
+            fields={"scopes": [_("Unknown scope.")]},
+        )
+    if not scopes:
+        raise ValidationFailed(_("A key needs at least one scope."), fields={"scopes": [_("Choose at least one.")]})
+    prefix = "ck_" + secrets.token_hex(4)
+    raw_key = f"{prefix}.{secrets.token_urlsafe(32)}"
+    api_key = ApiKey(
+        channel=channel, name=name, prefix=prefix, key_hash=api_key_hash(raw_key), scopes=scopes, created_by=created_by
+    )
+    api_key.full_clean()
+    api_key.save()
+    return api_key, raw_key
+
+
+def api_key_revoke(*, api_key: ApiKey, revoked_by=None) -> ApiKey:
+    # A conditional UPDATE keeps the first revocation's time and author when two staff revoke at once.
+    ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
+        revoked_at=timezone.now(), revoked_by=revoked_by
+    )
+    api_key.refresh_from_db(fields=["revoked_at", "revoked_by"])
+    return api_key
+
+
+def api_key_mark_used(*, api_key_id: int) -> None:
+    ApiKey.objects.filter(pk=api_key_id).update(last_used_at=timezone.now())
+
+
+# --- member numbers --------------------------------------------------------------------------------------------
+
+
+def luhn_check_digit(digits: str) -> str:
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = int(char)
+        if index % 2 == 0:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return str((10 - total % 10) % 10)
+
+
+def format_member_no(value: int) -> str:
+    # Digits only (read out over the phone, typed at a POS) with a Luhn check digit that catches a mistyped digit.
+    digits = str(MEMBER_NO_FIRST + value)
+    return digits + luhn_check_digit(digits)
+
+
+def member_numbers_allocate(*, count: int) -> list[str]:
+    """`count` new member numbers, never handed out before (a sequence: numbers are never reused)."""
+    if count <= 0:
+        return []
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT nextval('members_member_no_seq') FROM generate_series(1, %s)", [count])
+            values = [row[0] for row in cursor.fetchall()]
+        else:
+            with transaction.atomic():
+                counter, _created = MemberNumberCounter.objects.get_or_create(pk=1)
+                MemberNumberCounter.objects.filter(pk=1).update(last_value=F("last_value") + count)
+                counter.refresh_from_db()
+                values = range(counter.last_value - count + 1, counter.last_value + 1)
+    return [format_member_no(value) for value in values]
+
+
+# --- members ---------------------------------------------------------------------------------------------------
+
+
+def _duplicate_error(member_no: str, field: str) -> DuplicateMember:
+    return DuplicateMember(
+        _("A member with this %(field)s already exists: %(member_no)s.") % {"field": field, "member_no": member_no},
+        member_no=member_no,
+        fields={field: [_("Already belongs to member %(member_no)s.") % {"member_no": member_no}]},
+    )
+
+
+def _raise_if_taken(*, phone=None, email=None, channel=None, external_id=None, exclude_pk=None) -> None:
+    checks = []
+    if phone:
+        checks.append(("phone", Member.objects.filter(phone=phone)))
+    if email:
+        checks.append(("email", Member.objects.filter(email=email)))
+    if channel is not None and external_id:
+        checks.append(
+            ("external_id", Member.objects.filter(identities__channel=channel, identities__external_id=external_id))
+        )
+    for field, queryset in checks:
+        if exclude_pk is not None:
+            queryset = queryset.exclude(pk=exclude_pk)
+        member_no = queryset.values_list("member_no", flat=True).first()
+        if member_no:
+            raise _duplicate_error(member_no, field)
+
+
+def _full_clean(member: Member) -> None:
+    try:
+        member.full_clean(exclude=["member_no", "phone", "email"], validate_unique=False)
+    except ValidationError as error:
+        raise ValidationFailed(fields=error.message_dict) from None
+    if member.birthday and member.birthday > timezone.localdate():
+        raise ValidationFailed(
+            _("A birthday cannot be in the future."), fields={"birthday": [_("A birthday cannot be in the future.")]}
+        )
+
+
+def _history(member, action, *, changes=None, actor=None, channel=None) -> None:
+    MemberHistory.objects.create(member=member, action=action, changes=changes or {}, actor=actor, channel=channel)
+
+
+def _consents_apply(*, member, consents, source, actor=None, at=None) -> dict:
+    """Set the consents given (channel -> bool); record each real change. Returns {channel: granted} changed."""
+    at = at or timezone.now()
+    current = {consent.channel: consent for consent in member.consents.all()}
+    changed = {}
+    for channel, granted in consents.items():
+        if channel not in CONSENT_CHANNELS:
+            raise ValidationFailed(fields={f"consents.{channel}": [_("Unknown message channel.")]})
+        existing = current.get(channel)
+        if existing is not None and existing.granted == bool(granted):
+            continue
+        Consent.objects.update_or_create(
+            member=member, channel=channel, defaults={"granted": bool(granted), "source": source, "updated_at": at}
+        )
+        ConsentChange.objects.create(
+            member=member, channel=channel, granted=bool(granted), source=source, changed_by=actor, created_at=at
+        )
+        changed[channel] = bool(granted)
+    return changed
+
+
+@transaction.atomic
+def member_create(
+    *,
+    name: str,
+    phone: str | None = None,
+    email: str | None = None,
+    channel: Channel | None = None,
+    external_id: str | None = None,
+    gender: str = Member.Gender.UNKNOWN,
+    birthday: dt.date | None = None,
+    city: str = "",
+    country: str = "",
+    language: str = "",
+    consents: dict | None = None,
+    referrer: Member | None = None,
+    joined_at: dt.datetime | None = None,
+    actor=None,
+) -> Member:
+    """Sign a person up. `phone` and `email` must already be normalised (see `members.normalize`)."""
+    if not (phone or email or external_id):
+        raise ValidationFailed(
+            _("Give at least one of phone, email or external_id."),
+            fields={"non_field_errors": [_("Give at least one of phone, email or external_id.")]},
+        )
+    if external_id and channel is None:
+        raise ValidationFailed(fields={"external_id": [_("An external id needs a channel.")]})
+    _raise_if_taken(phone=phone, email=email, channel=channel, external_id=external_id)
+    member = Member(
+        member_no=member_numbers_allocate(count=1)[0],
+        name=name.strip(),
+        phone=phone or None,
+        email=email or None,
+        gender=gender,
+        birthday=birthday,
+        city=city,
+        country=country,
+        language=language,
+        joined_at=joined_at or timezone.now(),
+        join_channel=channel,
+        referrer=referrer,
+    )
+    _full_clean(member)
+    try:
+        # A savepoint, so that losing a race with a concurrent sign-up becomes a clean 409, not a broken transaction.
+        with transaction.atomic():
+            member.save()
+            if external_id:
+                ChannelIdentity.objects.create(member=member, channel=channel, external_id=external_id)
+    except IntegrityError:
+        _raise_if_taken(phone=phone, email=email, channel=channel, external_id=external_id)
+        raise
+    if consents:
+        _consents_apply(member=member, consents=consents, source=_source(channel, actor), actor=actor)
+    _history(member, "created", actor=actor, channel=channel)
+    return member
+
+
+def _source(channel, actor) -> str:
+    if channel is not None:
+        return f"api:{channel.code}"
+    if actor is not None:
+        return f"staff:{actor.get_username()}"
+    return "system"
+
+
+UPDATABLE_FIELDS = ("name", "phone", "email", "gender", "birthday", "city", "country", "language", "referrer")
+
+
+@transaction.atomic
+def member_update(*, member: Member, data: dict, consents: dict | None = None, actor=None, channel=None) -> Member:
+    """Change profile fields (`data`: field -> new value, already normalised); records who changed what."""
+    member = Member.objects.select_for_update().get(pk=member.pk)
+    unknown = set(data) - set(UPDATABLE_FIELDS)
+    if unknown:
+        raise ValidationFailed(fields={field: [_("This field cannot be changed.")] for field in sorted(unknown)})
+    _raise_if_taken(phone=data.get("phone"), email=data.get("email"), exclude_pk=member.pk)
+    if data.get("referrer") is not None and data["referrer"].pk == member.pk:
+        raise ValidationFailed(fields={"referrer": [_("A member cannot refer themselves.")]})
+    changes = {}
+    for field, value in data.items():
+        if field in ("phone", "email"):
+            value = value or None
+        old = getattr(member, field)
+        if old != value:
+            changes[field] = [_jsonable(old), _jsonable(value)]
+            setattr(member, field, value)
+    if changes:
+        _full_clean(member)
+        try:
+            with transaction.atomic():
+                member.save(update_fields=[*(f for f in changes), "updated_at"])
+        except IntegrityError:
+            _raise_if_taken(phone=data.get("phone"), email=data.get("email"), exclude_pk=member.pk)
+            raise
+    if consents:
+        consent_changes = _consents_apply(member=member, consents=consents, source=_source(channel, actor), actor=actor)
+        changes.update({f"consent_{key}": value for key, value in consent_changes.items()})
+    if changes:
+        _history(member, "updated", changes=changes, actor=actor, channel=channel)
+    return member
+
+
+def _jsonable(value):
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Member):
+        return value.member_no
+    return value
+
+
+@transaction.atomic
+def members_set_status(*, member_ids, status: str, actor=None, reason: str = "") -> int:
+    """Freeze, unfreeze or close members; a merged member stays closed. Returns how many changed."""
+    if status not in Member.Status.values:
+        raise ValidationFailed(fields={"status": [_("Unknown status.")]})
+    targets = list(
+        Member.objects.select_for_update()
+        .filter(pk__in=list(member_ids), merged_into__isnull=True)
+        .exclude(status=status)
+        .order_by("pk")
+        .values_list("pk", "status")
+    )
+    if not targets:
+        return 0
+    Member.objects.filter(pk__in=[pk for pk, _old in targets]).update(status=status, updated_at=timezone.now())
+    MemberHistory.objects.bulk_create(
+        MemberHistory(member_id=pk, action="status", changes={"status": [old, status], "reason": reason}, actor=actor)
+        for pk, old in targets
+    )
+    return len(targets)
+
+
+def tag_get_or_create(*, name: str) -> Tag:
+    name = name.strip()
+    if not name:
+        raise ValidationFailed(fields={"tag": [_("A tag needs a name.")]})
+    tag, _created = Tag.objects.get_or_create(name=name)
+    return tag
+
+
+@transaction.atomic
+def members_tag(*, member_ids, tag: Tag, source: str = MemberTag.Source.STAFF, actor=None) -> int:
+    """Add `tag` to the members; those that have it already are left as they are. Returns how many gained it."""
+    member_ids = set(member_ids)
+    have = set(MemberTag.objects.filter(tag=tag, member_id__in=member_ids).values_list("member_id", flat=True))
+    new = sorted(member_ids - have)
+    MemberTag.objects.bulk_create(
+        [MemberTag(member_id=pk, tag=tag, source=source, created_by=actor) for pk in new], ignore_conflicts=True
+    )
+    MemberHistory.objects.bulk_create(
+        MemberHistory(member_id=pk, action="tag_added", changes={"tag": tag.name}, actor=actor) for pk in new
+    )
+    return len(new)
+
+
+@transaction.atomic
+def members_untag(*, member_ids, tag: Tag, actor=None) -> int:
+    member_ids = list(member_ids)
+    had = list(MemberTag.objects.filter(tag=tag, member_id__in=member_ids).values_list("member_id", flat=True))
+    MemberTag.objects.filter(tag=tag, member_id__in=had).delete()
+    MemberHistory.objects.bulk_create(
+        MemberHistory(member_id=pk, action="tag_removed", changes={"tag": tag.name}, actor=actor) for pk in had
+    )
+    return len(had)
+
+
+@transaction.atomic
+def identity_link(*, member: Member, channel: Channel, external_id: str, actor=None) -> ChannelIdentity:
+    external_id = external_id.strip()
+    if not external_id:
+        raise ValidationFailed(fields={"external_id": [_("This field may not be blank.")]})
+    existing = ChannelIdentity.objects.filter(channel=channel, external_id=external_id).select_related("member").first()
+    if existing is not None:
+        if existing.member_id == member.pk:
+            return existing
+        raise _duplicate_error(existing.member.member_no, "external_id")
+    identity = ChannelIdentity.objects.create(member=member, channel=channel, external_id=external_id)
+    _history(member, "identity_linked", changes={"channel": channel.code, "external_id": external_id}, actor=actor)
+    return identity
+
+
+# --- merge -----------------------------------------------------------------------------------------------------
+
+_FILLABLE = ("birthday", "city", "country", "language")
+
+
+@transaction.atomic
+def members_merge(*, keep: Member, drop: Member, by=None) -> MemberMerge:
+    """Move everything `drop` has to `keep`, close `drop` with a pointer to `keep`, and record it.
+
+    Higher apps move their own rows (points, coupons, messages) through `hooks.member_merged`, in this transaction.
+    """
+    if keep.pk == drop.pk:
+        raise MergeRefused(_("A member cannot be merged into itself."))
+    locked = {m.pk: m for m in Member.objects.select_for_update().filter(pk__in=[keep.pk, drop.pk]).order_by("pk")}
+    keep, drop = locked[keep.pk], locked[drop.pk]
+    if drop.merged_into_id or keep.merged_into_id:
+        raise MergeRefused(_("One of these members was already merged into another."))
+    moved = {
+        "identities": ChannelIdentity.objects.filter(member=drop).update(member=keep),
+        "orders": Order.objects.filter(member=drop).update(member=keep),
+        "events": Event.objects.filter(member=drop).update(member=keep),
+        "referrals": Member.objects.filter(referrer=drop).exclude(pk=keep.pk).update(referrer=keep),
+    }
+    # Tags: move the ones `keep` lacks; the shared ones are already there.
+    keep_tags = MemberTag.objects.filter(member=keep).values("tag_id")
+    moved["tags"] = MemberTag.objects.filter(member=drop).exclude(tag_id__in=keep_tags).update(member=keep)
+    MemberTag.objects.filter(member=drop).delete()
+    # Consents: the most recent decision per message channel wins; the whole history moves.
+    keep_consents = {consent.channel: consent for consent in Consent.objects.filter(member=keep)}
+    for consent in Consent.objects.filter(member=drop):
+        mine = keep_consents.get(consent.channel)
+        if mine is None or consent.updated_at > mine.updated_at:
+            Consent.objects.update_or_create(
+                member=keep,
+                channel=consent.channel,
+                defaults={"granted": consent.granted, "source": consent.source, "updated_at": consent.updated_at},
+            )
+    Consent.objects.filter(member=drop).delete()
+    moved["consent_changes"] = ConsentChange.objects.filter(member=drop).update(member=keep)
+    # Profile: `keep` wins; its blanks are filled from `drop`. Contacts are freed from `drop` first (unique).
+    contact = {"phone": drop.phone, "email": drop.email}
+    fills = {}
+    for field in _FILLABLE:
+        if not getattr(keep, field) and getattr(drop, field):
+            fills[field] = getattr(drop, field)
+    if keep.gender == Member.Gender.UNKNOWN and drop.gender != Member.Gender.UNKNOWN:
+        fills["gender"] = drop.gender
+    if keep.referrer_id is None and drop.referrer_id not in (None, keep.pk):
+        fills["referrer_id"] = drop.referrer_id
+    drop.status = Member.Status.CLOSED
+    drop.merged_into = keep
+    drop.phone = drop.email = None
+    drop.save(update_fields=["status", "merged_into", "phone", "email", "updated_at"])
+    for field in ("phone", "email"):
+        if not getattr(keep, field) and contact[field]:
+            fills[field] = contact[field]
+    fills["joined_at"] = min(keep.joined_at, drop.joined_at)
+    fills["imported_spend"] = keep.imported_spend + drop.imported_spend
+    for field, value in fills.items():
+        setattr(keep, field, value)
+    keep.save(update_fields=[*fills, "updated_at"])
+    for result in hooks.member_merged.send(kept=keep, dropped=drop):
+        moved.update(result or {})
+    merge = MemberMerge.objects.create(kept=keep, dropped=drop, merged_by=by, moved={**moved, "contact": contact})
+    _history(keep, "merged_in", changes={"from": drop.member_no, **moved}, actor=by)
+    _history(drop, "merged_away", changes={"into": keep.member_no}, actor=by)
+    return merge
