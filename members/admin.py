@@ -209,6 +209,9 @@ class HistoryInline(ReadOnlyInline):
     verbose_name_plural = gettext_lazy("history: who changed what")
 
 
+PROFILE_FIELDS = ["name", "phone", "email", "gender", "birthday", "city", "country", "language", "referrer"]
+
+
 class MemberForm(forms.ModelForm):
     consent_sms = forms.BooleanField(label=gettext_lazy("SMS consent"), required=False)
     consent_email = forms.BooleanField(label=gettext_lazy("E-mail consent"), required=False)
@@ -216,7 +219,7 @@ class MemberForm(forms.ModelForm):
 
     class Meta:
         model = Member
-        fields = ["name", "phone", "email", "gender", "birthday", "city", "country", "language", "referrer"]
+        fields = PROFILE_FIELDS
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -285,9 +288,8 @@ class MemberAdmin(MemberImportExportMixin, admin.ModelAdmin):
     change_form_template = "admin/members/member/change_form.html"
 
     def get_fieldsets(self, request, obj=None):
-        profile = ["name", "phone", "email", "gender", "birthday", "city", "country", "language", "referrer"]
         fieldsets = [
-            (None, {"fields": (["member_no", "status"] if obj else []) + profile}),
+            (None, {"fields": (["member_no", "status"] if obj else []) + PROFILE_FIELDS}),
             (_("Consents"), {"fields": ["consent_sms", "consent_email", "consent_wechat"]}),
         ]
         if obj:
@@ -320,16 +322,17 @@ class MemberAdmin(MemberImportExportMixin, admin.ModelAdmin):
             return HttpResponseRedirect(request.get_full_path())
 
     def save_model(self, request, obj, form, change):
-        data = {field: form.cleaned_data.get(field) for field in form.Meta.fields}
+        data = {field: form.cleaned_data.get(field) for field in PROFILE_FIELDS}
+        data["city"], data["country"], data["language"] = (
+            data["city"] or "",
+            data["country"] or "",
+            data["language"] or "",
+        )
         if change:
             saved = services.member_update(member=obj, data=data, consents=form.consents(), actor=request.user)
         else:
             saved = services.member_create(consents=form.consents(), actor=request.user, **data)
         obj.pk, obj.member_no = saved.pk, saved.member_no
-
-    def save_related(self, request, form, formsets, change):
-        # Inlines are read-only; tags and identities change through actions and services.
-        pass
 
     def has_delete_permission(self, request, obj=None):
         # Members are closed or merged, never deleted: their orders and ledger must keep pointing somewhere.
