@@ -1,0 +1,414 @@
+"""What the programme gives: programs, tiers, earning rules, accounts, the points ledger, and the daily jobs' runs.
+
+The ledger's rules (see README "Loyalty"):
+- `PointsTransaction` rows are append-only. An account's `balance` is the sum of its rows with status `available`.
+- `PointsLot` is the state behind the rows: one per earning, with what `remaining` of it can still be spent or
+  expire. `pending` on the account is the sum of `remaining` over its pending lots.
+- While the balance is not negative it equals the sum of `remaining` over the available lots. A reversal that finds
+  its points already spent drives the balance negative; the next earnings repay that debt first.
+"""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from members.models import Channel, Member
+
+
+class Program(models.Model):
+    """A loyalty programme: one per brand or market, with its own currency, rules and time zone."""
+
+    class Rounding(models.TextChoices):
+        DOWN = "down", _("Round down")
+        HALF_UP = "half_up", _("Round half up")
+        UP = "up", _("Round up")
+
+    class ExpiryPolicy(models.TextChoices):
+        DAYS_AFTER_AVAILABLE = "days", _("N days after the points became available")
+        END_OF_NEXT_YEAR = "end_of_next_year", _("End of the calendar year after earning")
+        NEVER = "never", _("Never")
+
+    code = models.SlugField(_("code"), max_length=32, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    currency = models.CharField(_("currency"), max_length=3, default="CNY")
+    time_zone = models.CharField(_("time zone"), max_length=64, default="Asia/Shanghai")
+    points_per_unit = models.DecimalField(
+        _("points per currency unit"), max_digits=8, decimal_places=4, default=Decimal("1")
+    )
+    rounding = models.CharField(_("rounding"), max_length=10, choices=Rounding.choices, default=Rounding.DOWN)
+    pending_days = models.PositiveIntegerField(
+        _("pending period (days)"),
+        default=0,
+        help_text=_("Days before earned points become available, so that returns inside the window reverse cleanly."),
+    )
+    expiry_policy = models.CharField(
+        _("expiry"), max_length=20, choices=ExpiryPolicy.choices, default=ExpiryPolicy.DAYS_AFTER_AVAILABLE
+    )
+    expiry_days = models.PositiveIntegerField(_("expiry days"), default=365)
+    channels = models.ManyToManyField(Channel, through="ChannelProgram", related_name="+", blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = _("programme")
+        verbose_name_plural = _("programmes")
+        constraints = [models.CheckConstraint(condition=Q(points_per_unit__gt=0), name="program_rate_positive")]
+
+    def __str__(self):
+        return f"{self.name} ({self.currency})"
+
+
+class ChannelProgram(models.Model):
+    """Each channel belongs to one programme; the API answers for the calling channel's programme."""
+
+    channel = models.OneToOneField(
+        Channel, on_delete=models.CASCADE, related_name="program_link", verbose_name=_("channel")
+    )
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="channel_links")
+
+    class Meta:
+        ordering = ["channel"]
+        verbose_name = _("channel of a programme")
+        verbose_name_plural = _("channels of programmes")
+
+    def __str__(self):
+        return f"{self.channel_id} -> {self.program_id}"
+
+
+class Tier(models.Model):
+    class Metric(models.TextChoices):
+        SPEND = "spend", _("Spend")
+        POINTS = "points", _("Points earned")
+        ORDERS = "orders", _("Number of orders")
+
+    class Window(models.TextChoices):
+        ROLLING = "rolling", _("Rolling N days")
+        CALENDAR_YEAR = "calendar_year", _("Calendar year")
+
+    class Downgrade(models.TextChoices):
+        ONE_STEP = "one_step", _("One tier at a time")
+        TO_QUALIFYING = "to_qualifying", _("Straight to the tier that qualifies")
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="tiers", verbose_name=_("programme"))
+    code = models.SlugField(_("code"), max_length=32)
+    name = models.CharField(_("name (Chinese)"), max_length=64)
+    name_en = models.CharField(_("name (English)"), max_length=64, blank=True)
+    rank = models.PositiveSmallIntegerField(_("rank"), help_text=_("0 is the entry tier."))
+    metric = models.CharField(_("qualification metric"), max_length=10, choices=Metric.choices, default=Metric.SPEND)
+    window = models.CharField(_("qualification window"), max_length=20, choices=Window.choices, default=Window.ROLLING)
+    window_days = models.PositiveIntegerField(_("window (days)"), default=365)
+    upgrade_threshold = models.DecimalField(_("upgrade threshold"), max_digits=14, decimal_places=2, default=0)
+    retention_threshold = models.DecimalField(
+        _("retention threshold"),
+        max_digits=14,
+        decimal_places=2,
+        default=0,
+        help_text=_("保级: what keeps the tier at its review; may be lower than the upgrade threshold."),
+    )
+    downgrade = models.CharField(
+        _("downgrade policy"), max_length=20, choices=Downgrade.choices, default=Downgrade.ONE_STEP
+    )
+    points_multiplier = models.DecimalField(_("points multiplier"), max_digits=5, decimal_places=2, default=1)
+    discount_rate = models.DecimalField(
+        _("discount rate"), max_digits=4, decimal_places=3, default=1, help_text=_("0.95 is 5% off; 1 is none.")
+    )
+    free_shipping = models.BooleanField(_("free shipping"), default=False)
+    birthday_points = models.PositiveIntegerField(_("birthday points"), default=0)
+    benefits = models.JSONField(_("named benefits"), default=list, blank=True, help_text=_("A list of texts to show."))
+
+    class Meta:
+        ordering = ["program", "rank"]
+        verbose_name = _("tier")
+        verbose_name_plural = _("tiers")
+        constraints = [
+            models.UniqueConstraint(fields=["program", "code"], name="tier_code_unique_per_program"),
+            models.UniqueConstraint(fields=["program", "rank"], name="tier_rank_unique_per_program"),
+            models.CheckConstraint(condition=Q(points_multiplier__gte=0), name="tier_multiplier_not_negative"),
+            models.CheckConstraint(
+                condition=Q(retention_threshold__lte=F("upgrade_threshold")), name="tier_retention_within_upgrade"
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class Account(models.Model):
+    """A member's standing in one programme."""
+
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="accounts", verbose_name=_("member"))
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="accounts")
+    balance = models.BigIntegerField(_("balance"), default=0)
+    pending = models.BigIntegerField(_("pending"), default=0)
+    lifetime_earned = models.BigIntegerField(_("lifetime earned"), default=0)
+    lifetime_spent = models.BigIntegerField(_("lifetime spent"), default=0)
+    tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="accounts", verbose_name=_("tier"))
+    tier_since = models.DateTimeField(_("tier since"))
+    tier_hold_until = models.DateField(_("tier held until"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = _("points account")
+        verbose_name_plural = _("points accounts")
+        permissions = [
+            ("adjust_points", _("Can adjust points by hand")),
+            ("set_tier", _("Can set a tier by hand")),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["member", "program"], name="account_unique_per_program"),
+            models.CheckConstraint(condition=Q(pending__gte=0), name="account_pending_not_negative"),
+            models.CheckConstraint(condition=Q(lifetime_earned__gte=0), name="account_lifetime_not_negative"),
+        ]
+
+    def __str__(self):
+        return f"{self.member_id}@{self.program_id}"
+
+
+class PointsLot(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        AVAILABLE = "available", _("Available")
+        EXPIRED = "expired", _("Expired")
+        SPENT = "spent", _("Spent or reversed")
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="lots")
+    points = models.BigIntegerField(_("points"))
+    remaining = models.BigIntegerField(_("remaining"))
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices)
+    available_at = models.DateTimeField(_("available at"))
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    reference = models.CharField(_("reference"), max_length=100, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["expires_at", "id"]
+        verbose_name = _("points lot")
+        verbose_name_plural = _("points lots")
+        indexes = [
+            models.Index(fields=["account", "expires_at"], name="lot_spendable_idx", condition=Q(remaining__gt=0)),
+            models.Index(fields=["status", "expires_at"], name="lot_status_expiry_idx", condition=Q(remaining__gt=0)),
+            models.Index(fields=["status", "available_at"], name="lot_pending_idx", condition=Q(status="pending")),
+            models.Index(fields=["reference"], name="lot_reference_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(points__gt=0), name="lot_points_positive"),
+            models.CheckConstraint(
+                condition=Q(remaining__gte=0) & Q(remaining__lte=F("points")), name="lot_remaining_within_points"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.remaining}/{self.points}"
+
+
+class PointsTransaction(models.Model):
+    """One line of the ledger. Never updated or deleted; a correction is a new row."""
+
+    class Kind(models.TextChoices):
+        EARN = "earn", _("Earn")
+        REDEEM = "redeem", _("Redeem")
+        EXPIRE = "expire", _("Expire")
+        REVERSE = "reverse", _("Reverse")
+        ADJUST = "adjust", _("Adjust")
+        OPENING = "opening", _("Opening balance")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        AVAILABLE = "available", _("Available")
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="transactions")
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    points = models.BigIntegerField(_("points"))
+    balance_after = models.BigIntegerField(_("balance after"))
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.AVAILABLE)
+    reference = models.CharField(_("reference"), max_length=100, blank=True)
+    reason = models.CharField(_("reason"), max_length=200, blank=True)
+    idempotency_key = models.CharField(max_length=160, null=True, blank=True, unique=True, editable=False)
+    fingerprint = models.CharField(max_length=64, blank=True, editable=False)
+    channel = models.ForeignKey(Channel, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    order = models.ForeignKey(
+        "members.Order", null=True, blank=True, on_delete=models.PROTECT, related_name="points_transactions"
+    )
+    event = models.ForeignKey("members.Event", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    lot = models.ForeignKey(PointsLot, null=True, blank=True, on_delete=models.PROTECT, related_name="transactions")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("staff"),
+    )
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("points transaction")
+        verbose_name_plural = _("points ledger")
+        indexes = [models.Index(fields=["account", "-id"], name="txn_account_newest_idx")]
+        constraints = [
+            models.CheckConstraint(condition=~Q(points=0), name="txn_points_not_zero"),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} {self.points:+d}"
+
+
+class EarningRule(models.Model):
+    """A rule staff configure without code: a bonus on orders, points for an event, the birthday, a referral."""
+
+    class Kind(models.TextChoices):
+        ORDER = "order", _("Order bonus")
+        EVENT = "event", _("Event")
+        REFERRAL = "referral", _("Referral (to the referrer on the first order)")
+
+    class Combine(models.TextChoices):
+        STACK = "stack", _("Adds up with other rules")
+        BEST = "best", _("Only the best of the 'best' rules applies")
+
+    class Period(models.TextChoices):
+        DAY = "day", _("per day")
+        WEEK = "week", _("per week")
+        MONTH = "month", _("per month")
+        YEAR = "year", _("per year")
+        EVER = "ever", _("ever")
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="rules", verbose_name=_("programme"))
+    name = models.CharField(_("name"), max_length=100)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    is_active = models.BooleanField(_("active"), default=True)
+    # When and where the rule applies.
+    valid_from = models.DateField(_("valid from"), null=True, blank=True)
+    valid_until = models.DateField(_("valid until"), null=True, blank=True)
+    weekdays = models.JSONField(
+        _("weekdays"), default=list, blank=True, help_text=_("1 = Monday … 7 = Sunday; empty = every day.")
+    )
+    channel_codes = models.JSONField(_("channels"), default=list, blank=True, help_text=_("Empty = all channels."))
+    stores = models.JSONField(_("stores"), default=list, blank=True, help_text=_("Empty = all stores."))
+    categories = models.JSONField(_("categories"), default=list, blank=True)
+    skus = models.JSONField(_("SKUs"), default=list, blank=True)
+    min_order_amount = models.DecimalField(
+        _("minimum order amount"), max_digits=14, decimal_places=2, null=True, blank=True
+    )
+    # What it gives.
+    points = models.PositiveIntegerField(_("fixed points"), default=0)
+    multiplier = models.DecimalField(
+        _("multiplier"),
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text=_("Times the base earning on the matching amount: 3 on a member day gives 3x in all."),
+    )
+    combine = models.CharField(_("combination"), max_length=10, choices=Combine.choices, default=Combine.STACK)
+    # Events.
+    event_type = models.CharField(_("event type"), max_length=20, blank=True)
+    event_name = models.CharField(_("custom event name"), max_length=64, blank=True)
+    # Limits per member.
+    limit_count = models.PositiveIntegerField(_("limit"), null=True, blank=True)
+    limit_period = models.CharField(_("limit period"), max_length=10, choices=Period.choices, blank=True)
+    priority = models.PositiveIntegerField(_("priority"), default=100)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        ordering = ["program", "priority", "id"]
+        verbose_name = _("earning rule")
+        verbose_name_plural = _("earning rules")
+        indexes = [models.Index(fields=["program", "kind", "is_active"], name="rule_program_kind_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(limit_count__isnull=True) | ~Q(limit_period=""), name="rule_limit_has_period"
+            ),
+            models.CheckConstraint(
+                condition=Q(multiplier__isnull=True) | Q(multiplier__gte=1), name="rule_multiplier_at_least_one"
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class RuleApplication(models.Model):
+    """Each time a rule gave points: what counts against its limits, and the explanation on the phone."""
+
+    rule = models.ForeignKey(EarningRule, on_delete=models.PROTECT, related_name="applications")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="rule_applications")
+    transaction = models.ForeignKey(
+        PointsTransaction, null=True, blank=True, on_delete=models.PROTECT, related_name="rule_applications"
+    )
+    event = models.ForeignKey("members.Event", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    points = models.BigIntegerField(_("points"))
+    capped = models.BooleanField(_("withheld by a limit"), default=False)
+    occurred_at = models.DateTimeField(_("occurred at"))
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        verbose_name = _("rule application")
+        verbose_name_plural = _("rule applications")
+        indexes = [
+            models.Index(fields=["rule", "account", "occurred_at"], name="ruleapp_limit_idx", condition=Q(capped=False))
+        ]
+
+    def __str__(self):
+        return f"{self.rule_id}: {self.points}"
+
+
+class TierChange(models.Model):
+    class Reason(models.TextChoices):
+        JOINED = "joined", _("Joined")
+        UPGRADE = "upgrade", _("Upgrade")
+        RETAINED = "retained", _("Retained (保级)")
+        DOWNGRADE = "downgrade", _("Downgrade")
+        MANUAL = "manual", _("Set by staff")
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="tier_changes")
+    from_tier = models.ForeignKey(Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    to_tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="+")
+    reason = models.CharField(_("reason"), max_length=10, choices=Reason.choices)
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    metric_value = models.DecimalField(_("qualifying value"), max_digits=14, decimal_places=2, null=True, blank=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(_("when"))
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("tier change")
+        verbose_name_plural = _("tier changes")
+
+    def __str__(self):
+        return f"{self.from_tier_id} -> {self.to_tier_id} ({self.reason})"
+
+
+class JobRun(models.Model):
+    """One run of a daily job for one programme and day: what staff see, and what makes a second run a no-op."""
+
+    class Job(models.TextChoices):
+        ACTIVATE = "activate", _("Activate pending points")
+        EXPIRE = "expire", _("Expire points")
+        TIERS = "tiers", _("Evaluate tiers")
+        BIRTHDAY = "birthday", _("Birthday rewards")
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="job_runs")
+    job = models.CharField(_("job"), max_length=20, choices=Job.choices)
+    as_of = models.DateField(_("as of"))
+    started_at = models.DateTimeField(_("started at"))
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    counts = models.JSONField(_("counts"), default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-as_of", "-started_at"]
+        verbose_name = _("job run")
+        verbose_name_plural = _("job runs")
+        constraints = [models.UniqueConstraint(fields=["program", "job", "as_of"], name="job_run_once_per_day")]
+
+    def __str__(self):
+        return f"{self.job} {self.as_of}"

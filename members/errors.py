@@ -57,3 +57,8 @@ class ImportFailed(DomainError):
     code = "import_failed"
     status = 400
     default_message = _("The file could not be imported.")
+
+
+class RefundExceedsOrder(DomainError):
+    code = "refund_exceeds_order"
+    default_message = _("The refunds of this order would exceed its amount.")

@@ -1,7 +1,10 @@
 """Every write of the members app: one function per business action, keyword-only, atomic."""
 
 import datetime as dt
+import hashlib
+import json
 import secrets
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
@@ -10,7 +13,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from . import hooks
-from .errors import DuplicateMember, MergeRefused, ValidationFailed
+from .errors import (
+    DuplicateMember,
+    IdempotencyConflict,
+    MemberNotActive,
+    MergeRefused,
+    RefundExceedsOrder,
+    ValidationFailed,
+)
 from .models import (
     API_SCOPES,
     ApiKey,
@@ -25,6 +35,8 @@ from .models import (
     MemberNumberCounter,
     MemberTag,
     Order,
+    OrderLine,
+    Refund,
     Tag,
     api_key_hash,
 )
@@ -428,3 +440,196 @@ def members_merge(*, keep: Member, drop: Member, by=None) -> MemberMerge:
     _history(keep, "merged_in", changes={"from": drop.member_no, **moved}, actor=by)
     _history(drop, "merged_away", changes={"into": keep.member_no}, actor=by)
     return merge
+
+
+# --- orders, refunds, events: the facts loyalty and analytics read -----------------------------------------------
+
+
+def _canonical(value):
+    if isinstance(value, Decimal):
+        return format(value.quantize(Decimal("0.01")), "f")
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {key: _canonical(item) for key, item in sorted(value.items())}
+    if isinstance(value, list | tuple):
+        return [_canonical(item) for item in value]
+    return value
+
+
+def payload_fingerprint(payload: dict) -> str:
+    """The same request, however its JSON was spelled (key order, 10 vs 10.00, time zone), has one fingerprint."""
+    return hashlib.sha256(json.dumps(_canonical(payload), ensure_ascii=False).encode()).hexdigest()
+
+
+def _replay(existing, fingerprint, what):
+    if existing.fingerprint != fingerprint:
+        raise IdempotencyConflict(
+            _("%(what)s %(id)s was already received with a different payload.") % {"what": what, "id": existing}
+        )
+    return existing, False
+
+
+def require_active(member):
+    if member.status != Member.Status.ACTIVE:
+        raise MemberNotActive(
+            _("Member %(member_no)s is %(status)s and can neither earn nor redeem.")
+            % {"member_no": member.member_no, "status": member.get_status_display()}
+        )
+
+
+@transaction.atomic
+def order_record(
+    *,
+    channel: Channel,
+    order_id: str,
+    member: Member,
+    amount: Decimal,
+    occurred_at: dt.datetime,
+    currency: str = "CNY",
+    store: str = "",
+    lines=(),
+    award: bool = True,
+) -> tuple[Order, bool]:
+    """Record an order once per (channel, order_id). Returns (order, created); a replay returns the original.
+
+    Loyalty earns through `hooks.order_recorded` in this transaction (unless `award` is off, for loaded history).
+    """
+    lines = [dict(line) for line in lines]
+    fingerprint = payload_fingerprint(
+        {
+            "order_id": order_id,
+            "member": member.pk,
+            "amount": amount,
+            "currency": currency,
+            "occurred_at": occurred_at,
+            "store": store,
+            "lines": lines,
+        }
+    )
+    existing = Order.objects.filter(channel=channel, order_id=order_id).first()
+    if existing is not None:
+        return _replay(existing, fingerprint, _("Order"))
+    if amount <= 0:
+        raise ValidationFailed(fields={"amount": [_("An order amount must be more than 0.")]})
+    if lines and sum((line["amount"] for line in lines), Decimal(0)) != amount:
+        raise ValidationFailed(
+            _("The lines add up to %(sum)s, not to the order amount %(amount)s.")
+            % {"sum": sum((line["amount"] for line in lines), Decimal(0)), "amount": amount},
+            fields={"lines": [_("The line amounts must add up to the order amount.")]},
+        )
+    require_active(member)
+    try:
+        with transaction.atomic():
+            order = Order.objects.create(
+                channel=channel,
+                order_id=order_id,
+                member=member,
+                amount=amount,
+                currency=currency,
+                occurred_at=occurred_at,
+                store=store,
+                fingerprint=fingerprint,
+            )
+    except IntegrityError:
+        # A concurrent replay inserted it first; that one has the effect, this one answers like a replay.
+        return _replay(Order.objects.get(channel=channel, order_id=order_id), fingerprint, _("Order"))
+    if lines:
+        OrderLine.objects.bulk_create(
+            OrderLine(
+                order=order,
+                sku=line["sku"],
+                name=line.get("name", ""),
+                category=line.get("category", ""),
+                quantity=line.get("quantity", 1),
+                amount=line["amount"],
+            )
+            for line in lines
+        )
+    hooks.order_recorded.send(order=order, award=award)
+    return order, True
+
+
+@transaction.atomic
+def refund_record(*, channel: Channel, order: Order, refund_id: str, amount: Decimal, lines=()) -> tuple[Refund, bool]:
+    """Record a refund once per (channel, refund_id); refunds of one order never exceed its amount."""
+    lines = [dict(line) for line in lines]
+    fingerprint = payload_fingerprint({"order": order.pk, "refund_id": refund_id, "amount": amount, "lines": lines})
+    existing = Refund.objects.filter(channel=channel, refund_id=refund_id).first()
+    if existing is not None:
+        return _replay(existing, fingerprint, _("Refund"))
+    if amount <= 0:
+        raise ValidationFailed(fields={"amount": [_("A refund amount must be more than 0.")]})
+    order = Order.objects.select_for_update().get(pk=order.pk)
+    # Re-check under the order's lock: a concurrent replay may have committed meanwhile.
+    existing = Refund.objects.filter(channel=channel, refund_id=refund_id).first()
+    if existing is not None:
+        return _replay(existing, fingerprint, _("Refund"))
+    if order.refunded_amount + amount > order.amount:
+        raise RefundExceedsOrder(
+            _("Order %(order)s is %(amount)s and %(refunded)s is refunded already; %(asked)s more is too much.")
+            % {"order": order.order_id, "amount": order.amount, "refunded": order.refunded_amount, "asked": amount}
+        )
+    refund = Refund.objects.create(
+        channel=channel,
+        refund_id=refund_id,
+        order=order,
+        amount=amount,
+        lines=_canonical(lines),
+        fingerprint=fingerprint,
+    )
+    order.refunded_amount += amount
+    order.status = Order.Status.REFUNDED if order.refunded_amount == order.amount else Order.Status.PARTIALLY_REFUNDED
+    order.save(update_fields=["refunded_amount", "status"])
+    hooks.refund_recorded.send(refund=refund, order=order)
+    return refund, True
+
+
+@transaction.atomic
+def event_record(
+    *,
+    channel: Channel,
+    event_id: str,
+    member: Member,
+    type: str,
+    occurred_at: dt.datetime,
+    name: str = "",
+    attributes: dict | None = None,
+) -> tuple[Event, bool]:
+    attributes = attributes or {}
+    fingerprint = payload_fingerprint(
+        {
+            "event_id": event_id,
+            "member": member.pk,
+            "type": type,
+            "name": name,
+            "occurred_at": occurred_at,
+            "attributes": attributes,
+        }
+    )
+    existing = Event.objects.filter(channel=channel, event_id=event_id).first()
+    if existing is not None:
+        return _replay(existing, fingerprint, _("Event"))
+    if type not in Event.Type.values:
+        raise ValidationFailed(fields={"type": [_("Unknown event type.")]})
+    if type == Event.Type.CUSTOM and not name:
+        raise ValidationFailed(fields={"name": [_("A custom event needs a name.")]})
+    require_active(member)
+    try:
+        with transaction.atomic():
+            event = Event.objects.create(
+                channel=channel,
+                event_id=event_id,
+                member=member,
+                type=type,
+                name=name,
+                occurred_at=occurred_at,
+                attributes=attributes,
+                fingerprint=fingerprint,
+            )
+    except IntegrityError:
+        return _replay(Event.objects.get(channel=channel, event_id=event_id), fingerprint, _("Event"))
+    hooks.event_recorded.send(event=event)
+    return event, True

@@ -49,8 +49,16 @@ def make_client(db):
 
 
 @pytest.fixture
-def api(make_client, channel):
-    """A partner client of `channel` with every scope."""
+def program(db, channel):
+    """The demo programme of API.md, with `channel` in it."""
+    from loyalty.demo import demo_program
+
+    return demo_program()
+
+
+@pytest.fixture
+def api(make_client, channel, program):
+    """A partner client of `channel` (in the demo programme) with every scope."""
     return make_client(channel)
 
 

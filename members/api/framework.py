@@ -80,8 +80,10 @@ class HasScope(BasePermission):
         scope = required_scope(view, request)
         if scope is None:
             return False
-        if scope not in request.auth.scopes:
-            self.message = _("This API key lacks the scope %(scope)s.") % {"scope": scope}
+        # A tuple means any one of these scopes will do.
+        accepted = scope if isinstance(scope, tuple) else (scope,)
+        if not set(accepted) & set(request.auth.scopes):
+            self.message = _("This API key lacks the scope %(scope)s.") % {"scope": " or ".join(accepted)}
             return False
         return True
 

@@ -1,0 +1,74 @@
+"""The loyalty part of the demo program of API.md: programme CNY, four tiers, the event and referral rules."""
+
+from decimal import Decimal
+
+from django.db import transaction
+
+from members.models import Channel
+
+from .models import ChannelProgram, EarningRule, Program, Tier
+
+DEMO_TIERS = [
+    # code, name, English, rank, threshold, multiplier, benefits
+    ("basic", "普通会员", "Basic", 0, "0", "1.0", ["积分累计"]),
+    ("silver", "银卡会员", "Silver", 1, "1000.00", "1.2", ["1.2 倍积分", "生日礼遇"]),
+    ("gold", "金卡会员", "Gold", 2, "5000.00", "1.5", ["1.5 倍积分", "生日礼遇", "95 折"]),
+    ("diamond", "钻石会员", "Diamond", 3, "20000.00", "2.0", ["2 倍积分", "生日礼遇", "9 折", "包邮"]),
+]
+DEMO_EVENT_RULES = [
+    # name, event type, points, limit, period
+    ("签到 check-in", "check_in", 5, 1, "day"),
+    ("评价 review", "review", 20, 5, "month"),
+    ("分享 share", "share", 10, 3, "day"),
+    ("完善资料 profile completed", "profile_completed", 50, 1, "ever"),
+]
+
+
+@transaction.atomic
+def demo_program(*, stdout=None) -> Program:
+    program, _created = Program.objects.get_or_create(
+        code="demo",
+        defaults={
+            "name": "会员计划 Demo",
+            "currency": "CNY",
+            "time_zone": "Asia/Shanghai",
+            "points_per_unit": Decimal("1"),
+            "pending_days": 0,
+            "expiry_policy": Program.ExpiryPolicy.DAYS_AFTER_AVAILABLE,
+            "expiry_days": 365,
+        },
+    )
+    for code, name, name_en, rank, threshold, multiplier, benefits in DEMO_TIERS:
+        Tier.objects.get_or_create(
+            program=program,
+            code=code,
+            defaults={
+                "name": name,
+                "name_en": name_en,
+                "rank": rank,
+                "upgrade_threshold": Decimal(threshold),
+                "retention_threshold": Decimal(threshold),
+                "points_multiplier": Decimal(multiplier),
+                "discount_rate": {"gold": Decimal("0.95"), "diamond": Decimal("0.90")}.get(code, Decimal(1)),
+                "free_shipping": code == "diamond",
+                "benefits": benefits,
+            },
+        )
+    for name, event_type, points, limit, period in DEMO_EVENT_RULES:
+        EarningRule.objects.get_or_create(
+            program=program,
+            kind=EarningRule.Kind.EVENT,
+            event_type=event_type,
+            defaults={"name": name, "points": points, "limit_count": limit, "limit_period": period},
+        )
+    EarningRule.objects.get_or_create(
+        program=program, kind=EarningRule.Kind.REFERRAL, defaults={"name": "推荐有礼 referral", "points": 200}
+    )
+    # Every channel without a programme joins the demo programme.
+    linked = ChannelProgram.objects.values("channel_id")
+    ChannelProgram.objects.bulk_create(
+        [ChannelProgram(channel=channel, program=program) for channel in Channel.objects.exclude(pk__in=linked)]
+    )
+    if stdout is not None:
+        stdout.write(f"programme: {program.code} ({program.currency}), tiers: {', '.join(t[0] for t in DEMO_TIERS)}")
+    return program

@@ -1,0 +1,93 @@
+"""Reads of the loyalty app that more than one caller needs."""
+
+from django.db.models import Count, Sum
+
+from .models import Account, PointsLot, PointsTransaction, RuleApplication, Tier
+
+
+def tiers_for(program):
+    return Tier.objects.filter(program=program).order_by("rank")
+
+
+def account_for(*, member, program) -> Account | None:
+    return Account.objects.select_related("tier", "program").filter(member=member, program=program).first()
+
+
+def accounts_by_member(*, member_ids, program) -> dict:
+    return {
+        account.member_id: account
+        for account in Account.objects.select_related("tier").filter(member_id__in=member_ids, program=program)
+    }
+
+
+def points_summary(account: Account | None, *, soonest: int = 5) -> dict:
+    if account is None:
+        return {"balance": 0, "pending": 0, "lifetime_earned": 0, "expiring": []}
+    lots = (
+        PointsLot.objects.filter(account=account, status=PointsLot.Status.AVAILABLE, remaining__gt=0)
+        .exclude(expires_at__isnull=True)
+        .order_by("expires_at", "id")
+        .values("expires_at")
+        .annotate(points=Sum("remaining"))
+        .order_by("expires_at")[:soonest]
+    )
+    # While the balance is negative no lot is spendable, so nothing is reported as expiring.
+    expiring = (
+        [{"points": lot["points"], "expires_at": lot["expires_at"]} for lot in lots] if account.balance > 0 else []
+    )
+    return {
+        "balance": account.balance,
+        "pending": account.pending,
+        "lifetime_earned": account.lifetime_earned,
+        "expiring": expiring,
+    }
+
+
+def transactions_for(account: Account):
+    return PointsTransaction.objects.filter(account=account).order_by("-id")
+
+
+def order_points(*, order, program) -> dict:
+    """What an order earned: the earn row of that order (the same answer for the first call and every replay)."""
+    row = (
+        PointsTransaction.objects.filter(order=order, kind=PointsTransaction.Kind.EARN)
+        .select_related("lot")
+        .order_by("id")
+        .first()
+    )
+    if row is None:
+        return {"points_earned": 0, "points_status": "available", "available_at": None}
+    return {
+        "points_earned": row.points,
+        "points_status": row.status,
+        "available_at": row.lot.available_at if row.lot else row.created_at,
+    }
+
+
+def refund_points(*, refund) -> int:
+    row = PointsTransaction.objects.filter(
+        channel_id=refund.channel_id, idempotency_key=f"{refund.channel_id}:refund:{refund.refund_id}"
+    ).first()
+    return -row.points if row else 0
+
+
+def event_points(*, event) -> dict:
+    applications = RuleApplication.objects.filter(event=event)
+    granted = applications.filter(capped=False).aggregate(total=Sum("points"))["total"] or 0
+    return {"points_earned": granted, "capped": applications.filter(capped=True).exists()}
+
+
+def points_liability(*, program=None) -> int:
+    accounts = Account.objects.filter(balance__gt=0)
+    if program is not None:
+        accounts = accounts.filter(program=program)
+    return accounts.aggregate(total=Sum("balance"))["total"] or 0
+
+
+def members_by_tier(*, program):
+    return list(
+        Account.objects.filter(program=program)
+        .values("tier__code", "tier__name", "tier__rank")
+        .annotate(count=Count("id"))
+        .order_by("tier__rank")
+    )

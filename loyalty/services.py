@@ -1,0 +1,637 @@
+"""Every write of the loyalty app. Each balance change is a ledger row written in the same transaction, under a
+row lock on the account (`select_for_update`, accounts locked in primary-key order)."""
+
+import datetime as dt
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from members.errors import IdempotencyConflict, ValidationFailed
+from members.models import Member, Order
+from members.services import payload_fingerprint
+
+from . import rules as rule_strategies
+from .errors import InsufficientPoints, ProgramNotConfigured
+from .models import (
+    Account,
+    ChannelProgram,
+    EarningRule,
+    PointsLot,
+    PointsTransaction,
+    Program,
+    RuleApplication,
+    Tier,
+    TierChange,
+)
+
+Kind = PointsTransaction.Kind
+
+
+def program_for_channel(channel, *, required=True) -> Program | None:
+    link = ChannelProgram.objects.select_related("program").filter(channel=channel).first()
+    if link is None and required:
+        raise ProgramNotConfigured()
+    return link.program if link else None
+
+
+def _entry_tier(program) -> Tier:
+    tier = program.tiers.order_by("rank").first()
+    if tier is None:
+        raise ProgramNotConfigured(_("Programme %(program)s has no tiers yet.") % {"program": program.code})
+    return tier
+
+
+def account_get_or_create(*, member: Member, program: Program) -> Account:
+    account = Account.objects.filter(member=member, program=program).first()
+    if account is not None:
+        return account
+    now = timezone.now()
+    tier = _entry_tier(program)
+    try:
+        with transaction.atomic():
+            account = Account.objects.create(member=member, program=program, tier=tier, tier_since=now)
+            TierChange.objects.create(account=account, to_tier=tier, reason=TierChange.Reason.JOINED, created_at=now)
+    except IntegrityError:
+        account = Account.objects.get(member=member, program=program)
+    return account
+
+
+def accounts_lock(*account_ids) -> dict[int, Account]:
+    """Lock accounts in primary-key order (so two writers never wait on each other in a cycle)."""
+    ids = sorted({pk for pk in account_ids if pk is not None})
+    return {
+        account.pk: account
+        for account in Account.objects.select_for_update()
+        .select_related("program", "tier")
+        .filter(pk__in=ids)
+        .order_by("pk")
+    }
+
+
+# --- the ledger's two primitives -----------------------------------------------------------------------------------
+
+
+def _credit(
+    account: Account,
+    points: int,
+    *,
+    kind: str,
+    at: dt.datetime | None = None,
+    pending_days: int = 0,
+    reference: str = "",
+    reason: str = "",
+    key: str | None = None,
+    fingerprint: str = "",
+    channel=None,
+    order=None,
+    event=None,
+    actor=None,
+    expires_at: dt.datetime | None = None,
+) -> PointsTransaction:
+    """Add `points` (> 0) as a new lot; pending for `pending_days`. A negative balance (debt) is repaid first.
+    The caller holds the account's lock and saves nothing else on it."""
+    now = timezone.now()
+    available_at = (at or now) + dt.timedelta(days=pending_days)
+    pending = pending_days > 0 and available_at > now
+    if not pending:
+        available_at = min(available_at, now)
+    if expires_at is None:
+        expires_at = rule_strategies.expiry_for(account.program, available_at)
+    repaid = 0 if pending else min(points, max(0, -account.balance))
+    lot = PointsLot.objects.create(
+        account=account,
+        points=points,
+        remaining=points - repaid,
+        status=PointsLot.Status.PENDING if pending else PointsLot.Status.AVAILABLE,
+        available_at=available_at,
+        expires_at=expires_at,
+        reference=reference,
+    )
+    if pending:
+        account.pending += points
+        fields = ["pending"]
+    else:
+        account.balance += points
+        account.lifetime_earned += points
+        fields = ["balance", "lifetime_earned"]
+    account.save(update_fields=[*fields, "updated_at"])
+    return PointsTransaction.objects.create(
+        account=account,
+        kind=kind,
+        points=points,
+        balance_after=account.balance,
+        status=PointsTransaction.Status.PENDING if pending else PointsTransaction.Status.AVAILABLE,
+        reference=reference,
+        reason=reason,
+        idempotency_key=key,
+        fingerprint=fingerprint,
+        channel=channel,
+        order=order,
+        event=event,
+        lot=lot,
+        actor=actor,
+        expires_at=expires_at,
+    )
+
+
+def _take_from_lots(account: Account, points: int, *, first_lot_id: int | None = None) -> int:
+    """Take up to `points` from the account's available lots, soonest-expiring first (or `first_lot_id` first).
+    Returns how many were found."""
+    lots = list(
+        PointsLot.objects.filter(account=account, status=PointsLot.Status.AVAILABLE, remaining__gt=0).order_by(
+            F("expires_at").asc(nulls_last=True), "id"
+        )
+    )
+    if first_lot_id is not None:
+        lots.sort(key=lambda lot: lot.pk != first_lot_id)
+    taken, changed = 0, []
+    for lot in lots:
+        if taken == points:
+            break
+        take = min(lot.remaining, points - taken)
+        lot.remaining -= take
+        if lot.remaining == 0:
+            lot.status = PointsLot.Status.SPENT
+        taken += take
+        changed.append(lot)
+    PointsLot.objects.bulk_update(changed, ["remaining", "status"])
+    return taken
+
+
+def _debit(
+    account: Account,
+    points: int,
+    *,
+    kind: str,
+    allow_negative: bool = False,
+    reference: str = "",
+    reason: str = "",
+    key: str | None = None,
+    fingerprint: str = "",
+    channel=None,
+    order=None,
+    actor=None,
+    first_lot_id: int | None = None,
+) -> PointsTransaction:
+    """Take `points` (> 0) from the balance, soonest-expiring lots first. Refused when the balance does not cover
+    it, unless `allow_negative` (a reversal is always recorded in full)."""
+    if not allow_negative and account.balance < points:
+        raise InsufficientPoints(
+            _("The balance is %(balance)d points; %(points)d are needed.")
+            % {"balance": account.balance, "points": points},
+            balance=account.balance,
+        )
+    if account.balance > 0:
+        _take_from_lots(account, min(points, account.balance), first_lot_id=first_lot_id)
+    account.balance -= points
+    fields = ["balance"]
+    if kind == Kind.REDEEM:
+        account.lifetime_spent += points
+        fields.append("lifetime_spent")
+    account.save(update_fields=[*fields, "updated_at"])
+    return PointsTransaction.objects.create(
+        account=account,
+        kind=kind,
+        points=-points,
+        balance_after=account.balance,
+        reference=reference,
+        reason=reason,
+        idempotency_key=key,
+        fingerprint=fingerprint,
+        channel=channel,
+        order=order,
+        actor=actor,
+    )
+
+
+def points_spend(*, account: Account, points: int, reference: str, reason: str = "", key=None, channel=None):
+    """Spend points for a redemption (the caller holds the account's lock). Never below zero."""
+    if account.balance < 0:
+        raise InsufficientPoints(_("The balance is negative; earn points back before redeeming."))
+    return _debit(account, points, kind=Kind.REDEEM, reference=reference, reason=reason, key=key, channel=channel)
+
+
+# --- orders, refunds and events (called through members' hooks) ----------------------------------------------------
+
+
+def _order_rules(program):
+    return list(EarningRule.objects.filter(program=program, is_active=True, kind__in=["order", "referral"]))
+
+
+def _order_lines(order):
+    return [
+        rule_strategies.Line(sku=line.sku, amount=line.amount, category=line.category) for line in order.lines.all()
+    ]
+
+
+def qualifying_value(*, account: Account, tier: Tier, at: dt.datetime) -> Decimal:
+    """The tier's metric for this account over its window ending at `at` (spend net of refunds, orders, points)."""
+    if tier.window == Tier.Window.CALENDAR_YEAR:
+        zone = rule_strategies.ZoneInfo(account.program.time_zone)
+        start = dt.datetime(at.astimezone(zone).year, 1, 1, tzinfo=zone)
+    else:
+        start = at - dt.timedelta(days=tier.window_days)
+    if tier.metric == Tier.Metric.POINTS:
+        total = account.transactions.filter(
+            kind=Kind.EARN, order__isnull=False, created_at__gt=start, created_at__lte=at
+        ).aggregate(value=Sum("points"))["value"]
+        return Decimal(total or 0)
+    orders = Order.objects.filter(
+        member_id=account.member_id,
+        channel__program_link__program_id=account.program_id,
+        occurred_at__gt=start,
+        occurred_at__lte=at,
+    )
+    if tier.metric == Tier.Metric.ORDERS:
+        return Decimal(orders.exclude(status=Order.Status.REFUNDED).count())
+    return orders.aggregate(value=Sum(F("amount") - F("refunded_amount")))["value"] or Decimal(0)
+
+
+def _tier_upgrade_if_qualified(account: Account, *, at: dt.datetime, actor=None) -> TierChange | None:
+    """Upgrade at once to the highest tier whose upgrade threshold the account now reaches."""
+    higher = list(account.program.tiers.filter(rank__gt=account.tier.rank).order_by("-rank"))
+    if not higher:
+        return None
+    values = {}
+    for tier in higher:
+        key = (tier.metric, tier.window, tier.window_days)
+        if key not in values:
+            values[key] = qualifying_value(account=account, tier=tier, at=at)
+        if values[key] >= tier.upgrade_threshold:
+            return _tier_move(account, tier, reason=TierChange.Reason.UPGRADE, value=values[key], actor=actor)
+    return None
+
+
+def _tier_move(account, tier, *, reason, value=None, note="", actor=None, hold_until=None) -> TierChange:
+    now = timezone.now()
+    change = TierChange.objects.create(
+        account=account,
+        from_tier=account.tier,
+        to_tier=tier,
+        reason=reason,
+        metric_value=value,
+        note=note,
+        actor=actor,
+        created_at=now,
+    )
+    account.tier, account.tier_since = tier, now
+    fields = ["tier", "tier_since", "updated_at"]
+    if reason == TierChange.Reason.MANUAL:
+        account.tier_hold_until = hold_until
+        fields.append("tier_hold_until")
+    account.save(update_fields=fields)
+    return change
+
+
+def _referral_account(order, program):
+    """The referrer's account when this is the referred member's first order in the programme."""
+    referrer_id = order.member.referrer_id
+    if referrer_id is None:
+        return None
+    earlier = Order.objects.filter(member_id=order.member_id, channel__program_link__program=program).exclude(
+        pk=order.pk
+    )
+    if earlier.exists():
+        return None
+    referrer = Member.objects.get(pk=referrer_id)
+    if referrer.status != Member.Status.ACTIVE:
+        return None
+    return account_get_or_create(member=referrer, program=program)
+
+
+def points_earn_for_order(*, order: Order, award: bool = True) -> PointsTransaction | None:
+    """An order earns base points at the member's current tier plus the order rules' bonuses; then the tier is
+    checked (the order that crosses a threshold earns at the old tier's multiplier)."""
+    program = program_for_channel(order.channel, required=False)
+    if program is None:
+        return None
+    account = account_get_or_create(member=order.member, program=program)
+    rules = _order_rules(program) if award else []
+    referral_rules = [rule for rule in rules if rule.kind == EarningRule.Kind.REFERRAL]
+    referrer_account = _referral_account(order, program) if referral_rules else None
+    locked = accounts_lock(account.pk, referrer_account.pk if referrer_account else None)
+    account = locked[account.pk]
+    transaction_row = None
+    if award:
+        day = rule_strategies.local_date(program, order.occurred_at)
+        earning = rule_strategies.earning_compute(
+            program=program,
+            tier=account.tier,
+            rules=rules,
+            amount=order.amount,
+            lines=_order_lines(order),
+            channel_code=order.channel.code,
+            store=order.store,
+            day=day,
+        )
+        if earning.total > 0:
+            transaction_row = _credit(
+                account,
+                earning.total,
+                kind=Kind.EARN,
+                pending_days=program.pending_days,
+                reference=f"order:{order.order_id}",
+                reason=_("Order %(order)s") % {"order": order.order_id},
+                key=f"{order.channel_id}:order:{order.order_id}",
+                channel=order.channel,
+                order=order,
+            )
+            RuleApplication.objects.bulk_create(
+                RuleApplication(
+                    rule=rule,
+                    account=account,
+                    transaction=transaction_row,
+                    points=points,
+                    occurred_at=order.occurred_at,
+                )
+                for rule, points in earning.bonuses
+            )
+    _tier_upgrade_if_qualified(account, at=order.occurred_at)
+    if referrer_account is not None:
+        _referral_reward(locked[referrer_account.pk], referral_rules, order)
+    return transaction_row
+
+
+def _referral_reward(referrer_account, referral_rules, order):
+    program = referrer_account.program
+    day = rule_strategies.local_date(program, order.occurred_at)
+    for rule in referral_rules:
+        if not rule_strategies.rule_in_force(rule, day) or rule.points <= 0:
+            continue
+        if _limit_reached(rule, referrer_account, order.occurred_at):
+            RuleApplication.objects.create(
+                rule=rule, account=referrer_account, points=0, capped=True, occurred_at=order.occurred_at
+            )
+            continue
+        row = _credit(
+            referrer_account,
+            rule.points,
+            kind=Kind.EARN,
+            reference=f"referral:{order.member.member_no}",
+            reason=_("Referral: first order of %(member)s") % {"member": order.member.member_no},
+            key=f"referral:{program.pk}:{order.member_id}:{rule.pk}",
+            channel=order.channel,
+        )
+        RuleApplication.objects.create(
+            rule=rule, account=referrer_account, transaction=row, points=rule.points, occurred_at=order.occurred_at
+        )
+
+
+def points_reverse_for_refund(*, refund, order: Order) -> PointsTransaction | None:
+    """Take back the order's points in proportion to what is refunded so far (rounded down, so that a full refund
+    reverses exactly what was earned). Always recorded in full: the balance may go negative."""
+    program = program_for_channel(order.channel, required=False)
+    if program is None:
+        return None
+    account = Account.objects.filter(member_id=order.member_id, program=program).first()
+    if account is None:
+        return None
+    account = accounts_lock(account.pk)[account.pk]
+    earn_rows = list(PointsTransaction.objects.filter(order=order, kind=Kind.EARN).select_related("lot"))
+    earned = sum(row.points for row in earn_rows)
+    if earned <= 0:
+        return None
+    reversed_so_far = -(
+        PointsTransaction.objects.filter(order=order, kind=Kind.REVERSE).aggregate(total=Sum("points"))["total"] or 0
+    )
+    target = earned * order.refunded_amount // order.amount  # Decimal floor division keeps it exact
+    points = int(target) - reversed_so_far
+    if points <= 0:
+        return None
+    lot = earn_rows[0].lot
+    lot.refresh_from_db()
+    reference = f"refund:{refund.refund_id}"
+    reason = _("Refund %(refund)s of order %(order)s") % {"refund": refund.refund_id, "order": order.order_id}
+    key = f"{refund.channel_id}:refund:{refund.refund_id}"
+    if lot.status == PointsLot.Status.PENDING:
+        # Still pending: the points never reached the balance, so the reversal takes them from the pending lot.
+        lot.remaining -= points
+        if lot.remaining == 0:
+            lot.status = PointsLot.Status.SPENT
+        lot.save(update_fields=["remaining", "status"])
+        account.pending -= points
+        account.save(update_fields=["pending", "updated_at"])
+        return PointsTransaction.objects.create(
+            account=account,
+            kind=Kind.REVERSE,
+            points=-points,
+            balance_after=account.balance,
+            status=PointsTransaction.Status.PENDING,
+            reference=reference,
+            reason=reason,
+            idempotency_key=key,
+            channel=refund.channel,
+            order=order,
+            lot=lot,
+        )
+    return _debit(
+        account,
+        points,
+        kind=Kind.REVERSE,
+        allow_negative=True,
+        reference=reference,
+        reason=reason,
+        key=key,
+        channel=refund.channel,
+        order=order,
+        first_lot_id=lot.pk,
+    )
+
+
+def _limit_reached(rule, account, at) -> bool:
+    if not rule.limit_count:
+        return False
+    applications = RuleApplication.objects.filter(rule=rule, account=account, capped=False)
+    start = rule_strategies.period_start(account.program, rule.limit_period, at)
+    if start is not None:
+        end = start + _period_length(rule.limit_period, start)
+        applications = applications.filter(occurred_at__gte=start, occurred_at__lt=end)
+    return applications.count() >= rule.limit_count
+
+
+def _period_length(period, start):
+    if period == "day":
+        return dt.timedelta(days=1)
+    if period == "week":
+        return dt.timedelta(days=7)
+    if period == "month":
+        following = (start.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+        return following - start
+    return start.replace(year=start.year + 1) - start
+
+
+def points_earn_for_event(*, event) -> dict:
+    """Points for a behaviour event by the event rules, within each rule's limit per member and period."""
+    program = program_for_channel(event.channel, required=False)
+    if program is None:
+        return {"points": 0, "capped": False}
+    account = account_get_or_create(member=event.member, program=program)
+    day = rule_strategies.local_date(program, event.occurred_at)
+    matching = [
+        rule
+        for rule in EarningRule.objects.filter(
+            program=program, is_active=True, kind=EarningRule.Kind.EVENT, event_type=event.type
+        )
+        if rule_strategies.rule_in_force(rule, day)
+        and (event.type != "custom" or rule.event_name == event.name)
+        and (not rule.channel_codes or event.channel.code in rule.channel_codes)
+    ]
+    if not matching:
+        return {"points": 0, "capped": False}
+    account = accounts_lock(account.pk)[account.pk]
+    granted, capped = [], []
+    for rule in matching:
+        (capped if _limit_reached(rule, account, event.occurred_at) else granted).append(rule)
+    row = None
+    total = sum(rule.points for rule in granted)
+    if total > 0:
+        row = _credit(
+            account,
+            total,
+            kind=Kind.EARN,
+            pending_days=0,
+            reference=f"event:{event.event_id}",
+            reason=_("Event %(type)s") % {"type": event.get_type_display()},
+            key=f"{event.channel_id}:event:{event.event_id}",
+            channel=event.channel,
+            event=event,
+        )
+    RuleApplication.objects.bulk_create(
+        [
+            RuleApplication(
+                rule=rule,
+                account=account,
+                transaction=row,
+                event=event,
+                points=rule.points,
+                occurred_at=event.occurred_at,
+            )
+            for rule in granted
+        ]
+        + [
+            RuleApplication(
+                rule=rule, account=account, event=event, points=0, capped=True, occurred_at=event.occurred_at
+            )
+            for rule in capped
+        ]
+    )
+    return {"points": total, "capped": bool(capped)}
+
+
+# --- staff and partner actions --------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def points_adjust(
+    *, account: Account, points: int, reason: str, channel=None, adjustment_id: str | None = None, actor=None
+) -> tuple[PointsTransaction, bool]:
+    """A correction by staff or a partner: + adds a lot, - takes from the soonest-expiring lots (never below 0).
+    Idempotent by the partner's `adjustment_id`. Returns (transaction, created)."""
+    if not points:
+        raise ValidationFailed(fields={"points": [_("An adjustment cannot be 0.")]})
+    if not (reason or "").strip():
+        raise ValidationFailed(fields={"reason": [_("Say why the points are adjusted.")]})
+    fingerprint = payload_fingerprint({"account": account.pk, "points": points, "reason": reason})
+    key = f"{channel.pk}:adjustment:{adjustment_id}" if channel is not None and adjustment_id else None
+    if key:
+        existing = PointsTransaction.objects.filter(idempotency_key=key).first()
+        if existing is not None:
+            return _replayed(existing, fingerprint)
+    account = accounts_lock(account.pk)[account.pk]
+    reference = f"adjustment:{adjustment_id}" if adjustment_id else "adjustment"
+    try:
+        with transaction.atomic():
+            if points > 0:
+                row = _credit(
+                    account,
+                    points,
+                    kind=Kind.ADJUST,
+                    reference=reference,
+                    reason=reason,
+                    key=key,
+                    fingerprint=fingerprint,
+                    channel=channel,
+                    actor=actor,
+                )
+            else:
+                row = _debit(
+                    account,
+                    -points,
+                    kind=Kind.ADJUST,
+                    reference=reference,
+                    reason=reason,
+                    key=key,
+                    fingerprint=fingerprint,
+                    channel=channel,
+                    actor=actor,
+                )
+    except IntegrityError:
+        if key is None:
+            raise
+        return _replayed(PointsTransaction.objects.get(idempotency_key=key), fingerprint)
+    return row, True
+
+
+def _replayed(existing, fingerprint):
+    if existing.fingerprint != fingerprint:
+        raise IdempotencyConflict(_("This adjustment_id was already used with a different payload."))
+    return existing, False
+
+
+@transaction.atomic
+def tier_set(*, account: Account, tier: Tier, reason: str, hold_until: dt.date | None = None, actor=None) -> TierChange:
+    """Staff set a tier by hand, with a reason and an optional date until which evaluation keeps it."""
+    if tier.program_id != account.program_id:
+        raise ValidationFailed(fields={"tier": [_("This tier belongs to another programme.")]})
+    if not (reason or "").strip():
+        raise ValidationFailed(fields={"reason": [_("Say why the tier is set by hand.")]})
+    account = accounts_lock(account.pk)[account.pk]
+    return _tier_move(account, tier, reason=TierChange.Reason.MANUAL, note=reason, actor=actor, hold_until=hold_until)
+
+
+# --- merge of members (members.hooks.member_merged) -----------------------------------------------------------------
+
+
+def accounts_merge(*, kept, dropped) -> dict:
+    """Move the dropped member's accounts to the kept member: a whole account when the kept member has none in
+    that programme, else its lots and balance (as a ledger row on each side) and the higher tier."""
+    moved = 0
+    for account in Account.objects.filter(member=dropped).select_related("program"):
+        target = Account.objects.filter(member=kept, program=account.program).first()
+        if target is None:
+            Account.objects.filter(pk=account.pk).update(member=kept)
+            moved += account.balance
+            continue
+        locked = accounts_lock(account.pk, target.pk)
+        source, target = locked[account.pk], locked[target.pk]
+        carried = source.balance
+        PointsLot.objects.filter(account=source).update(account=target)
+        for field in ("balance", "pending", "lifetime_earned", "lifetime_spent"):
+            setattr(target, field, getattr(target, field) + getattr(source, field))
+            setattr(source, field, 0)
+        if source.tier.rank > target.tier.rank:
+            target.tier, target.tier_since = source.tier, source.tier_since
+        target.save()
+        source.save(update_fields=["balance", "pending", "lifetime_earned", "lifetime_spent", "updated_at"])
+        if carried:
+            PointsTransaction.objects.create(
+                account=target,
+                kind=Kind.ADJUST,
+                points=carried,
+                balance_after=target.balance,
+                reference=f"merge:{dropped.member_no}",
+                reason=_("Merged from member %(member)s") % {"member": dropped.member_no},
+            )
+            PointsTransaction.objects.create(
+                account=source,
+                kind=Kind.ADJUST,
+                points=-carried,
+                balance_after=0,
+                reference=f"merge:{kept.member_no}",
+                reason=_("Merged into member %(member)s") % {"member": kept.member_no},
+            )
+        moved += carried
+    return {"points": moved}
