@@ -31,10 +31,13 @@ Kind = PointsTransaction.Kind
 
 
 def program_for_channel(channel, *, required=True) -> Program | None:
-    link = ChannelProgram.objects.select_related("program").filter(channel=channel).first()
-    if link is None and required:
+    # Remembered on the channel instance, which lives for one request or one task: one query per request.
+    if not hasattr(channel, "_loyalty_program"):
+        link = ChannelProgram.objects.select_related("program").filter(channel=channel).first()
+        channel._loyalty_program = link.program if link else None
+    if channel._loyalty_program is None and required:
         raise ProgramNotConfigured()
-    return link.program if link else None
+    return channel._loyalty_program
 
 
 def _entry_tier(program) -> Tier:
@@ -42,6 +45,15 @@ def _entry_tier(program) -> Tier:
     if tier is None:
         raise ProgramNotConfigured(_("Programme %(program)s has no tiers yet.") % {"program": program.code})
     return tier
+
+
+def account_lock_or_create(*, member: Member, program: Program) -> Account:
+    """The member's account in the programme, locked for this transaction (created on the first earning)."""
+    query = Account.objects.select_for_update().select_related("program", "tier")
+    account = query.filter(member=member, program=program).first()
+    if account is None:
+        account = query.get(pk=account_get_or_create(member=member, program=program).pk)
+    return account
 
 
 def account_get_or_create(*, member: Member, program: Program) -> Account:
@@ -308,12 +320,15 @@ def points_earn_for_order(*, order: Order, award: bool = True) -> PointsTransact
     program = program_for_channel(order.channel, required=False)
     if program is None:
         return None
-    account = account_get_or_create(member=order.member, program=program)
     rules = _order_rules(program) if award else []
     referral_rules = [rule for rule in rules if rule.kind == EarningRule.Kind.REFERRAL]
     referrer_account = _referral_account(order, program) if referral_rules else None
-    locked = accounts_lock(account.pk, referrer_account.pk if referrer_account else None)
-    account = locked[account.pk]
+    if referrer_account is None:
+        account = account_lock_or_create(member=order.member, program=program)
+    else:
+        account = account_get_or_create(member=order.member, program=program)
+        locked = accounts_lock(account.pk, referrer_account.pk)
+        account, referrer_account = locked[account.pk], locked[referrer_account.pk]
     transaction_row = None
     if award:
         day = rule_strategies.local_date(program, order.occurred_at)
@@ -322,7 +337,7 @@ def points_earn_for_order(*, order: Order, award: bool = True) -> PointsTransact
             tier=account.tier,
             rules=rules,
             amount=order.amount,
-            lines=_order_lines(order),
+            lines=_order_lines(order) if any(rule.categories or rule.skus for rule in rules) else (),
             channel_code=order.channel.code,
             store=order.store,
             day=day,
@@ -351,7 +366,7 @@ def points_earn_for_order(*, order: Order, award: bool = True) -> PointsTransact
             )
     _tier_upgrade_if_qualified(account, at=order.occurred_at)
     if referrer_account is not None:
-        _referral_reward(locked[referrer_account.pk], referral_rules, order)
+        _referral_reward(referrer_account, referral_rules, order)
     return transaction_row
 
 
@@ -468,7 +483,6 @@ def points_earn_for_event(*, event) -> dict:
     program = program_for_channel(event.channel, required=False)
     if program is None:
         return {"points": 0, "capped": False}
-    account = account_get_or_create(member=event.member, program=program)
     day = rule_strategies.local_date(program, event.occurred_at)
     matching = [
         rule
@@ -481,7 +495,7 @@ def points_earn_for_event(*, event) -> dict:
     ]
     if not matching:
         return {"points": 0, "capped": False}
-    account = accounts_lock(account.pk)[account.pk]
+    account = account_lock_or_create(member=event.member, program=program)
     granted, capped = [], []
     for rule in matching:
         (capped if _limit_reached(rule, account, event.occurred_at) else granted).append(rule)

@@ -19,8 +19,9 @@ def member_list():
     )
 
 
-def member_by_number(*, member_no: str) -> Member | None:
-    return member_list().filter(member_no=member_no).first()
+def member_by_number(*, member_no: str, with_related: bool = True) -> Member | None:
+    members = member_list() if with_related else Member.objects.all()
+    return members.filter(member_no=member_no).first()
 
 
 def member_by_contact(*, phone=None, email=None, channel=None, external_id=None) -> Member | None:

@@ -509,9 +509,6 @@ def order_record(
             "lines": lines,
         }
     )
-    existing = Order.objects.filter(channel=channel, order_id=order_id).first()
-    if existing is not None:
-        return _replay(existing, fingerprint, _("Order"))
     if amount <= 0:
         raise ValidationFailed(fields={"amount": [_("An order amount must be more than 0.")]})
     if lines and sum((line["amount"] for line in lines), Decimal(0)) != amount:
@@ -534,7 +531,8 @@ def order_record(
                 fingerprint=fingerprint,
             )
     except IntegrityError:
-        # A concurrent replay inserted it first; that one has the effect, this one answers like a replay.
+        # Inserting first keeps a new order to one statement; a replay (even a concurrent one, which waits here for
+        # the first to commit) lands on the unique constraint and answers with the original.
         return _replay(Order.objects.get(channel=channel, order_id=order_id), fingerprint, _("Order"))
     if lines:
         OrderLine.objects.bulk_create(

@@ -30,7 +30,7 @@ class ProgramMixin:
 
     def member(self, *, member_no=None, phone=None):
         if member_no:
-            member = member_selectors.member_by_number(member_no=member_no)
+            member = member_selectors.member_by_number(member_no=member_no, with_related=False)
             missing = _("No member with number %(member_no)s.") % {"member_no": member_no}
         else:
             try:
