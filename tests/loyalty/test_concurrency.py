@@ -27,7 +27,7 @@ def run_threads(count, work):
         barrier.wait()
         try:
             outcome = work(index)
-        except Exception as error:  # noqa: BLE001 - the test inspects every outcome
+        except Exception as error:
             outcome = error
         finally:
             connection.close()
