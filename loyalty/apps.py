@@ -18,3 +18,13 @@ class LoyaltyConfig(AppConfig):
         hooks.member_loyalty_summary.register(integration.member_loyalty_summary)
         hooks.member_tier_filter.register(integration.member_tier_filter)
         hooks.demo_seeders.register(integration.seed_demo)
+
+        # Earning keeps a programme's rules and tiers per process until the programme's updated_at changes;
+        # any save or delete of a rule or a tier touches it (cache invalidation, not domain flow).
+        from django.db.models.signals import post_delete, post_save
+
+        from .models import EarningRule, Tier
+
+        for model in (EarningRule, Tier):
+            post_save.connect(integration.program_changed, sender=model, dispatch_uid=f"touch-{model.__name__}")
+            post_delete.connect(integration.program_changed, sender=model, dispatch_uid=f"untouch-{model.__name__}")

@@ -50,3 +50,7 @@ def member_tier_filter(*, queryset, tier_code, channel=None):
 
 def seed_demo(*, stdout=None):
     demo.demo_program(stdout=stdout)
+
+
+def program_changed(*, instance, **kwargs):
+    services.program_touch(program_id=instance.program_id)

@@ -195,7 +195,6 @@ class PointsLot(models.Model):
             models.Index(fields=["account", "expires_at"], name="lot_spendable_idx", condition=Q(remaining__gt=0)),
             models.Index(fields=["status", "expires_at"], name="lot_status_expiry_idx", condition=Q(remaining__gt=0)),
             models.Index(fields=["status", "available_at"], name="lot_pending_idx", condition=Q(status="pending")),
-            models.Index(fields=["reference"], name="lot_reference_idx"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(points__gt=0), name="lot_points_positive"),
@@ -223,7 +222,9 @@ class PointsTransaction(models.Model):
         PENDING = "pending", _("Pending")
         AVAILABLE = "available", _("Available")
 
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="transactions")
+    # Index-light on purpose: every earning writes a row, so only the indexes that reads use are kept
+    # (account + newest first, the order, the idempotency key); the other foreign keys are not indexed.
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="transactions", db_index=False)
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
     points = models.BigIntegerField(_("points"))
     balance_after = models.BigIntegerField(_("balance after"))
@@ -232,12 +233,18 @@ class PointsTransaction(models.Model):
     reason = models.CharField(_("reason"), max_length=200, blank=True)
     idempotency_key = models.CharField(max_length=160, null=True, blank=True, unique=True, editable=False)
     fingerprint = models.CharField(max_length=64, blank=True, editable=False)
-    channel = models.ForeignKey(Channel, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    channel = models.ForeignKey(
+        Channel, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     order = models.ForeignKey(
         "members.Order", null=True, blank=True, on_delete=models.PROTECT, related_name="points_transactions"
     )
-    event = models.ForeignKey("members.Event", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    lot = models.ForeignKey(PointsLot, null=True, blank=True, on_delete=models.PROTECT, related_name="transactions")
+    event = models.ForeignKey(
+        "members.Event", null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    lot = models.ForeignKey(
+        PointsLot, null=True, blank=True, on_delete=models.PROTECT, related_name="transactions", db_index=False
+    )
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -245,6 +252,7 @@ class PointsTransaction(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
         verbose_name=_("staff"),
+        db_index=False,
     )
     expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)

@@ -4,11 +4,12 @@ row lock on the account (`select_for_update`, accounts locked in primary-key ord
 import datetime as dt
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from members.db import insert_statement
 from members.errors import IdempotencyConflict, ValidationFailed
 from members.models import Member, Order
 from members.services import payload_fingerprint
@@ -49,7 +50,9 @@ def _entry_tier(program) -> Tier:
 
 def account_lock_or_create(*, member: Member, program: Program) -> Account:
     """The member's account in the programme, locked for this transaction (created on the first earning)."""
-    query = Account.objects.select_for_update().select_related("program", "tier")
+    # of=("self",): lock the account row only, never the programme or tier rows joined to it (that would make
+    # every earning in the programme wait on one row).
+    query = Account.objects.select_for_update(of=("self",)).select_related("program", "tier")
     account = query.filter(member=member, program=program).first()
     if account is None:
         account = query.get(pk=account_get_or_create(member=member, program=program).pk)
@@ -76,7 +79,7 @@ def accounts_lock(*account_ids) -> dict[int, Account]:
     ids = sorted({pk for pk in account_ids if pk is not None})
     return {
         account.pk: account
-        for account in Account.objects.select_for_update()
+        for account in Account.objects.select_for_update(of=("self",))
         .select_related("program", "tier")
         .filter(pk__in=ids)
         .order_by("pk")
@@ -113,7 +116,7 @@ def _credit(
     if expires_at is None:
         expires_at = rule_strategies.expiry_for(account.program, available_at)
     repaid = 0 if pending else min(points, max(0, -account.balance))
-    lot = PointsLot.objects.create(
+    lot = PointsLot(
         account=account,
         points=points,
         remaining=points - repaid,
@@ -121,6 +124,7 @@ def _credit(
         available_at=available_at,
         expires_at=expires_at,
         reference=reference,
+        created_at=now,
     )
     if pending:
         account.pending += points
@@ -129,8 +133,8 @@ def _credit(
         account.balance += points
         account.lifetime_earned += points
         fields = ["balance", "lifetime_earned"]
-    account.save(update_fields=[*fields, "updated_at"])
-    return PointsTransaction.objects.create(
+    account.updated_at = now
+    row = PointsTransaction(
         account=account,
         kind=kind,
         points=points,
@@ -143,10 +147,37 @@ def _credit(
         channel=channel,
         order=order,
         event=event,
-        lot=lot,
         actor=actor,
         expires_at=expires_at,
+        created_at=now,
     )
+    if connection.vendor == "postgresql":
+        _write_credit_in_one_statement(account, fields, lot, row)
+    else:
+        lot.save(force_insert=True)
+        account.save(update_fields=[*fields, "updated_at"])
+        row.lot = lot
+        row.save(force_insert=True)
+    return row
+
+
+def _write_credit_in_one_statement(account, fields, lot, row):
+    """The lot, the account and the ledger row in one round trip (a data-modifying CTE): earning is the hot path,
+    and each round trip costs more than the work. Same rows as the ORM path on other databases."""
+    lot_sql, lot_params = insert_statement(lot)
+    row_sql, row_params = insert_statement(row, expressions={"lot": "(SELECT id FROM new_lot)"})
+    assignments = ", ".join(f"{connection.ops.quote_name(name)} = %s" for name in [*fields, "updated_at"])
+    account_params = [getattr(account, name) for name in fields] + [account.updated_at, account.pk]
+    # Identifiers come from the models' metadata and values go as parameters: nothing here is user input.
+    sql = (
+        f"WITH new_lot AS ({lot_sql} RETURNING id), "  # noqa: S608
+        f"changed AS (UPDATE loyalty_account SET {assignments} WHERE id = %s RETURNING id) "
+        f"{row_sql} RETURNING id, lot_id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*lot_params, *account_params, *row_params])
+        row.pk, lot.pk = cursor.fetchone()
+    row.lot = lot
 
 
 def _take_from_lots(account: Account, points: int, *, first_lot_id: int | None = None) -> int:
@@ -229,8 +260,31 @@ def points_spend(*, account: Account, points: int, reference: str, reason: str =
 # --- orders, refunds and events (called through members' hooks) ----------------------------------------------------
 
 
+_config_cache: dict = {}
+
+
+def program_config(program) -> dict:
+    """The programme's active rules and its tiers, kept per process for as long as the programme's `updated_at`
+    stays the same (any change to a rule or a tier touches it, see apps.py), so earning reads them once."""
+    key = (program.pk, program.updated_at)
+    config = _config_cache.get(key)
+    if config is None:
+        config = {
+            "rules": list(EarningRule.objects.filter(program=program, is_active=True)),
+            "tiers": list(program.tiers.order_by("rank")),
+        }
+        if len(_config_cache) > 256:
+            _config_cache.clear()
+        _config_cache[key] = config
+    return config
+
+
+def program_touch(*, program_id) -> None:
+    Program.objects.filter(pk=program_id).update(updated_at=timezone.now())
+
+
 def _order_rules(program):
-    return list(EarningRule.objects.filter(program=program, is_active=True, kind__in=["order", "referral"]))
+    return [rule for rule in program_config(program)["rules"] if rule.kind in ("order", "referral")]
 
 
 def _order_lines(order):
@@ -239,13 +293,16 @@ def _order_lines(order):
     ]
 
 
+def window_start(program, tier: Tier, at: dt.datetime) -> dt.datetime:
+    if tier.window == Tier.Window.CALENDAR_YEAR:
+        zone = rule_strategies.ZoneInfo(program.time_zone)
+        return dt.datetime(at.astimezone(zone).year, 1, 1, tzinfo=zone)
+    return at - dt.timedelta(days=tier.window_days)
+
+
 def qualifying_value(*, account: Account, tier: Tier, at: dt.datetime) -> Decimal:
     """The tier's metric for this account over its window ending at `at` (spend net of refunds, orders, points)."""
-    if tier.window == Tier.Window.CALENDAR_YEAR:
-        zone = rule_strategies.ZoneInfo(account.program.time_zone)
-        start = dt.datetime(at.astimezone(zone).year, 1, 1, tzinfo=zone)
-    else:
-        start = at - dt.timedelta(days=tier.window_days)
+    start = window_start(account.program, tier, at)
     if tier.metric == Tier.Metric.POINTS:
         total = account.transactions.filter(
             kind=Kind.EARN, order__isnull=False, created_at__gt=start, created_at__lte=at
@@ -262,12 +319,17 @@ def qualifying_value(*, account: Account, tier: Tier, at: dt.datetime) -> Decima
     return orders.aggregate(value=Sum(F("amount") - F("refunded_amount")))["value"] or Decimal(0)
 
 
-def _tier_upgrade_if_qualified(account: Account, *, at: dt.datetime, actor=None) -> TierChange | None:
-    """Upgrade at once to the highest tier whose upgrade threshold the account now reaches."""
-    higher = list(account.program.tiers.filter(rank__gt=account.tier.rank).order_by("-rank"))
+def _higher_tiers(account):
+    return [tier for tier in reversed(program_config(account.program)["tiers"]) if tier.rank > account.tier.rank]
+
+
+def _tier_upgrade_if_qualified(account: Account, *, at: dt.datetime, actor=None, known=None) -> TierChange | None:
+    """Upgrade at once to the highest tier whose upgrade threshold the account now reaches.
+    `known` holds qualifying values already computed, by (metric, window, window_days)."""
+    higher = _higher_tiers(account)
     if not higher:
         return None
-    values = {}
+    values = dict(known or {})
     for tier in higher:
         key = (tier.metric, tier.window, tier.window_days)
         if key not in values:
@@ -314,6 +376,51 @@ def _referral_account(order, program):
     return account_get_or_create(member=referrer, program=program)
 
 
+_ACCOUNT_FIELDS = None
+
+
+def _account_lock_sql():
+    """SELECT the account row FOR UPDATE with its spend over one window, as raw SQL built once: this statement
+    runs for every order, and compiling the equivalent queryset costs more than running it."""
+    global _ACCOUNT_FIELDS
+    if _ACCOUNT_FIELDS is None:
+        _ACCOUNT_FIELDS = [field.attname for field in Account._meta.concrete_fields]
+    columns = ", ".join(f"a.{connection.ops.quote_name(field.column)}" for field in Account._meta.concrete_fields)
+    lock = " FOR UPDATE OF a" if connection.features.has_select_for_update_of else ""
+    # Identifiers come from the model's metadata; values are parameters.
+    return (
+        f"SELECT {columns}, (SELECT SUM(o.amount - o.refunded_amount) FROM members_order o "  # noqa: S608
+        "JOIN loyalty_channelprogram cp ON cp.channel_id = o.channel_id "
+        "WHERE o.member_id = a.member_id AND cp.program_id = a.program_id "
+        "AND o.occurred_at > %s AND o.occurred_at <= %s) "
+        f"FROM loyalty_account a WHERE a.member_id = %s AND a.program_id = %s{lock}"
+    )
+
+
+def _account_lock_for_order(order, program):
+    """Lock the member's account and, in the same round trip, sum its spend over the tiers' window (when the
+    tiers above the entry tier share one spend window). Returns (account, {window key: spend})."""
+    config = program_config(program)
+    keys = {(tier.metric, tier.window, tier.window_days) for tier in config["tiers"][1:]}
+    if len(keys) != 1 or next(iter(keys))[0] != Tier.Metric.SPEND:
+        return account_lock_or_create(member=order.member, program=program), {}
+    start = window_start(program, config["tiers"][1], order.occurred_at)
+    params = [start, order.occurred_at, order.member_id, program.pk]
+    sql = _account_lock_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+        if row is None:  # the member's first earning in this programme
+            account_get_or_create(member=order.member, program=program)
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+    account = Account.from_db(connection.alias, _ACCOUNT_FIELDS, row[:-1])
+    account.program = program
+    account.tier = next(tier for tier in config["tiers"] if tier.pk == account.tier_id)
+    spend = row[-1]
+    return account, {next(iter(keys)): Decimal(spend) if spend is not None else Decimal(0)}
+
+
 def points_earn_for_order(*, order: Order, award: bool = True) -> PointsTransaction | None:
     """An order earns base points at the member's current tier plus the order rules' bonuses; then the tier is
     checked (the order that crosses a threshold earns at the old tier's multiplier)."""
@@ -323,8 +430,9 @@ def points_earn_for_order(*, order: Order, award: bool = True) -> PointsTransact
     rules = _order_rules(program) if award else []
     referral_rules = [rule for rule in rules if rule.kind == EarningRule.Kind.REFERRAL]
     referrer_account = _referral_account(order, program) if referral_rules else None
+    known = {}
     if referrer_account is None:
-        account = account_lock_or_create(member=order.member, program=program)
+        account, known = _account_lock_for_order(order, program)
     else:
         account = account_get_or_create(member=order.member, program=program)
         locked = accounts_lock(account.pk, referrer_account.pk)
@@ -364,7 +472,7 @@ def points_earn_for_order(*, order: Order, award: bool = True) -> PointsTransact
                 )
                 for rule, points in earning.bonuses
             )
-    _tier_upgrade_if_qualified(account, at=order.occurred_at)
+    _tier_upgrade_if_qualified(account, at=order.occurred_at, known=known)
     if referrer_account is not None:
         _referral_reward(referrer_account, referral_rules, order)
     return transaction_row
@@ -486,10 +594,10 @@ def points_earn_for_event(*, event) -> dict:
     day = rule_strategies.local_date(program, event.occurred_at)
     matching = [
         rule
-        for rule in EarningRule.objects.filter(
-            program=program, is_active=True, kind=EarningRule.Kind.EVENT, event_type=event.type
-        )
-        if rule_strategies.rule_in_force(rule, day)
+        for rule in program_config(program)["rules"]
+        if rule.kind == EarningRule.Kind.EVENT
+        and rule.event_type == event.type
+        and rule_strategies.rule_in_force(rule, day)
         and (event.type != "custom" or rule.event_name == event.name)
         and (not rule.channel_codes or event.channel.code in rule.channel_codes)
     ]

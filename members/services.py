@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from . import hooks
+from .db import insert_unless_exists
 from .errors import (
     DuplicateMember,
     IdempotencyConflict,
@@ -518,21 +519,19 @@ def order_record(
             fields={"lines": [_("The line amounts must add up to the order amount.")]},
         )
     require_active(member)
-    try:
-        with transaction.atomic():
-            order = Order.objects.create(
-                channel=channel,
-                order_id=order_id,
-                member=member,
-                amount=amount,
-                currency=currency,
-                occurred_at=occurred_at,
-                store=store,
-                fingerprint=fingerprint,
-            )
-    except IntegrityError:
-        # Inserting first keeps a new order to one statement; a replay (even a concurrent one, which waits here for
-        # the first to commit) lands on the unique constraint and answers with the original.
+    order = Order(
+        channel=channel,
+        order_id=order_id,
+        member=member,
+        amount=amount,
+        currency=currency,
+        occurred_at=occurred_at,
+        store=store,
+        fingerprint=fingerprint,
+    )
+    # Insert-first keeps a new order to one statement; a replay (even a concurrent one, which waits for the first
+    # to commit) finds the row and answers with the original.
+    if not insert_unless_exists(order, unique_fields=["channel", "order_id"]):
         return _replay(Order.objects.get(channel=channel, order_id=order_id), fingerprint, _("Order"))
     if lines:
         OrderLine.objects.bulk_create(
