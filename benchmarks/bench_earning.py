@@ -74,14 +74,29 @@ def _pgbench(context, seconds):
         )
         cursor.execute("CREATE TABLE IF NOT EXISTS bench_minimal_account (id bigint PRIMARY KEY, balance bigint)")
         cursor.execute("TRUNCATE bench_minimal_order, bench_minimal_account")
-        cursor.execute(
-            "INSERT INTO bench_minimal_account SELECT n, 0 FROM generate_series(1, %s) AS n", [MEMBERS]
-        )
+        cursor.execute("INSERT INTO bench_minimal_account SELECT n, 0 FROM generate_series(1, %s) AS n", [MEMBERS])
     db = connection.settings_dict
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
         script.write(PGBENCH_SCRIPT.format(members=MEMBERS))
-    command = ["pgbench", "-n", "-c", "2", "-j", "2", "-T", str(int(seconds)), "-f", script.name,
-               "-h", db.get("HOST") or "127.0.0.1", "-p", str(db.get("PORT") or 5432), "-U", db["USER"], db["NAME"]]
+    command = [
+        "pgbench",
+        "-n",
+        "-c",
+        "2",
+        "-j",
+        "2",
+        "-T",
+        str(int(seconds)),
+        "-f",
+        script.name,
+        "-h",
+        db.get("HOST") or "127.0.0.1",
+        "-p",
+        str(db.get("PORT") or 5432),
+        "-U",
+        db["USER"],
+        db["NAME"],
+    ]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     os.unlink(script.name)
     match = re.search(r"tps = ([\d.]+)", output)
@@ -95,9 +110,19 @@ def run(context):
     env = {**os.environ, "DATABASE_URL": context.database_url(), "LOG_LEVEL": "WARNING"}
     processes = [
         subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.earning_worker", str(worker), str(seconds), channel.code,
-             f"{ids[0]}-{ids[-1]}"],
-            cwd=Path(__file__).resolve().parent.parent, env=env, stdout=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.earning_worker",
+                str(worker),
+                str(seconds),
+                channel.code,
+                f"{ids[0]}-{ids[-1]}",
+            ],
+            cwd=Path(__file__).resolve().parent.parent,
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         for worker in range(WORKERS)
     ]
@@ -112,8 +137,11 @@ def run(context):
     service_rate = total / elapsed
     pgbench_rate = _pgbench(context, seconds)
     yield context.result(
-        "earning_orders_service_2_processes", total, elapsed,
-        statements_per_order=statements, statements_without_savepoints=without_savepoints,
+        "earning_orders_service_2_processes",
+        total,
+        elapsed,
+        statements_per_order=statements,
+        statements_without_savepoints=without_savepoints,
         pgbench_minimal_2_clients_per_second=pgbench_rate,
         ratio_to_pgbench=round(service_rate / pgbench_rate, 3) if pgbench_rate else None,
         target_ratio=0.333,

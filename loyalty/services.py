@@ -2,6 +2,7 @@
 row lock on the account (`select_for_update`, accounts locked in primary-key order)."""
 
 import datetime as dt
+import functools
 from decimal import Decimal
 
 from django.db import IntegrityError, connection, transaction
@@ -376,17 +377,15 @@ def _referral_account(order, program):
     return account_get_or_create(member=referrer, program=program)
 
 
-_ACCOUNT_FIELDS = None
+_ACCOUNT_FIELDS = [field.attname for field in Account._meta.concrete_fields]
 
 
-def _account_lock_sql():
+@functools.cache
+def _account_lock_sql(vendor_can_lock: bool) -> str:
     """SELECT the account row FOR UPDATE with its spend over one window, as raw SQL built once: this statement
     runs for every order, and compiling the equivalent queryset costs more than running it."""
-    global _ACCOUNT_FIELDS
-    if _ACCOUNT_FIELDS is None:
-        _ACCOUNT_FIELDS = [field.attname for field in Account._meta.concrete_fields]
-    columns = ", ".join(f"a.{connection.ops.quote_name(field.column)}" for field in Account._meta.concrete_fields)
-    lock = " FOR UPDATE OF a" if connection.features.has_select_for_update_of else ""
+    columns = ", ".join(f'a."{field.column}"' for field in Account._meta.concrete_fields)
+    lock = " FOR UPDATE OF a" if vendor_can_lock else ""
     # Identifiers come from the model's metadata; values are parameters.
     return (
         f"SELECT {columns}, (SELECT SUM(o.amount - o.refunded_amount) FROM members_order o "  # noqa: S608
@@ -406,7 +405,7 @@ def _account_lock_for_order(order, program):
         return account_lock_or_create(member=order.member, program=program), {}
     start = window_start(program, config["tiers"][1], order.occurred_at)
     params = [start, order.occurred_at, order.member_id, program.pk]
-    sql = _account_lock_sql()
+    sql = _account_lock_sql(connection.features.has_select_for_update_of)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()

@@ -1,40 +1,62 @@
-"""Small SQL helpers for the hot paths, where a round trip saved matters more than the ORM's convenience."""
+"""Small SQL helpers for the hot paths (earning, order intake), where a round trip or a compiled queryset saved
+matters more than the ORM's convenience. Identifiers come from the models' metadata; values are parameters."""
 
-from django.db import connection
+import functools
+
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.utils import timezone
 
 
-def insert_statement(instance, *, expressions=None):
+@functools.cache
+def _insert_plan(model, alias):
+    """Per model: the fields to insert, whether each needs the field's own adaptation (JSON), and the SQL head."""
+    connection = connections[alias]
+    fields = [field for field in model._meta.concrete_fields if not field.primary_key]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in fields)
+    plan = [
+        (
+            field,
+            field.attname,
+            field.get_internal_type() == "JSONField",
+            getattr(field, "auto_now", False),
+            getattr(field, "auto_now_add", False),
+        )
+        for field in fields
+    ]
+    return plan, f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES "
+
+
+def insert_statement(instance, *, expressions=None, alias=DEFAULT_DB_ALIAS):
     """`INSERT INTO table (columns) VALUES (...)` for one unsaved instance, with its parameters.
 
     `expressions` maps a field name to SQL used instead of a parameter (e.g. the id of a row a CTE inserted).
     auto_now/auto_now_add fields are filled as `save()` would.
     """
-    expressions = expressions or {}
-    now = timezone.now()
-    columns, values, params = [], [], []
-    for field in instance._meta.concrete_fields:
-        if field.primary_key:
-            continue
-        columns.append(connection.ops.quote_name(field.column))
-        if field.name in expressions:
+    connection = connections[alias]
+    plan, head = _insert_plan(type(instance), alias)
+    now = None
+    values, params = [], []
+    for field, attname, needs_adapting, auto_now, auto_now_add in plan:
+        if expressions and field.name in expressions:
             values.append(expressions[field.name])
             continue
-        auto_now_add = getattr(field, "auto_now_add", False) and not getattr(instance, field.attname)
-        if getattr(field, "auto_now", False) or auto_now_add:
-            setattr(instance, field.attname, now)
+        value = getattr(instance, attname)
+        if auto_now or (auto_now_add and not value):
+            now = now or timezone.now()
+            value = now
+            setattr(instance, attname, value)
         values.append("%s")
-        params.append(field.get_db_prep_save(getattr(instance, field.attname), connection))
-    table = connection.ops.quote_name(instance._meta.db_table)
-    # Identifiers come from the model's metadata; values are parameters.
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(values)})", params  # noqa: S608
+        params.append(field.get_db_prep_save(value, connection) if needs_adapting else value)
+    return f"{head}({', '.join(values)})", params
 
 
-def insert_unless_exists(instance, *, unique_fields) -> bool:
+def insert_unless_exists(instance, *, unique_fields, alias=DEFAULT_DB_ALIAS) -> bool:
     """Insert `instance` unless a row with the same `unique_fields` exists (one statement, no savepoint).
     Sets its pk and returns True when this call inserted it. A concurrent insert of the same key waits for the
     other transaction and then finds the row there."""
-    sql, params = insert_statement(instance)
+    connection = connections[alias]
+    sql, params = insert_statement(instance, alias=alias)
     conflict = ", ".join(connection.ops.quote_name(instance._meta.get_field(name).column) for name in unique_fields)
     with connection.cursor() as cursor:
         cursor.execute(f"{sql} ON CONFLICT ({conflict}) DO NOTHING RETURNING id", params)
