@@ -24,7 +24,7 @@ def _insert_plan(model, alias):
         )
         for field in fields
     ]
-    return plan, f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES "
+    return plan, f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES "  # noqa: S608
 
 
 def insert_statement(instance, *, expressions=None, alias=DEFAULT_DB_ALIAS):
