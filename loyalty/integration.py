@@ -1,5 +1,7 @@
 """Loyalty's answers to the members app's hooks (thin: each calls one service or selector)."""
 
+from django.utils.translation import gettext as _
+
 from . import demo, selectors, services
 
 
@@ -54,3 +56,26 @@ def seed_demo(*, stdout=None):
 
 def program_changed(*, instance, **kwargs):
     services.program_touch(program_id=instance.program_id)
+
+
+def on_members_imported(*, program_code=None, rows, actor=None):
+    """Opening balances and tiers from the member import's `points_balance` and `tier` columns."""
+    from members.errors import DomainError
+
+    from .models import Program
+
+    rows = [row for row in rows if row.get("points_balance") or row.get("tier")]
+    if not rows:
+        return []
+    programs = Program.objects.filter(is_active=True)
+    if program_code:
+        programs = programs.filter(code=program_code)
+    programs = list(programs[:2])
+    if len(programs) != 1:
+        message = _("Say which programme the points and tiers belong to (there are several, or none).")
+        return [{"row": rows[0].get("row"), "column": "points_balance", "message": message}]
+    try:
+        services.opening_balances_record(program=programs[0], entries=rows, actor=actor)
+    except DomainError as error:
+        return [{"row": row.get("row"), "column": "tier", "message": error.message} for row in rows[:1]]
+    return []

@@ -40,3 +40,7 @@ member_panels = Hook("member_panels")
 member_loyalty_summary = Hook("member_loyalty_summary")
 # The `tier` filter of the member list: receivers take (queryset=, tier_code=, channel=) and return a queryset.
 member_tier_filter = Hook("member_tier_filter")
+# The member import: receivers take (program_code=, rows=[{"member_id", "points_balance", "tier", "row"}], actor=)
+# for the rows with opening balances (brands moving from another system), in the import's transaction, and
+# return a list of {"row", "column", "message"} errors (then the import rolls back).
+members_imported = Hook("members_imported")
