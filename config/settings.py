@@ -174,6 +174,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "members.api.schema.add_error_responses",
+    ],
 }
 
 # Celery: with no broker, tasks run eagerly in-process (the embedded default); with one, on real workers.

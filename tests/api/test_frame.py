@@ -142,6 +142,9 @@ def test_schema_and_docs_are_served_without_a_key(client):
     assert schema.status_code == 200
     assert "/api/v1/members/" in schema.json()["paths"]
     assert "ApiKey" in schema.json()["components"]["securitySchemes"]
+    # every partner operation documents the one error body
+    create = schema.json()["paths"]["/api/v1/members/"]["post"]["responses"]
+    assert create["409"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
     docs = client.get("/api/docs/")
     assert docs.status_code == 200
     assert b"swagger-ui" in docs.content
