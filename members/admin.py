@@ -31,6 +31,7 @@ from .models import (
     MemberTag,
     Order,
     OrderLine,
+    Refund,
     Tag,
 )
 from .normalize import normalize_email, normalize_phone
@@ -45,6 +46,21 @@ class ReadOnlyInline(admin.TabularInline):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Facts and records staff read but never edit: corrections go through refunds, merges or new rows."""
+
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
 
@@ -487,39 +503,36 @@ class OrderLineInline(ReadOnlyInline):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(ReadOnlyAdmin):
     list_display = ["order_id", "member", "channel", "store", "amount", "refunded_amount", "occurred_at", "status"]
     list_filter = ["channel", "status", ("occurred_at", admin.DateFieldListFilter)]
     list_select_related = ["member", "channel"]
     search_fields = ["order_id", "member__member_no"]
     inlines = [OrderLineInline]
-    show_full_result_count = False
 
-    def has_add_permission(self, request):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
+@admin.register(Refund)
+class RefundAdmin(ReadOnlyAdmin):
+    list_display = ["refund_id", "order", "channel", "amount", "created_at"]
+    list_filter = ["channel", ("created_at", admin.DateFieldListFilter)]
+    list_select_related = ["order", "channel"]
+    search_fields = ["refund_id", "order__order_id", "order__member__member_no"]
 
-    def has_delete_permission(self, request, obj=None):
-        return False
+
+@admin.register(Event)
+class EventAdmin(ReadOnlyAdmin):
+    list_display = ["event_id", "type", "name", "member", "channel", "occurred_at"]
+    list_filter = ["type", "channel", ("occurred_at", admin.DateFieldListFilter)]
+    list_select_related = ["member", "channel"]
+    search_fields = ["event_id", "member__member_no", "name"]
 
 
 @admin.register(MemberMerge)
-class MemberMergeAdmin(admin.ModelAdmin):
+class MemberMergeAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "kept", "dropped", "merged_by"]
     list_select_related = ["kept", "dropped", "merged_by"]
     readonly_fields = ["created_at", "kept", "dropped", "merged_by", "moved"]
     search_fields = ["kept__member_no", "dropped__member_no"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def _member_cards(request):

@@ -170,3 +170,20 @@ def test_api_key_revoke_action(staff, channel):
     staff.post(reverse("admin:members_apikey_changelist"), {"action": "revoke_keys", "_selected_action": [api_key.pk]})
     api_key.refresh_from_db()
     assert api_key.revoked_at is not None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/members/order/",
+        "/admin/members/refund/",
+        "/admin/members/event/",
+        "/admin/members/membermerge/",
+        "/admin/members/tag/",
+        "/admin/members/channel/",
+        "/admin/members/apikey/",
+        "/admin/members/apikey/add/",
+    ],
+)
+def test_every_members_admin_page_renders(staff, member, url):
+    assert staff.get(url).status_code == 200
