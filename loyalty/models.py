@@ -115,7 +115,11 @@ class Tier(models.Model):
     )
     points_multiplier = models.DecimalField(_("points multiplier"), max_digits=5, decimal_places=2, default=1)
     discount_rate = models.DecimalField(
-        _("discount rate"), max_digits=4, decimal_places=3, default=1, help_text=_("0.95 is 5% off; 1 is none.")
+        _("discount rate"),
+        max_digits=4,
+        decimal_places=3,
+        default=1,
+        help_text=_("0.95 means 5 percent off; 1 means no discount."),
     )
     free_shipping = models.BooleanField(_("free shipping"), default=False)
     birthday_points = models.PositiveIntegerField(_("birthday points"), default=0)
