@@ -11,3 +11,8 @@ from .settings import *  # noqa: F403
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
+
+import tempfile  # noqa: E402
+
+# Uploaded import files and rejected-row files go to a throwaway folder.
+MEDIA_ROOT = tempfile.mkdtemp(prefix="crm-test-media-")

@@ -433,3 +433,37 @@ class MemberHistory(models.Model):
 
     def __str__(self):
         return self.action
+
+
+class ImportJob(models.Model):
+    """A member import run from the admin: the file, the options, progress, and the result kept for later."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    file = models.FileField(_("file"), upload_to="imports/%Y/%m/")
+    original_name = models.CharField(_("file name"), max_length=255)
+    dry_run = models.BooleanField(_("preview only"), default=True)
+    skip_errors = models.BooleanField(_("import the good rows, skip faulty ones"), default=False)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    progress = models.PositiveSmallIntegerField(_("progress (percent)"), default=0)
+    counts = models.JSONField(_("counts"), default=dict, blank=True)
+    preview = models.JSONField(_("rows"), default=list, blank=True)
+    message = models.TextField(_("message"), blank=True)
+    error_file = models.FileField(_("rejected rows"), upload_to="imports/%Y/%m/", blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("member import")
+        verbose_name_plural = _("member imports")
+
+    def __str__(self):
+        return self.original_name

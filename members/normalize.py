@@ -123,10 +123,10 @@ def parse_datetime(raw, tz=None):
     if match:
         year, month, day, hour, minute, second = (int(part or 0) for part in match.groups())
         try:
-            naive = dt.datetime(year, month, day, hour, minute, second)
+            # zoneinfo zones need no localize(): replace() gives the right offset.
+            return dt.datetime(year, month, day, hour, minute, second, tzinfo=tz or timezone.get_default_timezone())
         except ValueError:
             raise ValueError(_("This date does not exist.")) from None
-        return timezone.make_aware(naive, tz or timezone.get_default_timezone())
     try:
         parsed = dt.datetime.fromisoformat(text)
     except ValueError:

@@ -1,5 +1,150 @@
-"""Import and export of members in the admin (filled in by the import work)."""
+"""Import and export of members in the admin. Imports run as jobs (Celery; in-process without a broker) through
+the same service as the command, with a preview of every row; exports use django-import-export."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.http import FileResponse, Http404, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from import_export.admin import ExportMixin
+from import_export.formats.base_formats import CSV, XLSX
+
+from members.models import ImportJob
+
+from . import services
+from .resources import MemberExportResource, MemberExportResourceZh
+
+MAX_UPLOAD = 200 * 1024 * 1024
 
 
-class MemberImportExportMixin:
-    pass
+class ImportForm(forms.Form):
+    file = forms.FileField(
+        label=gettext_lazy("File"),
+        help_text=gettext_lazy(
+            "CSV (UTF-8 or GB18030, English or Chinese headers) or XLSX. Columns: name/姓名, phone/手机号, "
+            "email/邮箱, gender/性别, birthday/生日, city/城市, channel/注册渠道, total_spend/累计消费, "
+            "joined_at/注册时间; optional external_id, tags, points_balance, tier."
+        ),
+    )
+    skip_errors = forms.BooleanField(
+        label=gettext_lazy("Import the good rows and give me the faulty ones as a file"),
+        required=False,
+        help_text=gettext_lazy("Off: nothing is imported while any row has an error."),
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > MAX_UPLOAD:
+            raise forms.ValidationError(
+                _("The file is larger than 200 MB; split it or use the import_members command.")
+            )
+        return upload
+
+
+class MemberImportExportMixin(ExportMixin):
+    resource_classes = [MemberExportResource, MemberExportResourceZh]
+    formats = [CSV, XLSX]
+    change_list_template = "admin/members/member/change_list.html"
+
+    def get_urls(self):
+        return [
+            path("import/", self.admin_site.admin_view(self.import_view), name="members_member_import"),
+            path(
+                "import/<int:job_id>/",
+                self.admin_site.admin_view(self.import_job_view),
+                name="members_member_import_job",
+            ),
+            path(
+                "import/<int:job_id>/rejected.csv",
+                self.admin_site.admin_view(self.import_rejected_view),
+                name="members_member_import_rejected",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _can_import(self, request):
+        return self.has_add_permission(request) and self.has_change_permission(request)
+
+    def import_view(self, request):
+        if not self._can_import(request):
+            raise Http404
+        form = ImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            job = services.import_job_create(
+                upload=form.cleaned_data["file"],
+                dry_run=True,
+                skip_errors=form.cleaned_data["skip_errors"],
+                actor=request.user,
+            )
+            return HttpResponseRedirect(reverse("admin:members_member_import_job", args=[job.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Import members"),
+            "form": form,
+            "opts": self.model._meta,
+            "jobs": ImportJob.objects.select_related("created_by")[:10],
+        }
+        return TemplateResponse(request, "admin/members/member/import.html", context)
+
+    def import_job_view(self, request, job_id):
+        if not self._can_import(request):
+            raise Http404
+        job = get_object_or_404(ImportJob, pk=job_id)
+        if request.method == "POST" and job.dry_run and job.status == ImportJob.Status.DONE:
+            confirmed = services.import_job_create(
+                upload=None, dry_run=False, skip_errors=job.skip_errors, actor=request.user, source=job
+            )
+            self.message_user(request, _("The import has started."), messages.INFO)
+            return HttpResponseRedirect(reverse("admin:members_member_import_job", args=[confirmed.pk]))
+        can_confirm = (
+            job.dry_run
+            and job.status == ImportJob.Status.DONE
+            and (job.skip_errors or not job.counts.get("errors"))
+            and (job.counts.get("new") or job.counts.get("updated"))
+        )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Import of %(file)s") % {"file": job.original_name},
+            "job": job,
+            "opts": self.model._meta,
+            "can_confirm": can_confirm,
+            "running": job.status in (ImportJob.Status.PENDING, ImportJob.Status.RUNNING),
+        }
+        return TemplateResponse(request, "admin/members/member/import_job.html", context)
+
+    def import_rejected_view(self, request, job_id):
+        if not self._can_import(request):
+            raise Http404
+        job = get_object_or_404(ImportJob, pk=job_id)
+        if not job.error_file:
+            raise Http404
+        return FileResponse(job.error_file.open("rb"), as_attachment=True, filename=f"rejected-{job.pk}.csv")
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):
+    list_display = [
+        "created_at",
+        "original_name",
+        "dry_run",
+        "skip_errors",
+        "status",
+        "progress",
+        "counts",
+        "created_by",
+    ]
+    list_filter = ["status", "dry_run"]
+    readonly_fields = [f.name for f in ImportJob._meta.fields]
+    exclude = ["preview"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def response_change(self, request, obj):
+        return HttpResponseRedirect(reverse("admin:members_member_import_job", args=[obj.pk]))
