@@ -19,6 +19,15 @@ ANSWERS = json.loads((DATA / "members_sample_answers.json").read_text())
 SAMPLES = ["members_sample_utf8bom.csv", "members_sample_gb18030.csv"]
 
 
+@pytest.fixture(autouse=True)
+def english():
+    """Messages are asserted in English; the product's default language is Chinese."""
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield
+
+
 @pytest.fixture
 def channels(db):
     from members.demo import demo_channels
