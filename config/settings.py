@@ -214,3 +214,4 @@ LOGGING = {
         "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
     },
 }
+from .schedules import CELERY_BEAT_SCHEDULE  # noqa: E402, F401

@@ -1,0 +1,332 @@
+"""The daily jobs: pending points that became available, expiry, tier evaluation, birthday rewards.
+
+Each job is a handful of set-based SQL statements over the whole programme (no loop over members), runs in one
+transaction, and is recorded in `JobRun` (unique per programme, job and day): running a job twice for one day
+changes nothing the second time. "As of day D" means up to the end of D in the programme's time zone.
+Statements are written for PostgreSQL and SQLite alike (window functions, UPDATE ... FROM); on PostgreSQL the
+accounts a job changes are locked first, in id order, so that earning never interleaves with it.
+"""
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from .models import JobRun, Program, Tier
+
+ORDER = [JobRun.Job.ACTIVATE, JobRun.Job.EXPIRE, JobRun.Job.TIERS, JobRun.Job.BIRTHDAY]
+
+
+def day_end(program: Program, as_of: dt.date) -> dt.datetime:
+    return dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time.min, tzinfo=ZoneInfo(program.time_zone))
+
+
+def _params(params):
+    """Times as the ORM stores them (SQLite keeps UTC text; PostgreSQL takes aware datetimes as they are)."""
+    return [
+        connection.ops.adapt_datetimefield_value(value) if isinstance(value, dt.datetime) else value for value in params
+    ]
+
+
+def _sql(cursor, statement, params=()):
+    cursor.execute(statement, _params(params))
+    return cursor.rowcount
+
+
+def _lock_accounts(cursor, selection_sql, params):
+    """Lock the accounts a job is about to change, in id order (PostgreSQL; SQLite locks the whole file)."""
+    if connection.vendor == "postgresql":
+        cursor.execute(
+            f"SELECT id FROM loyalty_account WHERE id IN ({selection_sql}) ORDER BY id FOR UPDATE",
+            list(params),
+        )
+
+
+def _run(program: Program, job: str, as_of: dt.date, work) -> JobRun:
+    now = timezone.now()
+    with transaction.atomic():
+        run, _created = JobRun.objects.get_or_create(
+            program=program, job=job, as_of=as_of, defaults={"started_at": now}
+        )
+        run = JobRun.objects.select_for_update().get(pk=run.pk)
+        if run.finished_at is not None:
+            return run
+        with connection.cursor() as cursor:
+            counts = work(cursor, program, day_end(program, as_of), as_of)
+        run.started_at, run.finished_at, run.counts = now, timezone.now(), counts
+        run.save(update_fields=["started_at", "finished_at", "counts"])
+    return run
+
+
+def jobs_run(*, program: Program, as_of: dt.date, jobs=None) -> list[JobRun]:
+    return [_run(program, job, as_of, WORK[job]) for job in (jobs or ORDER)]
+
+
+# --- activate pending points ------------------------------------------------------------------------------------
+
+
+def _activate(cursor, program, moment, as_of):
+    selection = (
+        "SELECT l.account_id FROM loyalty_pointslot l JOIN loyalty_account a ON a.id = l.account_id "
+        "WHERE a.program_id = %s AND l.status = 'pending' AND l.available_at < %s"
+    )
+    _lock_accounts(cursor, selection, [program.pk, moment])
+    _sql(cursor, "DROP TABLE IF EXISTS job_due")
+    # Each due lot with the account's balance before, and the running total per account (for balance_after).
+    _sql(
+        cursor,
+        "CREATE TEMP TABLE job_due AS "
+        "SELECT l.id AS lot_id, l.account_id, l.remaining AS points, l.reference, l.expires_at, "
+        "a.balance AS balance_before, "
+        "SUM(l.remaining) OVER (PARTITION BY l.account_id ORDER BY l.id) AS running "
+        "FROM loyalty_pointslot l JOIN loyalty_account a ON a.id = l.account_id "
+        "WHERE a.program_id = %s AND l.status = 'pending' AND l.available_at < %s AND l.remaining > 0",
+        [program.pk, moment],
+    )
+    # A negative balance (debt) is repaid first: what a lot repays no longer remains in it.
+    repaid = (
+        "(CASE WHEN d.balance_before >= 0 THEN 0 ELSE "
+        "MAX(0, MIN(d.points, -d.balance_before - (d.running - d.points))) END)"
+    )
+    if connection.vendor == "postgresql":
+        repaid = repaid.replace("MAX(", "GREATEST(").replace("MIN(", "LEAST(")
+    _sql(
+        cursor,
+        "UPDATE loyalty_pointslot SET "
+        f"remaining = d.points - {repaid}, "
+        f"status = CASE WHEN d.points - {repaid} > 0 THEN 'available' ELSE 'spent' END "
+        "FROM job_due d WHERE loyalty_pointslot.id = d.lot_id",
+    )
+    now = timezone.now()
+    lots = _sql(
+        cursor,
+        "INSERT INTO loyalty_pointstransaction (account_id, kind, points, balance_after, status, reference, reason, "
+        "fingerprint, lot_id, expires_at, created_at) "
+        "SELECT d.account_id, 'earn', d.points, d.balance_before + d.running, 'available', d.reference, %s, '', "
+        "d.lot_id, d.expires_at, %s FROM job_due d ORDER BY d.account_id, d.lot_id",
+        [_("Pending points became available"), now],
+    )
+    accounts = _sql(
+        cursor,
+        "UPDATE loyalty_account SET balance = balance + s.total, pending = pending - s.total, "
+        "lifetime_earned = lifetime_earned + s.total, updated_at = %s "
+        "FROM (SELECT account_id, SUM(points) AS total FROM job_due GROUP BY account_id) s "
+        "WHERE loyalty_account.id = s.account_id",
+        [now],
+    )
+    _sql(cursor, "DROP TABLE job_due")
+    return {"lots": lots, "accounts": accounts}
+
+
+# --- expiry -----------------------------------------------------------------------------------------------------
+
+
+def _expire(cursor, program, moment, as_of):
+    selection = (
+        "SELECT l.account_id FROM loyalty_pointslot l JOIN loyalty_account a ON a.id = l.account_id "
+        "WHERE a.program_id = %s AND l.status = 'available' AND l.remaining > 0 AND l.expires_at < %s"
+    )
+    _lock_accounts(cursor, selection, [program.pk, moment])
+    _sql(cursor, "DROP TABLE IF EXISTS job_due")
+    _sql(
+        cursor,
+        "CREATE TEMP TABLE job_due AS "
+        "SELECT l.id AS lot_id, l.account_id, l.remaining AS points, l.reference, a.balance AS balance_before, "
+        "SUM(l.remaining) OVER (PARTITION BY l.account_id ORDER BY l.expires_at, l.id) AS running "
+        "FROM loyalty_pointslot l JOIN loyalty_account a ON a.id = l.account_id "
+        "WHERE a.program_id = %s AND l.status = 'available' AND l.remaining > 0 AND l.expires_at < %s",
+        [program.pk, moment],
+    )
+    now = timezone.now()
+    lots = _sql(
+        cursor,
+        "INSERT INTO loyalty_pointstransaction (account_id, kind, points, balance_after, status, reference, reason, "
+        "fingerprint, lot_id, created_at) "
+        "SELECT d.account_id, 'expire', -d.points, d.balance_before - d.running, 'available', d.reference, %s, '', "
+        "d.lot_id, %s FROM job_due d ORDER BY d.account_id, d.running",
+        [_("Points expired"), now],
+    )
+    _sql(
+        cursor,
+        "UPDATE loyalty_pointslot SET remaining = 0, status = 'expired' FROM job_due d "
+        "WHERE loyalty_pointslot.id = d.lot_id",
+    )
+    accounts = _sql(
+        cursor,
+        "UPDATE loyalty_account SET balance = balance - s.total, updated_at = %s "
+        "FROM (SELECT account_id, SUM(points) AS total FROM job_due GROUP BY account_id) s "
+        "WHERE loyalty_account.id = s.account_id",
+        [now],
+    )
+    points = 0
+    cursor.execute("SELECT COALESCE(SUM(points), 0) FROM job_due")
+    points = int(cursor.fetchone()[0])
+    _sql(cursor, "DROP TABLE job_due")
+    return {"lots": lots, "accounts": accounts, "points": points}
+
+
+# --- tier evaluation ---------------------------------------------------------------------------------------------
+
+
+def _qualifying_sql(program, tier: Tier, moment):
+    """(SQL, params) giving (member_id or account_id key, value) over the tiers' window ending at `moment`."""
+    zone = ZoneInfo(program.time_zone)
+    if tier.window == Tier.Window.CALENDAR_YEAR:
+        end = dt.datetime(moment.astimezone(zone).year, 1, 1, tzinfo=zone)
+        start = dt.datetime(end.year - 1, 1, 1, tzinfo=zone)  # reviewed on the last full calendar year
+    else:
+        end, start = moment, moment - dt.timedelta(days=tier.window_days)
+    if tier.metric == Tier.Metric.POINTS:
+        return (
+            "SELECT acc.member_id, SUM(t.points) AS value FROM loyalty_pointstransaction t "
+            "JOIN loyalty_account acc ON acc.id = t.account_id "
+            "WHERE acc.program_id = %s AND t.kind = 'earn' AND t.order_id IS NOT NULL "
+            "AND t.created_at >= %s AND t.created_at < %s GROUP BY acc.member_id",
+            [program.pk, start, end],
+        )
+    value = "COUNT(*)" if tier.metric == Tier.Metric.ORDERS else "SUM(o.amount - o.refunded_amount)"
+    status = " AND o.status <> 'refunded'" if tier.metric == Tier.Metric.ORDERS else ""
+    return (
+        f"SELECT o.member_id, {value} AS value FROM members_order o "
+        "JOIN loyalty_channelprogram cp ON cp.channel_id = o.channel_id "
+        f"WHERE cp.program_id = %s AND o.occurred_at >= %s AND o.occurred_at < %s{status} GROUP BY o.member_id",
+        [program.pk, start, end],
+    )
+
+
+def _tiers(cursor, program, moment, as_of):
+    tiers = list(program.tiers.order_by("rank"))
+    if len(tiers) < 2:
+        return {"upgraded": 0, "retained": 0, "downgraded": 0}
+    windows = {(tier.metric, tier.window, tier.window_days) for tier in tiers[1:]}
+    if len(windows) != 1:
+        raise ValueError(_("All tiers of a programme above the entry tier must share one metric and window."))
+    sample = tiers[1]
+    value_sql, value_params = _qualifying_sql(program, sample, moment)
+    if sample.window == Tier.Window.CALENDAR_YEAR:
+        review_before = dt.datetime(moment.astimezone(ZoneInfo(program.time_zone)).year, 1, 1, tzinfo=moment.tzinfo)
+    else:
+        review_before = moment - dt.timedelta(days=sample.window_days)
+    _sql(cursor, "DROP TABLE IF EXISTS job_tiers")
+    _sql(
+        cursor,
+        "CREATE TEMP TABLE job_tiers AS "
+        "SELECT a.id AS account_id, a.tier_id, t.rank AS current_rank, t.retention_threshold, t.downgrade, "
+        "COALESCE(v.value, 0) AS value, "
+        "(SELECT MAX(q.rank) FROM loyalty_tier q WHERE q.program_id = a.program_id "
+        " AND q.upgrade_threshold <= COALESCE(v.value, 0)) AS qualifying_rank, "
+        "(a.tier_since <= %s AND t.rank > 0 AND (a.tier_hold_until IS NULL OR a.tier_hold_until < %s)) AS review "
+        f"FROM loyalty_account a JOIN loyalty_tier t ON t.id = a.tier_id LEFT JOIN ({value_sql}) v "
+        "ON v.member_id = a.member_id WHERE a.program_id = %s",
+        [review_before, as_of, *value_params, program.pk],
+    )
+    # What happens to each account: upgrade at once when a higher tier is reached; at the review, retained when the
+    # retention threshold is met, else down one tier or straight to the tier that qualifies.
+    _sql(cursor, "DROP TABLE IF EXISTS job_moves")
+    _sql(
+        cursor,
+        "CREATE TEMP TABLE job_moves AS SELECT account_id, tier_id, value, "
+        "CASE WHEN qualifying_rank > current_rank THEN qualifying_rank "
+        "WHEN review AND value < retention_threshold AND downgrade = 'one_step' THEN current_rank - 1 "
+        "WHEN review AND value < retention_threshold THEN qualifying_rank "
+        "ELSE current_rank END AS new_rank, "
+        "CASE WHEN qualifying_rank > current_rank THEN 'upgrade' "
+        "WHEN review AND value < retention_threshold THEN 'downgrade' "
+        "WHEN review THEN 'retained' END AS reason "
+        "FROM job_tiers WHERE qualifying_rank > current_rank OR review",
+    )
+    _lock_accounts(cursor, "SELECT account_id FROM job_moves", [])
+    now = timezone.now()
+    # Only accounts still in the tier they were evaluated in move (an order may have upgraded one meanwhile).
+    _sql(
+        cursor,
+        "INSERT INTO loyalty_tierchange (account_id, from_tier_id, to_tier_id, reason, note, metric_value, "
+        "created_at) SELECT m.account_id, m.tier_id, nt.id, m.reason, '', m.value, %s FROM job_moves m "
+        "JOIN loyalty_account a ON a.id = m.account_id AND a.tier_id = m.tier_id "
+        "JOIN loyalty_tier nt ON nt.program_id = %s AND nt.rank = m.new_rank ORDER BY m.account_id",
+        [moment, program.pk],
+    )
+    _sql(
+        cursor,
+        "UPDATE loyalty_account SET tier_id = nt.id, tier_since = %s, updated_at = %s "
+        "FROM job_moves m JOIN loyalty_tier nt ON nt.program_id = %s AND nt.rank = m.new_rank "
+        "WHERE loyalty_account.id = m.account_id AND loyalty_account.tier_id = m.tier_id",
+        [moment, now, program.pk],
+    )
+    cursor.execute("SELECT reason, COUNT(*) FROM job_moves GROUP BY reason")
+    found = dict(cursor.fetchall())
+    _sql(cursor, "DROP TABLE job_moves")
+    _sql(cursor, "DROP TABLE job_tiers")
+    return {
+        "upgraded": found.get("upgrade", 0),
+        "retained": found.get("retained", 0),
+        "downgraded": found.get("downgrade", 0),
+    }
+
+
+# --- birthday rewards --------------------------------------------------------------------------------------------
+
+
+def _birthday(cursor, program, moment, as_of):
+    """Members whose birthday month it is get their tier's birthday points, once a year (first run of the month)."""
+    month = f"{as_of.month:02d}"
+    reference = f"birthday:{as_of.year}"
+    birthday_month = (
+        "EXTRACT(MONTH FROM m.birthday) = %s"
+        if connection.vendor == "postgresql"
+        else "strftime('%%m', m.birthday) = %s"
+    )
+    month_param = as_of.month if connection.vendor == "postgresql" else month
+    _sql(cursor, "DROP TABLE IF EXISTS job_due")
+    _sql(
+        cursor,
+        "CREATE TEMP TABLE job_due AS SELECT a.id AS account_id, t.birthday_points AS points "
+        "FROM loyalty_account a JOIN loyalty_tier t ON t.id = a.tier_id JOIN members_member m ON m.id = a.member_id "
+        f"WHERE a.program_id = %s AND t.birthday_points > 0 AND m.status = 'active' AND {birthday_month} "
+        "AND NOT EXISTS (SELECT 1 FROM loyalty_pointslot l WHERE l.account_id = a.id AND l.reference = %s)",
+        [program.pk, month_param, reference],
+    )
+    _lock_accounts(cursor, "SELECT account_id FROM job_due", [])
+    now = timezone.now()
+    from .rules import expiry_for
+
+    expires = expiry_for(program, now)
+    # A negative balance is repaid first, as with any earning.
+    remaining = "d.points - MIN(d.points, MAX(0, -a.balance))"
+    if connection.vendor == "postgresql":
+        remaining = remaining.replace("MIN(", "LEAST(").replace("MAX(", "GREATEST(")
+    _sql(
+        cursor,
+        "INSERT INTO loyalty_pointslot (account_id, points, remaining, status, available_at, expires_at, reference, "
+        f"created_at) SELECT d.account_id, d.points, {remaining}, 'available', %s, %s, %s, %s "
+        "FROM job_due d JOIN loyalty_account a ON a.id = d.account_id",
+        [now, expires, reference, now],
+    )
+    granted = _sql(
+        cursor,
+        "INSERT INTO loyalty_pointstransaction (account_id, kind, points, balance_after, status, reference, reason, "
+        "idempotency_key, fingerprint, lot_id, expires_at, created_at) "
+        "SELECT d.account_id, 'earn', d.points, a.balance + d.points, 'available', %s, %s, "
+        "'birthday:' || %s || ':' || d.account_id || ':' || %s, '', l.id, %s, %s "
+        "FROM job_due d JOIN loyalty_account a ON a.id = d.account_id "
+        "JOIN loyalty_pointslot l ON l.account_id = d.account_id AND l.reference = %s",
+        [reference, _("Birthday reward"), str(program.pk), str(as_of.year), expires, now, reference],
+    )
+    _sql(
+        cursor,
+        "UPDATE loyalty_account SET balance = balance + d.points, lifetime_earned = lifetime_earned + d.points, "
+        "updated_at = %s FROM job_due d WHERE loyalty_account.id = d.account_id",
+        [now],
+    )
+    _sql(cursor, "DROP TABLE job_due")
+    return {"granted": granted}
+
+
+WORK = {
+    JobRun.Job.ACTIVATE: _activate,
+    JobRun.Job.EXPIRE: _expire,
+    JobRun.Job.TIERS: _tiers,
+    JobRun.Job.BIRTHDAY: _birthday,
+}
