@@ -83,6 +83,7 @@ class ProgramAdmin(admin.ModelAdmin):
         (None, {"fields": ["code", "name", "is_active"]}),
         (gettext_lazy("Earning"), {"fields": ["currency", "points_per_unit", "rounding", "time_zone"]}),
         (gettext_lazy("Pending and expiry"), {"fields": ["pending_days", "expiry_policy", "expiry_days"]}),
+        (gettext_lazy("Birthday"), {"fields": ["birthday_on"]}),
     ]
 
     def get_queryset(self, request):

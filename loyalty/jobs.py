@@ -270,15 +270,21 @@ def _tiers(cursor, program, moment, as_of):
 
 
 def _birthday(cursor, program, moment, as_of):
-    """Members whose birthday month it is get their tier's birthday points, once a year (first run of the month)."""
+    """Members whose birthday month it is (or whose birthday it is, as the programme says) get their tier's birthday
+    points, once a year."""
     month = f"{as_of.month:02d}"
     reference = f"birthday:{as_of.year}"
-    birthday_month = (
-        "EXTRACT(MONTH FROM m.birthday) = %s"
-        if connection.vendor == "postgresql"
-        else "strftime('%%m', m.birthday) = %s"
-    )
-    month_param = as_of.month if connection.vendor == "postgresql" else month
+    on_the_day = program.birthday_on == "day"
+    if connection.vendor == "postgresql":
+        birthday_month = "EXTRACT(MONTH FROM m.birthday) = %s"
+        month_param = as_of.month
+        if on_the_day:
+            birthday_month += f" AND EXTRACT(DAY FROM m.birthday) = {int(as_of.day)}"
+    else:
+        birthday_month = "strftime('%%m', m.birthday) = %s"
+        month_param = month
+        if on_the_day:
+            birthday_month += f" AND strftime('%%d', m.birthday) = '{as_of.day:02d}'"
     _sql(cursor, "DROP TABLE IF EXISTS job_due")
     _sql(
         cursor,

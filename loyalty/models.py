@@ -48,6 +48,13 @@ class Program(models.Model):
         _("expiry"), max_length=20, choices=ExpiryPolicy.choices, default=ExpiryPolicy.DAYS_AFTER_AVAILABLE
     )
     expiry_days = models.PositiveIntegerField(_("expiry days"), default=365)
+    birthday_on = models.CharField(
+        _("birthday reward"),
+        max_length=10,
+        choices=[("month", _("In the birthday month")), ("day", _("On the birthday"))],
+        default="month",
+        help_text=_("When the tier's birthday points are given (once a year)."),
+    )
     channels = models.ManyToManyField(Channel, through="ChannelProgram", related_name="+", blank=True)
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)

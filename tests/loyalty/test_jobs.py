@@ -213,6 +213,16 @@ def test_birthday_points_once_a_year(channel, program):
     assert_adds_up(account)
 
 
+def test_birthday_points_on_the_day(channel, program):
+    program.birthday_on = "day"
+    program.save()
+    Tier.objects.filter(program=program, code="basic").update(birthday_points=10)
+    member = MemberFactory(birthday=dt.date(1990, 5, 17))
+    order(channel, member, "O-1", "1.00")
+    assert run(program, dt.date(2026, 5, 16), "birthday")["birthday"] == {"granted": 0}
+    assert run(program, dt.date(2026, 5, 17), "birthday")["birthday"] == {"granted": 1}
+
+
 def test_the_command_runs_every_job_once_per_day(channel, program):
     member = MemberFactory()
     account = order(channel, member, "O-1", "100.00")
