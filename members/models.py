@@ -132,8 +132,15 @@ class Member(models.Model):
     referrer = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="referrals", verbose_name=_("referrer")
     )
+    # Not indexed: only a merge reads it, and members are never deleted (so PROTECT never looks it up).
     merged_into = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("merged into")
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("merged into"),
+        db_index=False,
     )
     imported_spend = models.DecimalField(
         _("spend before import"),
@@ -150,10 +157,8 @@ class Member(models.Model):
         ordering = ["-joined_at", "-id"]
         verbose_name = _("member")
         verbose_name_plural = _("members")
-        indexes = [
-            models.Index(fields=["status"], name="member_status_idx"),
-            models.Index(fields=["name", "birthday"], name="member_name_birthday_idx"),
-        ]
+        # Few indexes on purpose: imports write 100,000s of members at a time. Unique phone, e-mail and number are
+        # indexed by their constraints; status (three values) and the duplicate finder scan anyway.
         constraints = [
             models.CheckConstraint(
                 condition=~models.Q(phone="") & ~models.Q(email=""), name="member_contact_empty_is_null"

@@ -404,6 +404,7 @@ def _write(people, outcomes, *, actor, program_code, progress, total):
             )
             for person in changed
         ],
+        need_ids=False,
     )
     opening = [
         {
@@ -432,9 +433,9 @@ def _write(people, outcomes, *, actor, program_code, progress, total):
         progress(total, total)
 
 
-def _copy(model, objects):
-    """COPY rows into the model's table (PostgreSQL; about 4x bulk_create). Objects carry their ids already."""
-    fields = list(model._meta.concrete_fields)
+def _copy(model, objects, *, with_id=True):
+    """COPY rows into the model's table (PostgreSQL; about 4x bulk_create), with the ids they carry or new ones."""
+    fields = [f for f in model._meta.concrete_fields if with_id or not f.primary_key]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     adapt = [("pk" if f.primary_key else f.attname, f.get_internal_type() == "JSONField") for f in fields]
     with (
@@ -456,14 +457,15 @@ def _reserve_ids(model, count):
         return [row[0] for row in cursor.fetchall()]
 
 
-def _insert(model, records):
+def _insert(model, records, *, need_ids=True):
     """Insert plain records (attributes named like the model's columns); sets each record's `pk`/`id`."""
     if not records:
         return
     if connection.vendor == "postgresql":
-        for record, pk in zip(records, _reserve_ids(model, len(records)), strict=True):
-            record.pk = record.id = pk
-        _copy(model, records)
+        if need_ids:
+            for record, pk in zip(records, _reserve_ids(model, len(records)), strict=True):
+                record.pk = record.id = pk
+        _copy(model, records, with_id=need_ids)
         return
     names = [f.attname for f in model._meta.concrete_fields if not f.primary_key]
     objects = [model(**{name: getattr(record, name) for name in names}) for record in records]
