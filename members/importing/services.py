@@ -27,6 +27,18 @@ from members.services import member_numbers_allocate
 from .engine import COLUMN_LABELS, Row, clean_rows, read_table
 
 BATCH = 5000
+UPDATED_FIELDS = [
+    "name",
+    "phone",
+    "email",
+    "gender",
+    "birthday",
+    "city",
+    "joined_at",
+    "imported_spend",
+    "join_channel_id",
+]
+MATCH_FIELDS = ["pk", "member_no", "status", "merged_into_id", *UPDATED_FIELDS]
 PROFILE_FIELDS = ("name", "gender", "birthday", "city", "joined_at", "imported_spend", "join_channel_id")
 STATUSES = ("new", "update", "unchanged", "error")
 
@@ -237,10 +249,11 @@ def _match_existing(people):
         for key, pk in _existing_keys(column, keys):
             found[key] = pk
             found_ids[pk] = None
-    # Only the (few) members that rows match are loaded as objects.
+    # The members that rows match, as light records (a re-import matches every row, and model instances for
+    # 100,000 members would cost more than the rest of the matching).
     for chunk in _chunks(found_ids):
-        for member in Member.objects.filter(pk__in=chunk):
-            found_ids[member.pk] = member
+        for values in Member.objects.filter(pk__in=chunk).values(*MATCH_FIELDS):
+            found_ids[values["pk"]] = SimpleNamespace(**values)
     by_phone = {key: found_ids[pk] for key, pk in by_phone.items()}
     by_email = {key: found_ids[pk] for key, pk in by_email.items()}
     for chunk in _chunks(identities):
@@ -356,27 +369,16 @@ def _write(people, outcomes, *, actor, program_code, progress, total):
     for person in new:
         for row in person.rows:
             outcomes[row.number].member_no = person.member.member_no
+    updates = []
     for person in changed:
+        member = Member(pk=person.member.pk, updated_at=now)
+        for column in UPDATED_FIELDS:
+            setattr(member, column, getattr(person.member, column))
         for column, value in _target_values(person.values).items():
             if column in outcomes[person.rows[0].number].changes:
-                setattr(person.member, column, value)
-        person.member.updated_at = now
-    Member.objects.bulk_update(
-        [person.member for person in changed],
-        [
-            "name",
-            "phone",
-            "email",
-            "gender",
-            "birthday",
-            "city",
-            "joined_at",
-            "imported_spend",
-            "join_channel_id",
-            "updated_at",
-        ],
-        batch_size=1000,
-    )
+                setattr(member, column, value)
+        updates.append(member)
+    Member.objects.bulk_update(updates, [*UPDATED_FIELDS, "updated_at"], batch_size=1000)
     _write_identities(people)
     _write_tags(people, actor)
     actor_id = actor.pk if actor is not None else None
