@@ -6,7 +6,7 @@ from django.db import transaction
 
 from members.models import Channel
 
-from .models import ChannelProgram, EarningRule, Program, Tier
+from .models import ChannelProgram, CouponTemplate, EarningRule, Program, Reward, Tier
 
 DEMO_TIERS = [
     # code, name, English, rank, threshold, multiplier, benefits
@@ -64,6 +64,37 @@ def demo_program(*, stdout=None) -> Program:
     EarningRule.objects.get_or_create(
         program=program, kind=EarningRule.Kind.REFERRAL, defaults={"name": "推荐有礼 referral", "points": 200}
     )
+    templates = {}
+    for code, name, value, min_spend in (
+        ("CNY10", "10元满减券", "10.00", "50.00"),
+        ("CNY50", "50元满减券", "50.00", "200.00"),
+    ):
+        templates[code], _created = CouponTemplate.objects.get_or_create(
+            program=program,
+            code=code.lower(),
+            defaults={
+                "name": name,
+                "kind": "amount_off",
+                "value": Decimal(value),
+                "min_spend": Decimal(min_spend),
+                "valid_days": 30,
+            },
+        )
+    silver = Tier.objects.get(program=program, code="silver")
+    for code, name, kind, cost, extra in (
+        ("CNY10", "10元满减券 (满50可用)", "coupon", 1000, {"coupon_template": templates["CNY10"]}),
+        (
+            "CNY50",
+            "50元满减券 (满200可用)",
+            "coupon",
+            4500,
+            {"coupon_template": templates["CNY50"], "min_tier": silver},
+        ),
+        ("MUG", "品牌马克杯", "gift", 3000, {"stock": 100, "per_member_limit": 1, "limit_period": "ever"}),
+    ):
+        Reward.objects.get_or_create(
+            program=program, code=code, defaults={"name": name, "kind": kind, "points_cost": cost, **extra}
+        )
     # Every channel without a programme joins the demo programme.
     linked = ChannelProgram.objects.values("channel_id")
     ChannelProgram.objects.bulk_create(

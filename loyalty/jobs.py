@@ -160,11 +160,16 @@ def _expire(cursor, program, moment, as_of):
         "WHERE loyalty_account.id = s.account_id",
         [now],
     )
-    points = 0
     cursor.execute("SELECT COALESCE(SUM(points), 0) FROM job_due")
     points = int(cursor.fetchone()[0])
     _sql(cursor, "DROP TABLE job_due")
-    return {"lots": lots, "accounts": accounts, "points": points}
+    coupons = _sql(
+        cursor,
+        "UPDATE loyalty_coupon SET status = 'expired' WHERE status = 'issued' AND valid_until < %s "
+        "AND template_id IN (SELECT id FROM loyalty_coupontemplate WHERE program_id = %s)",
+        [moment, program.pk],
+    )
+    return {"lots": lots, "accounts": accounts, "points": points, "coupons": coupons}
 
 
 # --- tier evaluation ---------------------------------------------------------------------------------------------

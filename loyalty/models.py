@@ -431,3 +431,158 @@ class JobRun(models.Model):
 
     def __str__(self):
         return f"{self.job} {self.as_of}"
+
+
+class CouponTemplate(models.Model):
+    """What a coupon is worth and for how long: amount off or percent off, a minimum spend, fixed dates or N days."""
+
+    class Kind(models.TextChoices):
+        AMOUNT_OFF = "amount_off", _("Amount off (满减券)")
+        PERCENT_OFF = "percent_off", _("Percent off (折扣券)")
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="coupon_templates")
+    code = models.SlugField(_("code"), max_length=32)
+    name = models.CharField(_("name"), max_length=100)
+    kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices, default=Kind.AMOUNT_OFF)
+    value = models.DecimalField(_("value"), max_digits=14, decimal_places=2)
+    min_spend = models.DecimalField(_("minimum spend"), max_digits=14, decimal_places=2, default=0)
+    valid_days = models.PositiveIntegerField(_("valid for (days from issue)"), null=True, blank=True)
+    valid_from = models.DateTimeField(_("valid from"), null=True, blank=True)
+    valid_until = models.DateTimeField(_("valid until"), null=True, blank=True)
+    stackable = models.BooleanField(_("stackable"), default=False)
+    channel_codes = models.JSONField(_("channels"), default=list, blank=True, help_text=_("Empty = all channels."))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["program", "code"]
+        verbose_name = _("coupon template")
+        verbose_name_plural = _("coupon templates")
+        constraints = [
+            models.UniqueConstraint(fields=["program", "code"], name="coupon_template_code_unique"),
+            models.CheckConstraint(condition=Q(value__gt=0), name="coupon_template_value_positive"),
+            models.CheckConstraint(
+                condition=~Q(kind="percent_off") | Q(value__lte=100), name="coupon_template_percent_within_100"
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class Reward(models.Model):
+    """An item of the points mall (积分商城)."""
+
+    class Kind(models.TextChoices):
+        COUPON = "coupon", _("Coupon")
+        GIFT = "gift", _("Gift")
+        SERVICE = "service", _("Service")
+
+    class Period(models.TextChoices):
+        DAY = "day", _("per day")
+        MONTH = "month", _("per month")
+        EVER = "ever", _("ever")
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="rewards", verbose_name=_("programme"))
+    code = models.SlugField(_("code"), max_length=32)
+    name = models.CharField(_("name (Chinese)"), max_length=100)
+    name_en = models.CharField(_("name (English)"), max_length=100, blank=True)
+    description = models.TextField(_("description"), blank=True)
+    image = models.CharField(_("image URL"), max_length=300, blank=True)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    points_cost = models.PositiveIntegerField(_("points cost"))
+    cash_price = models.DecimalField(_("cash price"), max_digits=14, decimal_places=2, null=True, blank=True)
+    stock = models.PositiveIntegerField(_("stock left"), null=True, blank=True, help_text=_("Empty = unlimited."))
+    redeemed_count = models.PositiveIntegerField(_("redeemed"), default=0)
+    per_member_limit = models.PositiveIntegerField(_("limit per member"), null=True, blank=True)
+    limit_period = models.CharField(_("limit period"), max_length=10, choices=Period.choices, default=Period.EVER)
+    valid_from = models.DateTimeField(_("valid from"), null=True, blank=True)
+    valid_until = models.DateTimeField(_("valid until"), null=True, blank=True)
+    min_tier = models.ForeignKey(
+        Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("minimum tier")
+    )
+    coupon_template = models.ForeignKey(
+        CouponTemplate, null=True, blank=True, on_delete=models.PROTECT, related_name="rewards"
+    )
+    channel_codes = models.JSONField(_("channels"), default=list, blank=True, help_text=_("Empty = all channels."))
+    sort_order = models.PositiveIntegerField(_("sort order"), default=100)
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        ordering = ["program", "sort_order", "points_cost", "id"]
+        verbose_name = _("reward")
+        verbose_name_plural = _("rewards (points mall)")
+        constraints = [
+            models.UniqueConstraint(fields=["program", "code"], name="reward_code_unique_per_program"),
+            models.CheckConstraint(
+                condition=~Q(kind="coupon") | Q(coupon_template__isnull=False), name="reward_coupon_has_template"
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class Redemption(models.Model):
+    class Status(models.TextChoices):
+        COMPLETED = "completed", _("Completed")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="redemptions")
+    reward = models.ForeignKey(Reward, on_delete=models.PROTECT, related_name="redemptions", verbose_name=_("reward"))
+    channel = models.ForeignKey(Channel, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    redemption_id = models.CharField(_("redemption id"), max_length=64)
+    quantity = models.PositiveIntegerField(_("quantity"), default=1)
+    points_spent = models.BigIntegerField(_("points spent"))
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.COMPLETED)
+    fingerprint = models.CharField(max_length=64, blank=True, editable=False)
+    cancel_reason = models.CharField(_("reason for cancelling"), max_length=200, blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("redemption")
+        verbose_name_plural = _("redemptions")
+        indexes = [models.Index(fields=["reward", "account", "created_at"], name="redemption_limit_idx")]
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "redemption_id"], name="redemption_unique_per_channel"),
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="redemption_quantity_positive"),
+        ]
+
+    def __str__(self):
+        return self.redemption_id
+
+
+class Coupon(models.Model):
+    class Status(models.TextChoices):
+        ISSUED = "issued", _("Issued")
+        USED = "used", _("Used")
+        EXPIRED = "expired", _("Expired")
+        VOID = "void", _("Void")
+
+    code = models.CharField(_("coupon code"), max_length=20, unique=True)
+    template = models.ForeignKey(CouponTemplate, on_delete=models.PROTECT, related_name="coupons")
+    member = models.ForeignKey(
+        Member, null=True, blank=True, on_delete=models.PROTECT, related_name="coupons", verbose_name=_("member")
+    )
+    redemption = models.ForeignKey(Redemption, null=True, blank=True, on_delete=models.PROTECT, related_name="coupons")
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.ISSUED)
+    issued_at = models.DateTimeField(_("issued at"))
+    valid_from = models.DateTimeField(_("valid from"))
+    valid_until = models.DateTimeField(_("valid until"), null=True, blank=True)
+    used_at = models.DateTimeField(_("used at"), null=True, blank=True)
+    order_reference = models.CharField(_("order"), max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-issued_at", "-id"]
+        verbose_name = _("coupon")
+        verbose_name_plural = _("coupons")
+        indexes = [models.Index(fields=["member", "status"], name="coupon_member_status_idx")]
+
+    def __str__(self):
+        return self.code

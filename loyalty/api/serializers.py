@@ -166,3 +166,69 @@ class TierOutputSerializer(serializers.Serializer):
             "birthday_points": tier.birthday_points,
             "named": tier.benefits,
         }
+
+
+class RewardSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    kind = serializers.CharField()
+    points_cost = serializers.IntegerField()
+    cash_price = MoneyField(allow_null=True)
+    stock_left = serializers.IntegerField(source="stock", allow_null=True)
+    per_member_limit = serializers.IntegerField(allow_null=True)
+    valid_from = serializers.DateTimeField(allow_null=True)
+    valid_until = serializers.DateTimeField(allow_null=True)
+    min_tier = serializers.SerializerMethodField()
+
+    def get_min_tier(self, reward) -> str | None:
+        return reward.min_tier.code if reward.min_tier_id else None
+
+
+class RewardForMemberSerializer(RewardSerializer):
+    available = serializers.SerializerMethodField()
+    reason_unavailable = serializers.SerializerMethodField()
+
+    def get_available(self, reward) -> bool:
+        return self.context["reasons"].get(reward.pk) is None
+
+    def get_reason_unavailable(self, reward) -> str | None:
+        return self.context["reasons"].get(reward.pk)
+
+
+class RedemptionInputSerializer(serializers.Serializer):
+    redemption_id = serializers.CharField(max_length=64)
+    member_no = serializers.CharField(max_length=16)
+    reward_code = serializers.CharField(max_length=32)
+    quantity = serializers.IntegerField(min_value=1, max_value=100, default=1)
+
+
+class IssuedCouponSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    value = MoneyField(source="template.value")
+    valid_until = serializers.DateTimeField(allow_null=True)
+
+
+class RedemptionOutputSerializer(serializers.Serializer):
+    redemption_id = serializers.CharField()
+    points_spent = serializers.IntegerField()
+    coupons = IssuedCouponSerializer(many=True)
+    member = serializers.DictField()
+
+
+class CouponSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    status = serializers.CharField()
+    member_no = serializers.SerializerMethodField()
+    kind = serializers.CharField(source="template.kind")
+    value = MoneyField(source="template.value")
+    min_spend = MoneyField(source="template.min_spend")
+    valid_from = serializers.DateTimeField()
+    valid_until = serializers.DateTimeField(allow_null=True)
+
+    def get_member_no(self, coupon) -> str | None:
+        return coupon.member.member_no if coupon.member_id else None
+
+
+class CouponRedeemInputSerializer(serializers.Serializer):
+    order_id = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    amount = MoneyField(required=False, min_value=0)

@@ -18,4 +18,9 @@ urlpatterns = [
         name="member-points-adjustments",
     ),
     path("tiers/", views.TierListView.as_view(), name="tier-list"),
+    path("rewards/", views.RewardListView.as_view(), name="reward-list"),
+    path("redemptions/", views.RedemptionCreateView.as_view(), name="redemption-create"),
+    path("coupons/<str:code>/", views.CouponDetailView.as_view(), name="coupon-detail"),
+    path("coupons/<str:code>/redeem/", views.CouponRedeemView.as_view(), name="coupon-redeem"),
+    path("members/<str:member_no>/coupons/", views.MemberCouponListView.as_view(), name="member-coupons"),
 ]

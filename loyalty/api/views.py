@@ -1,7 +1,7 @@
 """Orders, refunds, events, points and tiers of API.md. Thin: parse, call one service, render."""
 
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
@@ -13,7 +13,8 @@ from members.errors import NotFound, ValidationFailed
 from members.models import Order
 from members.normalize import normalize_phone
 
-from .. import selectors, services
+from .. import rewards, selectors, services
+from .. import rewards_selectors as reward_selectors
 from . import serializers as s
 
 
@@ -187,3 +188,88 @@ class TierListView(ProgramMixin, APIView):
     @extend_schema(responses=s.TierOutputSerializer(many=True))
     def get(self, request):
         return Response(s.TierOutputSerializer(selectors.tiers_for(self.program), many=True).data)
+
+
+class RewardListView(ProgramMixin, GenericAPIView):
+    """The points mall; with `member_no`, whether each reward is available to that member and why not."""
+
+    required_scopes = {"GET": "rewards:read"}
+    serializer_class = s.RewardSerializer
+
+    @extend_schema(
+        parameters=[OpenApiParameter("member_no", str, required=False)],
+        responses=s.RewardForMemberSerializer(many=True),
+    )
+    def get(self, request):
+        catalogue = reward_selectors.catalogue(program=self.program, channel=self.channel)
+        page = self.paginate_queryset(catalogue)
+        member_no = request.query_params.get("member_no")
+        if not member_no:
+            return self.get_paginated_response(s.RewardSerializer(page, many=True).data)
+        member = self.member(member_no=member_no)
+        reasons = reward_selectors.unavailable_reasons(rewards=page, member=member, program=self.program)
+        data = s.RewardForMemberSerializer(page, many=True, context={"reasons": reasons}).data
+        return self.get_paginated_response(data)
+
+
+class RedemptionCreateView(ProgramMixin, APIView):
+    required_scopes = {"POST": "rewards:redeem"}
+
+    @extend_schema(request=s.RedemptionInputSerializer, responses={201: s.RedemptionOutputSerializer})
+    def post(self, request):
+        data = s.RedemptionInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        member = self.member(member_no=values["member_no"])
+        redemption, created = rewards.reward_redeem(
+            channel=self.channel,
+            member=member,
+            reward_code=values["reward_code"],
+            quantity=values["quantity"],
+            redemption_id=values["redemption_id"],
+        )
+        body = {
+            "redemption_id": redemption.redemption_id,
+            "points_spent": redemption.points_spent,
+            "coupons": redemption.coupons.select_related("template").order_by("id"),
+            "member": {"points": {"balance": selectors.account_for(member=member, program=self.program).balance}},
+        }
+        return Response(s.RedemptionOutputSerializer(body).data, status=status.HTTP_201_CREATED if created else 200)
+
+
+def _coupon(code):
+    coupon = reward_selectors.coupon_by_code(code=code)
+    if coupon is None:
+        raise NotFound(_("No coupon %(code)s.") % {"code": code})
+    return coupon
+
+
+class CouponDetailView(ProgramMixin, APIView):
+    required_scopes = {"GET": ("coupons:write", "rewards:read")}
+
+    @extend_schema(responses=s.CouponSerializer)
+    def get(self, request, code):
+        return Response(s.CouponSerializer(_coupon(code)).data)
+
+
+class CouponRedeemView(ProgramMixin, APIView):
+    required_scopes = {"POST": "coupons:write"}
+
+    @extend_schema(request=s.CouponRedeemInputSerializer, responses={200: s.CouponSerializer})
+    def post(self, request, code):
+        data = s.CouponRedeemInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        coupon = rewards.coupon_redeem(
+            code=code, order_id=data.validated_data["order_id"], amount=data.validated_data.get("amount")
+        )
+        return Response({"code": coupon.code, "status": coupon.status})
+
+
+class MemberCouponListView(ProgramMixin, GenericAPIView):
+    required_scopes = {"GET": ("members:read", "rewards:read")}
+    serializer_class = s.CouponSerializer
+
+    def get(self, request, member_no):
+        member = self.member(member_no=member_no)
+        page = self.paginate_queryset(reward_selectors.coupons_of(member=member))
+        return self.get_paginated_response(s.CouponSerializer(page, many=True).data)

@@ -1,0 +1,172 @@
+"""The points mall: redemption, coupons and their burn at the counter. Every write is one transaction; the
+account is locked before the reward (one order everywhere), stock moves by F() under the reward's lock, and the
+database refuses negative stock and a second coupon with the same code."""
+
+import datetime as dt
+import secrets
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from members.errors import IdempotencyConflict, NotFound
+from members.services import payload_fingerprint, require_active
+
+from . import rules
+from .errors import CouponNotValid, InsufficientPoints, LimitExceeded, RewardUnavailable
+from .models import Coupon, Redemption, Reward
+from .services import account_get_or_create, accounts_lock, points_spend, program_for_channel
+
+# No look-alikes (0/O, 1/I/L): codes are read out and typed at a till.
+CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+CODE_LENGTH = 12
+
+
+def coupon_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def reward_unavailable_reason(reward: Reward, account, *, now=None, quantity: int = 1) -> str | None:
+    """Why this member cannot redeem the reward now (None when they can), without its points and limit checks."""
+    now = now or timezone.now()
+    if not reward.is_active:
+        return _("This reward is no longer offered.")
+    if reward.valid_from and now < reward.valid_from:
+        return _("This reward is not offered yet.")
+    if reward.valid_until and now > reward.valid_until:
+        return _("This reward is no longer offered.")
+    if reward.stock is not None and reward.stock < quantity:
+        return _("Out of stock.")
+    if reward.min_tier_id and (account is None or account.tier.rank < reward.min_tier.rank):
+        return _("Only for %(tier)s and above.") % {"tier": reward.min_tier.name}
+    return None
+
+
+def redeemed_in_period(reward: Reward, account, now) -> int:
+    redemptions = Redemption.objects.filter(reward=reward, account=account, status=Redemption.Status.COMPLETED)
+    start = rules.period_start(account.program, reward.limit_period, now) if reward.limit_period != "ever" else None
+    if start is not None:
+        redemptions = redemptions.filter(created_at__gte=start)
+    return redemptions.aggregate(total=Sum("quantity"))["total"] or 0
+
+
+def _replayed(existing, fingerprint):
+    if existing.fingerprint != fingerprint:
+        raise IdempotencyConflict(_("This redemption_id was already used with a different payload."))
+    return existing, False
+
+
+@transaction.atomic
+def reward_redeem(*, channel, member, reward_code: str, quantity: int, redemption_id: str):
+    """Spend points on a reward: checks, points (soonest-expiring first), stock, coupons, all or nothing.
+    Idempotent by the channel's `redemption_id`. Returns (redemption, created)."""
+    fingerprint = payload_fingerprint(
+        {"member": member.pk, "reward": reward_code, "quantity": quantity, "redemption_id": redemption_id}
+    )
+    existing = Redemption.objects.filter(channel=channel, redemption_id=redemption_id).first()
+    if existing is not None:
+        return _replayed(existing, fingerprint)
+    require_active(member)
+    program = program_for_channel(channel)
+    reward = Reward.objects.filter(program=program, code=reward_code).select_related("min_tier").first()
+    if reward is None:
+        raise NotFound(_("No reward %(code)s in this programme.") % {"code": reward_code})
+    account = account_get_or_create(member=member, program=program)
+    account = accounts_lock(account.pk)[account.pk]
+    # A concurrent replay may have committed while this one waited for the account.
+    existing = Redemption.objects.filter(channel=channel, redemption_id=redemption_id).first()
+    if existing is not None:
+        return _replayed(existing, fingerprint)
+    reward = Reward.objects.select_for_update(of=("self",)).select_related("min_tier").get(pk=reward.pk)
+    now = timezone.now()
+    reason = reward_unavailable_reason(reward, account, now=now, quantity=quantity)
+    if reason:
+        raise RewardUnavailable(reason)
+    if reward.per_member_limit is not None and (
+        redeemed_in_period(reward, account, now) + quantity > reward.per_member_limit
+    ):
+        raise LimitExceeded(
+            _("At most %(limit)d of this reward per member (%(period)s).")
+            % {"limit": reward.per_member_limit, "period": reward.get_limit_period_display()}
+        )
+    points = reward.points_cost * quantity
+    if account.balance < points:
+        raise InsufficientPoints(
+            _("%(points)d points are needed; the balance is %(balance)d.")
+            % {"points": points, "balance": account.balance},
+            balance=account.balance,
+        )
+    points_spend(
+        account=account,
+        points=points,
+        reference=f"redemption:{redemption_id}",
+        reason=_("Redeemed %(reward)s") % {"reward": reward.name},
+        key=f"{channel.pk}:redemption:{redemption_id}",
+        channel=channel,
+    )
+    Reward.objects.filter(pk=reward.pk).update(
+        redeemed_count=F("redeemed_count") + quantity,
+        **({"stock": F("stock") - quantity} if reward.stock is not None else {}),
+    )
+    try:
+        with transaction.atomic():
+            redemption = Redemption.objects.create(
+                account=account,
+                reward=reward,
+                channel=channel,
+                redemption_id=redemption_id,
+                quantity=quantity,
+                points_spent=points,
+                fingerprint=fingerprint,
+            )
+    except IntegrityError:
+        raise IdempotencyConflict(_("This redemption_id is being used by another request; retry.")) from None
+    if reward.kind == Reward.Kind.COUPON:
+        coupons_issue(template=reward.coupon_template, member=member, count=quantity, redemption=redemption)
+    return redemption, True
+
+
+def coupons_issue(*, template, member=None, count: int = 1, redemption=None, now=None) -> list[Coupon]:
+    """Issue `count` coupons (unique unguessable codes; a rare clash is drawn again)."""
+    now = now or timezone.now()
+    valid_from = template.valid_from or now
+    valid_until = now + dt.timedelta(days=template.valid_days) if template.valid_days else template.valid_until
+    coupons = []
+    while len(coupons) < count:
+        batch = [
+            Coupon(
+                code=coupon_code(),
+                template=template,
+                member=member,
+                redemption=redemption,
+                issued_at=now,
+                valid_from=valid_from,
+                valid_until=valid_until,
+            )
+            for _ in range(count - len(coupons))
+        ]
+        taken = set(Coupon.objects.filter(code__in=[coupon.code for coupon in batch]).values_list("code", flat=True))
+        fresh = [coupon for coupon in batch if coupon.code not in taken]
+        coupons += Coupon.objects.bulk_create(fresh)
+    return coupons
+
+
+@transaction.atomic
+def coupon_redeem(*, code: str, order_id: str = "", amount=None) -> Coupon:
+    """Burn a coupon at the counter: once, even under concurrent attempts; minimum spend and dates enforced."""
+    coupon = Coupon.objects.select_for_update(of=("self",)).select_related("template").filter(code=code).first()
+    if coupon is None:
+        raise NotFound(_("No coupon %(code)s.") % {"code": code})
+    now = timezone.now()
+    if coupon.status != Coupon.Status.ISSUED:
+        raise CouponNotValid(_("This coupon is %(status)s.") % {"status": coupon.get_status_display()})
+    if coupon.valid_until and now > coupon.valid_until:
+        raise CouponNotValid(_("This coupon expired on %(date)s.") % {"date": coupon.valid_until.date()})
+    if now < coupon.valid_from:
+        raise CouponNotValid(_("This coupon is not valid yet."))
+    if amount is not None and amount < coupon.template.min_spend:
+        raise CouponNotValid(_("This coupon needs a spend of at least %(min)s.") % {"min": coupon.template.min_spend})
+    coupon.status, coupon.used_at, coupon.order_reference = Coupon.Status.USED, now, order_id or ""
+    coupon.save(update_fields=["status", "used_at", "order_reference"])
+    return coupon
