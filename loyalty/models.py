@@ -571,6 +571,7 @@ class Coupon(models.Model):
         Member, null=True, blank=True, on_delete=models.PROTECT, related_name="coupons", verbose_name=_("member")
     )
     redemption = models.ForeignKey(Redemption, null=True, blank=True, on_delete=models.PROTECT, related_name="coupons")
+    batch = models.ForeignKey("CouponBatch", null=True, blank=True, on_delete=models.PROTECT, related_name="coupons")
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.ISSUED)
     issued_at = models.DateTimeField(_("issued at"))
     valid_from = models.DateTimeField(_("valid from"))
@@ -586,3 +587,50 @@ class Coupon(models.Model):
 
     def __str__(self):
         return self.code
+
+
+class CouponBatch(models.Model):
+    """N codes issued at once (to print, or for a partner), exported as CSV."""
+
+    template = models.ForeignKey(CouponTemplate, on_delete=models.PROTECT, related_name="batches")
+    count = models.PositiveIntegerField(_("number of codes"))
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("coupon batch")
+        verbose_name_plural = _("coupon batches")
+
+    def __str__(self):
+        return f"{self.template} x{self.count}"
+
+
+class Fulfilment(models.Model):
+    """Shipping a redeemed gift."""
+
+    class Status(models.TextChoices):
+        TO_SHIP = "to_ship", _("To ship")
+        SHIPPED = "shipped", _("Shipped")
+        DELIVERED = "delivered", _("Delivered")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    redemption = models.OneToOneField(Redemption, on_delete=models.PROTECT, related_name="fulfilment")
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.TO_SHIP)
+    carrier = models.CharField(_("carrier"), max_length=50, blank=True)
+    tracking_no = models.CharField(_("tracking number"), max_length=64, blank=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        ordering = ["status", "redemption__created_at"]
+        verbose_name = _("gift fulfilment")
+        verbose_name_plural = _("gift fulfilment")
+
+    def __str__(self):
+        return f"{self.redemption} {self.status}"

@@ -10,13 +10,13 @@ from django.db.models import F, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from members.errors import IdempotencyConflict, NotFound
+from members.errors import IdempotencyConflict, NotFound, ValidationFailed
 from members.services import payload_fingerprint, require_active
 
 from . import rules
 from .errors import CouponNotValid, InsufficientPoints, LimitExceeded, RewardUnavailable
-from .models import Coupon, Redemption, Reward
-from .services import account_get_or_create, accounts_lock, points_spend, program_for_channel
+from .models import Coupon, CouponBatch, Fulfilment, Redemption, Reward
+from .services import account_get_or_create, accounts_lock, points_give_back, points_spend, program_for_channel
 
 # No look-alikes (0/O, 1/I/L): codes are read out and typed at a till.
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -124,6 +124,8 @@ def reward_redeem(*, channel, member, reward_code: str, quantity: int, redemptio
         raise IdempotencyConflict(_("This redemption_id is being used by another request; retry.")) from None
     if reward.kind == Reward.Kind.COUPON:
         coupons_issue(template=reward.coupon_template, member=member, count=quantity, redemption=redemption)
+    elif reward.kind == Reward.Kind.GIFT:
+        Fulfilment.objects.create(redemption=redemption)
     return redemption, True
 
 
@@ -170,3 +172,85 @@ def coupon_redeem(*, code: str, order_id: str = "", amount=None) -> Coupon:
     coupon.status, coupon.used_at, coupon.order_reference = Coupon.Status.USED, now, order_id or ""
     coupon.save(update_fields=["status", "used_at", "order_reference"])
     return coupon
+
+
+@transaction.atomic
+def redemption_cancel(*, redemption: Redemption, reason: str, actor=None) -> Redemption:
+    """Staff cancel a redemption (a gift out of stock, a complaint): the points come back as a new ledger row, the
+    stock is restored, unused coupons are voided; who and why are recorded. A used coupon cannot be cancelled."""
+    if not (reason or "").strip():
+        raise ValidationFailed(fields={"reason": [_("Say why the redemption is cancelled.")]})
+    account = accounts_lock(redemption.account_id)[redemption.account_id]
+    redemption = Redemption.objects.select_for_update(of=("self",)).select_related("reward").get(pk=redemption.pk)
+    if redemption.status == Redemption.Status.CANCELLED:
+        raise RewardUnavailable(_("This redemption is cancelled already."))
+    if redemption.coupons.filter(status=Coupon.Status.USED).exists():
+        raise RewardUnavailable(_("A coupon of this redemption was used; it cannot be cancelled."))
+    reward = Reward.objects.select_for_update(of=("self",)).get(pk=redemption.reward_id)
+    points_give_back(
+        account=account,
+        points=redemption.points_spent,
+        reference=f"redemption:{redemption.redemption_id}",
+        reason=_("Redemption cancelled: %(reason)s") % {"reason": reason},
+        actor=actor,
+    )
+    Reward.objects.filter(pk=reward.pk).update(
+        redeemed_count=F("redeemed_count") - redemption.quantity,
+        **({"stock": F("stock") + redemption.quantity} if reward.stock is not None else {}),
+    )
+    redemption.coupons.filter(status=Coupon.Status.ISSUED).update(status=Coupon.Status.VOID)
+    Fulfilment.objects.filter(redemption=redemption).update(status=Fulfilment.Status.CANCELLED, updated_by=actor)
+    redemption.status, redemption.cancel_reason = Redemption.Status.CANCELLED, reason
+    redemption.cancelled_by, redemption.cancelled_at = actor, timezone.now()
+    redemption.save(update_fields=["status", "cancel_reason", "cancelled_by", "cancelled_at"])
+    return redemption
+
+
+@transaction.atomic
+def fulfilment_update(*, fulfilment: Fulfilment, status: str, carrier: str = "", tracking_no: str = "", actor=None):
+    if status not in Fulfilment.Status.values:
+        raise ValidationFailed(fields={"status": [_("Unknown status.")]})
+    if status == Fulfilment.Status.SHIPPED and not tracking_no.strip():
+        raise ValidationFailed(fields={"tracking_no": [_("A shipped gift needs a tracking number.")]})
+    fulfilment = Fulfilment.objects.select_for_update().get(pk=fulfilment.pk)
+    if fulfilment.status == Fulfilment.Status.CANCELLED:
+        raise RewardUnavailable(_("This gift's redemption was cancelled."))
+    fulfilment.status, fulfilment.updated_by = status, actor
+    if carrier:
+        fulfilment.carrier = carrier
+    if tracking_no:
+        fulfilment.tracking_no = tracking_no
+    fulfilment.save()
+    return fulfilment
+
+
+@transaction.atomic
+def coupons_issue_batch(*, template, count: int, note: str = "", actor=None) -> CouponBatch:
+    """Issue `count` unassigned codes at once (100,000 in seconds): bulk inserts that skip the rare code clash,
+    topped up until the batch is whole."""
+    if not 1 <= count <= 1_000_000:
+        raise ValidationFailed(fields={"count": [_("Between 1 and 1,000,000 codes.")]})
+    batch = CouponBatch.objects.create(template=template, count=count, note=note, created_by=actor)
+    now = timezone.now()
+    valid_from = template.valid_from or now
+    valid_until = now + dt.timedelta(days=template.valid_days) if template.valid_days else template.valid_until
+    issued = 0
+    while issued < count:
+        size = min(20_000, count - issued)
+        Coupon.objects.bulk_create(
+            [
+                Coupon(
+                    code=coupon_code(),
+                    template=template,
+                    batch=batch,
+                    issued_at=now,
+                    valid_from=valid_from,
+                    valid_until=valid_until,
+                )
+                for _ in range(size)
+            ],
+            ignore_conflicts=True,
+            batch_size=5000,
+        )
+        issued = Coupon.objects.filter(batch=batch).count()
+    return batch

@@ -106,9 +106,11 @@ def _credit(
     event=None,
     actor=None,
     expires_at: dt.datetime | None = None,
+    earned: bool = True,
 ) -> PointsTransaction:
     """Add `points` (> 0) as a new lot; pending for `pending_days`. A negative balance (debt) is repaid first.
-    The caller holds the account's lock and saves nothing else on it."""
+    `earned=False` gives back points that were spent (a cancelled redemption): lifetime spent goes down instead of
+    lifetime earned going up. The caller holds the account's lock and saves nothing else on it."""
     now = timezone.now()
     available_at = (at or now) + dt.timedelta(days=pending_days)
     pending = pending_days > 0 and available_at > now
@@ -130,10 +132,14 @@ def _credit(
     if pending:
         account.pending += points
         fields = ["pending"]
-    else:
+    elif earned:
         account.balance += points
         account.lifetime_earned += points
         fields = ["balance", "lifetime_earned"]
+    else:
+        account.balance += points
+        account.lifetime_spent -= points
+        fields = ["balance", "lifetime_spent"]
     account.updated_at = now
     row = PointsTransaction(
         account=account,
@@ -861,3 +867,8 @@ def opening_balances_record(*, program: Program, entries, actor=None) -> dict:
         list(accounts.values()), ["balance", "lifetime_earned", "tier", "tier_since"], batch_size=2000
     )
     return {"opened": len(todo), "skipped": len(entries) - len(todo), "points": sum(row.points for row in rows)}
+
+
+def points_give_back(*, account: Account, points: int, reference: str, reason: str, actor=None) -> PointsTransaction:
+    """Return spent points (a cancelled redemption) as a new lot and ledger row; the caller holds the lock."""
+    return _credit(account, points, kind=Kind.ADJUST, reference=reference, reason=reason, actor=actor, earned=False)

@@ -102,7 +102,12 @@ def test_expiry_takes_what_remains_of_each_lot_and_writes_a_row_per_lot(channel,
         locked = services.accounts_lock(account.pk)[account.pk]
         services.points_spend(account=locked, points=40, reference="R-1")  # takes 40 from the first lot
     assert run(program, dt.date(2026, 2, 28), "expire")["expire"]["lots"] == 0
-    assert run(program, dt.date(2026, 3, 1), "expire")["expire"] == {"lots": 1, "accounts": 1, "points": 60, "coupons": 0}
+    assert run(program, dt.date(2026, 3, 1), "expire")["expire"] == {
+        "lots": 1,
+        "accounts": 1,
+        "points": 60,
+        "coupons": 0,
+    }
     account.refresh_from_db()
     assert account.balance == 30
     row = PointsTransaction.objects.get(account=account, kind="expire")

@@ -1,0 +1,77 @@
+"""Running the points mall from the admin: cancellation gives points and stock back, gifts ship, batches issue."""
+
+import pytest
+from django.urls import reverse
+
+from loyalty import rewards
+from loyalty.models import Account, Coupon, CouponBatch, CouponTemplate, Fulfilment, Redemption, Reward
+from loyalty.services import account_get_or_create, points_adjust
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def rich(channel, program, member):
+    points_adjust(account=account_get_or_create(member=member, program=program), points=10000, reason="test")
+    return member
+
+
+@pytest.mark.parametrize("name", ["reward", "coupontemplate", "coupon", "couponbatch", "redemption", "fulfilment"])
+def test_points_mall_pages_render(admin_client, rich, name):
+    assert admin_client.get(f"/admin/loyalty/{name}/").status_code == 200
+
+
+def test_cancelling_a_gift_gives_points_and_stock_back_and_records_who(admin_client, admin_user, channel, rich):
+    redemption, _ = rewards.reward_redeem(
+        channel=channel, member=rich, reward_code="MUG", quantity=1, redemption_id="R-1"
+    )
+    assert Fulfilment.objects.get(redemption=redemption).status == "to_ship"
+    url = reverse("admin:loyalty_redemption_changelist")
+    admin_client.post(url, {"action": "cancel", "_selected_action": [redemption.pk], "apply": "1", "reason": "缺货"})
+    redemption.refresh_from_db()
+    assert (redemption.status, redemption.cancelled_by, redemption.cancel_reason) == ("cancelled", admin_user, "缺货")
+    account = Account.objects.get(member=rich)
+    assert account.balance == 10000 and account.lifetime_spent == 0
+    assert Reward.objects.get(code="MUG").stock == 100
+    assert Fulfilment.objects.get(redemption=redemption).status == "cancelled"
+
+
+def test_cancelling_voids_unused_coupons_but_not_a_used_one(channel, rich, admin_user):
+    first, _ = rewards.reward_redeem(channel=channel, member=rich, reward_code="CNY10", quantity=1, redemption_id="A")
+    rewards.redemption_cancel(redemption=first, reason="客诉", actor=admin_user)
+    assert Coupon.objects.get(redemption=first).status == "void"
+    second, _ = rewards.reward_redeem(channel=channel, member=rich, reward_code="CNY10", quantity=1, redemption_id="B")
+    rewards.coupon_redeem(code=second.coupons.get().code)
+    from loyalty.errors import RewardUnavailable
+
+    with pytest.raises(RewardUnavailable):
+        rewards.redemption_cancel(redemption=second, reason="x", actor=admin_user)
+    assert Redemption.objects.get(pk=second.pk).status == "completed"
+
+
+def test_shipping_a_gift_and_the_warehouse_csv(admin_client, channel, rich):
+    redemption, _ = rewards.reward_redeem(
+        channel=channel, member=rich, reward_code="MUG", quantity=1, redemption_id="R-1"
+    )
+    fulfilment = Fulfilment.objects.get(redemption=redemption)
+    response = admin_client.post(
+        reverse("admin:loyalty_fulfilment_ship", args=[fulfilment.pk]), {"carrier": "顺丰", "tracking_no": "SF123"}
+    )
+    assert response.status_code == 302
+    fulfilment.refresh_from_db()
+    assert (fulfilment.status, fulfilment.tracking_no) == ("shipped", "SF123")
+    csv_response = admin_client.post(
+        reverse("admin:loyalty_fulfilment_changelist"), {"action": "export_csv", "_selected_action": [fulfilment.pk]}
+    )
+    text = csv_response.content.decode("utf-8-sig")
+    assert "R-1" in text and rich.member_no in text
+
+
+def test_a_batch_of_codes_is_issued_and_exported(admin_client, program):
+    template = CouponTemplate.objects.get(program=program, code="cny10")
+    response = admin_client.post(reverse("admin:loyalty_coupontemplate_batch", args=[template.pk]), {"count": 500})
+    batch = CouponBatch.objects.get()
+    assert response.status_code == 302 and batch.coupons.count() == 500
+    assert len(set(batch.coupons.values_list("code", flat=True))) == 500
+    csv_text = b"".join(admin_client.get(reverse("admin:loyalty_couponbatch_csv", args=[batch.pk])).streaming_content)
+    assert csv_text.decode("utf-8-sig").count("\n") == 501
