@@ -28,6 +28,8 @@ from members.normalize import normalize_phone
 from . import rewards, rules, selectors, services
 from .models import (
     Account,
+    Badge,
+    BadgeAward,
     ChannelProgram,
     Coupon,
     CouponBatch,
@@ -171,6 +173,7 @@ class RuleForm(forms.ModelForm):
             "points",
             "multiplier",
             "combine",
+            "welcome_points",
             "event_type",
             "event_name",
             "limit_count",
@@ -263,7 +266,7 @@ class EarningRuleAdmin(admin.ModelAdmin):
                 ]
             },
         ),
-        (gettext_lazy("What it gives"), {"fields": ["points", "multiplier", "combine"]}),
+        (gettext_lazy("What it gives"), {"fields": ["points", "multiplier", "combine", "welcome_points"]}),
         (gettext_lazy("Events"), {"fields": ["event_type", "event_name"]}),
         (gettext_lazy("Limits per member"), {"fields": ["limit_count", "limit_period"]}),
     ]
@@ -758,3 +761,33 @@ class FulfilmentAdmin(ReadOnlyAdmin):
         response = HttpResponse("\ufeff" + out.getvalue(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="gifts-to-ship.csv"'
         return response
+
+
+@admin.register(Badge)
+class BadgeAdmin(admin.ModelAdmin):
+    list_display = [
+        "code",
+        "name",
+        "program",
+        "rule",
+        "threshold",
+        "window_days",
+        "points_bonus",
+        "is_active",
+        "awarded",
+    ]
+    list_filter = ["program", "rule", "is_active"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(awarded=Count("awards"))
+
+    @admin.display(description=gettext_lazy("awarded"), ordering="awarded")
+    def awarded(self, obj):
+        return obj.awarded
+
+
+@admin.register(BadgeAward)
+class BadgeAwardAdmin(ReadOnlyAdmin):
+    list_display = ["awarded_at", "badge", "account"]
+    list_filter = ["badge"]
+    list_select_related = ["badge", "account"]

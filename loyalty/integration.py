@@ -2,11 +2,17 @@
 
 from django.utils.translation import gettext as _
 
-from . import demo, selectors, services
+from . import badges, demo, selectors, services
 
 
 def on_order_recorded(*, order, award=True):
-    return services.points_earn_for_order(order=order, award=award)
+    row = services.points_earn_for_order(order=order, award=award)
+    program = services.program_for_channel(order.channel, required=False)
+    if award and program is not None:
+        account = selectors.account_for(member=order.member, program=program)
+        if account is not None:
+            badges.badges_evaluate(account=account, rules=["first_order", "orders", "spend"])
+    return row
 
 
 def on_refund_recorded(*, refund, order):
@@ -14,7 +20,13 @@ def on_refund_recorded(*, refund, order):
 
 
 def on_event_recorded(*, event):
-    return services.points_earn_for_event(event=event)
+    result = services.points_earn_for_event(event=event)
+    program = services.program_for_channel(event.channel, required=False)
+    if event.type == "review" and program is not None:
+        account = selectors.account_for(member=event.member, program=program)
+        if account is not None:
+            badges.badges_evaluate(account=account, rules=["reviews"])
+    return result
 
 
 def on_member_merged(*, kept, dropped):

@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 
 from .models import JobRun, Program, Tier
 
-ORDER = [JobRun.Job.ACTIVATE, JobRun.Job.EXPIRE, JobRun.Job.TIERS, JobRun.Job.BIRTHDAY]
+ORDER = [JobRun.Job.ACTIVATE, JobRun.Job.EXPIRE, JobRun.Job.TIERS, JobRun.Job.BIRTHDAY, JobRun.Job.BADGES]
 
 
 def day_end(program: Program, as_of: dt.date) -> dt.datetime:
@@ -335,9 +335,16 @@ def _birthday(cursor, program, moment, as_of):
     return {"granted": granted}
 
 
+def _badges(cursor, program, moment, as_of):
+    from .badges import badges_daily
+
+    return badges_daily(program=program, as_of=as_of)
+
+
 WORK = {
     JobRun.Job.ACTIVATE: _activate,
     JobRun.Job.EXPIRE: _expire,
     JobRun.Job.TIERS: _tiers,
     JobRun.Job.BIRTHDAY: _birthday,
+    JobRun.Job.BADGES: _badges,
 }

@@ -328,6 +328,9 @@ class EarningRule(models.Model):
         help_text=_("Times the base earning on the matching amount: 3 on a member day gives 3x in all."),
     )
     combine = models.CharField(_("combination"), max_length=10, choices=Combine.choices, default=Combine.STACK)
+    welcome_points = models.PositiveIntegerField(
+        _("welcome bonus"), default=0, help_text=_("Referral rules: points to the referred member too.")
+    )
     # Events.
     event_type = models.CharField(_("event type"), max_length=20, blank=True)
     event_name = models.CharField(_("custom event name"), max_length=64, blank=True)
@@ -415,6 +418,7 @@ class JobRun(models.Model):
         EXPIRE = "expire", _("Expire points")
         TIERS = "tiers", _("Evaluate tiers")
         BIRTHDAY = "birthday", _("Birthday rewards")
+        BADGES = "badges", _("Badges for years of membership")
 
     program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="job_runs")
     job = models.CharField(_("job"), max_length=20, choices=Job.choices)
@@ -634,3 +638,52 @@ class Fulfilment(models.Model):
 
     def __str__(self):
         return f"{self.redemption} {self.status}"
+
+
+class Badge(models.Model):
+    """An achievement (成就与勋章) with its rule in data, awarded once per member, optionally with points."""
+
+    class Rule(models.TextChoices):
+        FIRST_ORDER = "first_order", _("First order")
+        ORDERS = "orders", _("N orders")
+        SPEND = "spend", _("Spend over X within a window")
+        REVIEWS = "reviews", _("N reviews")
+        MEMBER_YEARS = "member_years", _("Member for N years")
+        CAMPAIGN = "campaign", _("Took part in a campaign")
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="badges", verbose_name=_("programme"))
+    code = models.SlugField(_("code"), max_length=32)
+    name = models.CharField(_("name (Chinese)"), max_length=64)
+    name_en = models.CharField(_("name (English)"), max_length=64, blank=True)
+    description = models.CharField(_("description"), max_length=200, blank=True)
+    rule = models.CharField(_("rule"), max_length=20, choices=Rule.choices)
+    threshold = models.DecimalField(
+        _("threshold"), max_digits=14, decimal_places=2, default=1, help_text=_("N, X or the years, by rule.")
+    )
+    window_days = models.PositiveIntegerField(_("window (days)"), null=True, blank=True)
+    points_bonus = models.PositiveIntegerField(_("points bonus"), default=0)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        ordering = ["program", "code"]
+        verbose_name = _("badge")
+        verbose_name_plural = _("badges")
+        constraints = [models.UniqueConstraint(fields=["program", "code"], name="badge_code_unique_per_program")]
+
+    def __str__(self):
+        return self.name
+
+
+class BadgeAward(models.Model):
+    badge = models.ForeignKey(Badge, on_delete=models.PROTECT, related_name="awards", verbose_name=_("badge"))
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="badges")
+    awarded_at = models.DateTimeField(_("awarded at"))
+
+    class Meta:
+        ordering = ["-awarded_at"]
+        verbose_name = _("badge awarded")
+        verbose_name_plural = _("badges awarded")
+        constraints = [models.UniqueConstraint(fields=["badge", "account"], name="badge_awarded_once")]
+
+    def __str__(self):
+        return f"{self.badge_id} -> {self.account_id}"

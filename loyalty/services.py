@@ -479,11 +479,12 @@ def points_earn_for_order(*, order: Order, award: bool = True) -> PointsTransact
             )
     _tier_upgrade_if_qualified(account, at=order.occurred_at, known=known)
     if referrer_account is not None:
-        _referral_reward(referrer_account, referral_rules, order)
+        _referral_reward(referrer_account, referral_rules, order, referred_account=account)
     return transaction_row
 
 
-def _referral_reward(referrer_account, referral_rules, order):
+def _referral_reward(referrer_account, referral_rules, order, *, referred_account):
+    """The referrer's reward (within the rule's cap, e.g. per month) and the referred member's welcome bonus."""
     program = referrer_account.program
     day = rule_strategies.local_date(program, order.occurred_at)
     for rule in referral_rules:
@@ -506,6 +507,16 @@ def _referral_reward(referrer_account, referral_rules, order):
         RuleApplication.objects.create(
             rule=rule, account=referrer_account, transaction=row, points=rule.points, occurred_at=order.occurred_at
         )
+        if rule.welcome_points:
+            _credit(
+                referred_account,
+                rule.welcome_points,
+                kind=Kind.EARN,
+                reference=f"welcome:{order.member.member_no}",
+                reason=_("Welcome bonus: referred by %(member)s") % {"member": referrer_account.member_id},
+                key=f"welcome:{program.pk}:{order.member_id}:{rule.pk}",
+                channel=order.channel,
+            )
 
 
 def points_reverse_for_refund(*, refund, order: Order) -> PointsTransaction | None:
@@ -872,3 +883,8 @@ def opening_balances_record(*, program: Program, entries, actor=None) -> dict:
 def points_give_back(*, account: Account, points: int, reference: str, reason: str, actor=None) -> PointsTransaction:
     """Return spent points (a cancelled redemption) as a new lot and ledger row; the caller holds the lock."""
     return _credit(account, points, kind=Kind.ADJUST, reference=reference, reason=reason, actor=actor, earned=False)
+
+
+def points_award(*, account: Account, points: int, reference: str, reason: str, key: str | None = None):
+    """Points given for a fact other than an order or an event rule (a badge's bonus); the caller holds the lock."""
+    return _credit(account, points, kind=Kind.EARN, reference=reference, reason=reason, key=key)

@@ -218,6 +218,16 @@ class EventInline(ReadOnlyInline):
     ordering = ["-occurred_at"]
 
 
+class ReferralInline(ReadOnlyInline):
+    model = Member
+    fk_name = "referrer"
+    fields = ["member_no", "name", "joined_at", "status"]
+    readonly_fields = fields
+    verbose_name = gettext_lazy("referred member")
+    verbose_name_plural = gettext_lazy("referrals (members this member brought in)")
+    show_change_link = True
+
+
 class HistoryInline(ReadOnlyInline):
     model = MemberHistory
     fields = ["created_at", "action", "changes", "actor", "channel"]
@@ -299,6 +309,7 @@ class MemberAdmin(MemberImportExportMixin, admin.ModelAdmin):
         MemberTagInline,
         OrderInline,
         EventInline,
+        ReferralInline,
         HistoryInline,
     ]
     change_form_template = "admin/members/member/change_form.html"

@@ -232,3 +232,11 @@ class CouponSerializer(serializers.Serializer):
 class CouponRedeemInputSerializer(serializers.Serializer):
     order_id = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     amount = MoneyField(required=False, min_value=0)
+
+
+class BadgeSerializer(serializers.Serializer):
+    code = serializers.CharField(source="badge.code")
+    name = serializers.CharField(source="badge.name")
+    description = serializers.CharField(source="badge.description")
+    points_bonus = serializers.IntegerField(source="badge.points_bonus")
+    awarded_at = serializers.DateTimeField()

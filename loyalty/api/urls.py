@@ -23,4 +23,5 @@ urlpatterns = [
     path("coupons/<str:code>/", views.CouponDetailView.as_view(), name="coupon-detail"),
     path("coupons/<str:code>/redeem/", views.CouponRedeemView.as_view(), name="coupon-redeem"),
     path("members/<str:member_no>/coupons/", views.MemberCouponListView.as_view(), name="member-coupons"),
+    path("members/<str:member_no>/badges/", views.MemberBadgeListView.as_view(), name="member-badges"),
 ]

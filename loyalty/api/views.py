@@ -13,7 +13,7 @@ from members.errors import NotFound, ValidationFailed
 from members.models import Order
 from members.normalize import normalize_phone
 
-from .. import rewards, selectors, services
+from .. import badges, rewards, selectors, services
 from .. import rewards_selectors as reward_selectors
 from . import serializers as s
 
@@ -273,3 +273,13 @@ class MemberCouponListView(ProgramMixin, GenericAPIView):
         member = self.member(member_no=member_no)
         page = self.paginate_queryset(reward_selectors.coupons_of(member=member))
         return self.get_paginated_response(s.CouponSerializer(page, many=True).data)
+
+
+class MemberBadgeListView(ProgramMixin, GenericAPIView):
+    required_scopes = {"GET": ("members:read", "rewards:read")}
+    serializer_class = s.BadgeSerializer
+
+    def get(self, request, member_no):
+        member = self.member(member_no=member_no)
+        page = self.paginate_queryset(badges.badges_of(member=member, program=self.program))
+        return self.get_paginated_response(s.BadgeSerializer(page, many=True).data)

@@ -1,0 +1,91 @@
+"""Badges: awarded once, automatically, when the fact happens (an order, a review) or in the daily job (years of
+membership), each with its optional points bonus as a ledger row."""
+
+import datetime as dt
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from members.models import Event, Member, Order
+
+from .models import Account, Badge, BadgeAward
+from .services import accounts_lock, points_award
+
+Rule = Badge.Rule
+
+
+def _value(badge: Badge, account: Account, now) -> float:
+    orders = Order.objects.filter(member_id=account.member_id, channel__program_link__program_id=account.program_id)
+    if badge.rule in (Rule.FIRST_ORDER, Rule.ORDERS):
+        return orders.exclude(status=Order.Status.REFUNDED).count()
+    if badge.rule == Rule.SPEND:
+        if badge.window_days:
+            orders = orders.filter(occurred_at__gt=now - dt.timedelta(days=badge.window_days))
+        return orders.aggregate(total=Sum(F("amount") - F("refunded_amount")))["total"] or 0
+    if badge.rule == Rule.REVIEWS:
+        return Event.objects.filter(member_id=account.member_id, type=Event.Type.REVIEW).count()
+    if badge.rule == Rule.MEMBER_YEARS:
+        joined = Member.objects.values_list("joined_at", flat=True).get(pk=account.member_id)
+        return (now - joined).days / 365.25
+    return 0
+
+
+def badges_evaluate(*, account: Account, rules=None, now=None) -> list[BadgeAward]:
+    """Award the badges of these rules that the account now deserves and does not have (inside the caller's
+    transaction; the account is locked before a bonus is credited)."""
+    now = now or timezone.now()
+    badges = Badge.objects.filter(program_id=account.program_id, is_active=True).exclude(awards__account=account)
+    if rules is not None:
+        badges = badges.filter(rule__in=rules)
+    awarded = []
+    for badge in badges:
+        needed = 1 if badge.rule == Rule.FIRST_ORDER else badge.threshold
+        if _value(badge, account, now) < needed:
+            continue
+        try:
+            with transaction.atomic():
+                award = BadgeAward.objects.create(badge=badge, account=account, awarded_at=now)
+        except IntegrityError:
+            continue  # awarded by a concurrent request: once is once
+        if badge.points_bonus:
+            locked = accounts_lock(account.pk)[account.pk]
+            points_award(
+                account=locked,
+                points=badge.points_bonus,
+                reference=f"badge:{badge.code}",
+                reason=_("Badge: %(badge)s") % {"badge": badge.name},
+                key=f"badge:{badge.pk}:{account.pk}",
+            )
+        awarded.append(award)
+    return awarded
+
+
+def badges_daily(*, program, as_of) -> dict:
+    """The badges that time alone earns (years of membership), for every account of the programme."""
+    now = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time.min, tzinfo=timezone.get_default_timezone())
+    count = 0
+    for badge in Badge.objects.filter(program=program, is_active=True, rule=Rule.MEMBER_YEARS):
+        joined_before = now - dt.timedelta(days=int(float(badge.threshold) * 365.25))
+        due = (
+            Account.objects.filter(program=program, member__joined_at__lte=joined_before)
+            .exclude(badges__badge=badge)
+            .values_list("pk", flat=True)
+        )
+        if badge.points_bonus:
+            for account in Account.objects.filter(pk__in=list(due)):
+                count += len(badges_evaluate(account=account, rules=[Rule.MEMBER_YEARS], now=now))
+        else:
+            awards = [BadgeAward(badge=badge, account_id=pk, awarded_at=now) for pk in due]
+            BadgeAward.objects.bulk_create(awards, ignore_conflicts=True, batch_size=5000)
+            count += len(awards)
+    return {"awarded": count}
+
+
+def badges_of(*, member, program):
+    return (
+        BadgeAward.objects.filter(account__member=member, account__program=program)
+        .select_related("badge")
+        .order_by("-awarded_at")
+    )
