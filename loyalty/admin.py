@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from members import hooks
-from members.admin import ReadOnlyAdmin, ReadOnlyInline
+from members.admin import MemberAdmin, ReadOnlyAdmin, ReadOnlyInline
 from members.errors import DomainError
 from members.normalize import normalize_phone
 
@@ -791,3 +791,42 @@ class BadgeAwardAdmin(ReadOnlyAdmin):
     list_display = ["awarded_at", "badge", "account"]
     list_filter = ["badge"]
     list_select_related = ["badge", "account"]
+
+
+# --- an action loyalty adds to the members list (members cannot import loyalty) --------------------------------
+
+
+class IssueCouponsForm(forms.Form):
+    template = forms.ModelChoiceField(CouponTemplate.objects.all(), label=gettext_lazy("coupon template"))
+    quantity = forms.IntegerField(label=gettext_lazy("coupons per member"), min_value=1, max_value=10, initial=1)
+
+
+@admin.action(description=gettext_lazy("Issue coupons to the selected members"))
+def issue_coupons(modeladmin, request, queryset):
+    if not request.user.has_perm("loyalty.add_coupon"):
+        raise PermissionDenied
+    form = IssueCouponsForm(request.POST if "apply" in request.POST else None)
+    if form.is_valid():
+        members = list(queryset.filter(status="active"))
+        for member in members:
+            rewards.coupons_issue(
+                template=form.cleaned_data["template"], member=member, count=form.cleaned_data["quantity"]
+            )
+        modeladmin.message_user(
+            request, _("Coupons issued to %(count)d members.") % {"count": len(members)}, messages.SUCCESS
+        )
+        return None
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": _("Issue coupons"),
+        "form": form,
+        "members": queryset[:20],
+        "count": queryset.count(),
+        "action": "issue_coupons",
+        "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+        "opts": modeladmin.model._meta,
+    }
+    return TemplateResponse(request, "admin/members/member/tag_action.html", context)
+
+
+MemberAdmin.actions = [*MemberAdmin.actions, issue_coupons]

@@ -15,6 +15,7 @@ from members.normalize import normalize_phone
 
 from .. import badges, rewards, selectors, services
 from .. import rewards_selectors as reward_selectors
+from ..models import Reward
 from . import serializers as s
 
 
@@ -195,6 +196,7 @@ class RewardListView(ProgramMixin, GenericAPIView):
 
     required_scopes = {"GET": "rewards:read"}
     serializer_class = s.RewardSerializer
+    queryset = Reward.objects.none()  # for the schema; the catalogue comes from the selector
 
     @extend_schema(
         parameters=[OpenApiParameter("member_no", str, required=False)],

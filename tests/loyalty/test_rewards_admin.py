@@ -75,3 +75,25 @@ def test_a_batch_of_codes_is_issued_and_exported(admin_client, program):
     assert len(set(batch.coupons.values_list("code", flat=True))) == 500
     csv_text = b"".join(admin_client.get(reverse("admin:loyalty_couponbatch_csv", args=[batch.pk])).streaming_content)
     assert csv_text.decode("utf-8-sig").count("\n") == 501
+
+
+def test_staff_issue_coupons_to_selected_members(admin_client, program, member):
+    from tests.factories import MemberFactory
+
+    other = MemberFactory()
+    template = CouponTemplate.objects.get(program=program, code="cny50")
+    url = reverse("admin:members_member_changelist")
+    ask = admin_client.post(url, {"action": "issue_coupons", "_selected_action": [member.pk, other.pk]})
+    assert ask.status_code == 200
+    admin_client.post(
+        url,
+        {
+            "action": "issue_coupons",
+            "_selected_action": [member.pk, other.pk],
+            "apply": "1",
+            "template": template.pk,
+            "quantity": 2,
+        },
+    )
+    assert Coupon.objects.filter(member=member, template=template).count() == 2
+    assert Coupon.objects.filter(member=other, template=template).count() == 2
