@@ -91,3 +91,12 @@ def on_members_imported(*, program_code=None, rows, actor=None):
     except DomainError as error:
         return [{"row": row.get("row"), "column": "tier", "message": error.message} for row in rows[:1]]
     return []
+
+
+def on_channel_created(*, channel):
+    """A new channel joins the programme when there is exactly one (the common case of one brand)."""
+    from .models import ChannelProgram, Program
+
+    programs = list(Program.objects.filter(is_active=True)[:2])
+    if len(programs) == 1:
+        ChannelProgram.objects.get_or_create(channel=channel, defaults={"program": programs[0]})

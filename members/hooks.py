@@ -44,3 +44,6 @@ member_tier_filter = Hook("member_tier_filter")
 # for the rows with opening balances (brands moving from another system), in the import's transaction, and
 # return a list of {"row", "column", "message"} errors (then the import rolls back).
 members_imported = Hook("members_imported")
+# channel_get_or_create() made a new channel: receivers take (channel=); loyalty links it to the programme when
+# there is only one (a brand with several programmes links channels in the admin).
+channel_created = Hook("channel_created")

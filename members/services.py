@@ -49,8 +49,11 @@ CONSENT_CHANNELS = [choice.value for choice in Consent.Channel]
 # --- channels and API keys -------------------------------------------------------------------------------------
 
 
+@transaction.atomic
 def channel_get_or_create(*, code: str, name: str = "", kind: str = Channel.Kind.PARTNER) -> Channel:
-    channel, _created = Channel.objects.get_or_create(code=code, defaults={"name": name or code, "kind": kind})
+    channel, created = Channel.objects.get_or_create(code=code, defaults={"name": name or code, "kind": kind})
+    if created:
+        hooks.channel_created.send(channel=channel)
     return channel
 
 

@@ -176,3 +176,19 @@ def test_openapi_schema_documents_every_endpoint_without_warnings():
     out = io.StringIO()
     call_command("spectacular", "--validate", "--fail-on-warn", "--format", "openapi-json", stdout=out)
     assert "/api/v1/redemptions/" in out.getvalue() and "/api/v1/coupons/{code}/redeem/" in out.getvalue()
+
+
+def test_create_api_key_prints_the_key_last_and_joins_the_only_programme(program):
+    import io
+
+    from django.core.management import call_command
+
+    from loyalty.models import ChannelProgram
+    from members.models import ApiKey, Channel
+
+    out = io.StringIO()
+    call_command("create_api_key", "new-pos", "--scopes", "members:read,orders:write", stdout=out, stderr=io.StringIO())
+    raw_key = out.getvalue().strip().splitlines()[-1]
+    api_key = ApiKey.objects.get(channel__code="new-pos")
+    assert raw_key.startswith(api_key.prefix) and api_key.scopes == ["members:read", "orders:write"]
+    assert ChannelProgram.objects.get(channel=Channel.objects.get(code="new-pos")).program == program
