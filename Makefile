@@ -21,8 +21,13 @@ $(VENV)/.dev-deps: requirements.txt requirements-dev.txt $(BIN)/python
 deps: $(VENV)/.deps
 dev-deps: $(VENV)/.dev-deps
 
+# A local .env (git-ignored) for development: DEBUG on and a random secret, so manage.py works on its own too.
+.env:
+	@printf 'DEBUG=true\nSECRET_KEY=%s\n' "$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')" > .env
+	@echo "wrote .env (DEBUG=true, a random SECRET_KEY) for local development"
+
 # Serve the product on 127.0.0.1:$(PORT) with the embedded SQLite database and in-process Celery.
-run: $(VENV)/.deps
+run: $(VENV)/.deps .env
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py migrate --noinput
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py seed_demo
 	@echo "Admin: http://127.0.0.1:$(PORT)/admin/   API docs: http://127.0.0.1:$(PORT)/api/docs/"
