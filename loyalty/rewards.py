@@ -155,8 +155,9 @@ def coupons_issue(*, template, member=None, count: int = 1, redemption=None, now
 
 
 @transaction.atomic
-def coupon_redeem(*, code: str, order_id: str = "", amount=None) -> Coupon:
-    """Burn a coupon at the counter: once, even under concurrent attempts; minimum spend and dates enforced."""
+def coupon_redeem(*, code: str, order_id: str = "", amount=None, channel=None) -> Coupon:
+    """Burn a coupon at the counter: once, even under concurrent attempts; minimum spend, dates and the template's
+    channels enforced."""
     coupon = Coupon.objects.select_for_update(of=("self",)).select_related("template").filter(code=code).first()
     if coupon is None:
         raise NotFound(_("No coupon %(code)s.") % {"code": code})
@@ -167,6 +168,8 @@ def coupon_redeem(*, code: str, order_id: str = "", amount=None) -> Coupon:
         raise CouponNotValid(_("This coupon expired on %(date)s.") % {"date": coupon.valid_until.date()})
     if now < coupon.valid_from:
         raise CouponNotValid(_("This coupon is not valid yet."))
+    if channel is not None and coupon.template.channel_codes and channel.code not in coupon.template.channel_codes:
+        raise CouponNotValid(_("This coupon cannot be used in this channel."))
     if amount is not None and amount < coupon.template.min_spend:
         raise CouponNotValid(_("This coupon needs a spend of at least %(min)s.") % {"min": coupon.template.min_spend})
     coupon.status, coupon.used_at, coupon.order_reference = Coupon.Status.USED, now, order_id or ""

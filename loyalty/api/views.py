@@ -262,7 +262,10 @@ class CouponRedeemView(ProgramMixin, APIView):
         data = s.CouponRedeemInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         coupon = rewards.coupon_redeem(
-            code=code, order_id=data.validated_data["order_id"], amount=data.validated_data.get("amount")
+            code=code,
+            order_id=data.validated_data["order_id"],
+            amount=data.validated_data.get("amount"),
+            channel=self.channel,
         )
         return Response({"code": coupon.code, "status": coupon.status})
 

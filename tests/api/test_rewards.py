@@ -126,6 +126,17 @@ def test_coupon_burn_once_with_min_spend(api, member, program):
     assert Coupon.objects.get(code=code).order_reference == "O-1"
 
 
+def test_a_coupon_for_other_channels_is_refused_here(api, member, program):
+    from loyalty.models import CouponTemplate
+
+    give(member, program, 1000)
+    code = redeem(api, member, "CNY10").json()["coupons"][0]["code"]
+    CouponTemplate.objects.filter(code="cny10").update(channel_codes=["tmall"])
+    response = api.post(f"/api/v1/coupons/{code}/redeem/", {"amount": "60.00"}, format="json")
+    assert response.status_code == 409 and response.json()["error"]["code"] == "coupon_not_valid"
+    assert Coupon.objects.get(code=code).status == "issued"
+
+
 def test_expired_coupons_are_refused_and_marked_by_the_daily_job(api, member, program):
     from loyalty import jobs
 
