@@ -25,8 +25,8 @@ class LoyaltyConfig(AppConfig):
         # any save or delete of a rule or a tier touches it (cache invalidation, not domain flow).
         from django.db.models.signals import post_delete, post_save
 
-        from .models import EarningRule, Tier
+        from .models import Badge, EarningRule, Tier
 
-        for model in (EarningRule, Tier):
+        for model in (EarningRule, Tier, Badge):
             post_save.connect(integration.program_changed, sender=model, dispatch_uid=f"touch-{model.__name__}")
             post_delete.connect(integration.program_changed, sender=model, dispatch_uid=f"untouch-{model.__name__}")

@@ -4,14 +4,17 @@ from django.utils.translation import gettext as _
 
 from . import badges, demo, selectors, services
 
+ORDER_BADGES = {"first_order", "orders", "spend"}
+
 
 def on_order_recorded(*, order, award=True):
     row = services.points_earn_for_order(order=order, award=award)
     program = services.program_for_channel(order.channel, required=False)
-    if award and program is not None:
-        account = selectors.account_for(member=order.member, program=program)
+    # Badges cost queries only in programmes that have order badges (the configuration is cached per process).
+    if award and program is not None and services.program_config(program)["badge_rules"] & ORDER_BADGES:
+        account = row.account if row is not None else selectors.account_for(member=order.member, program=program)
         if account is not None:
-            badges.badges_evaluate(account=account, rules=["first_order", "orders", "spend"])
+            badges.badges_evaluate(account=account, rules=sorted(ORDER_BADGES))
     return row
 
 
@@ -22,7 +25,7 @@ def on_refund_recorded(*, refund, order):
 def on_event_recorded(*, event):
     result = services.points_earn_for_event(event=event)
     program = services.program_for_channel(event.channel, required=False)
-    if event.type == "review" and program is not None:
+    if event.type == "review" and program is not None and "reviews" in services.program_config(program)["badge_rules"]:
         account = selectors.account_for(member=event.member, program=program)
         if account is not None:
             badges.badges_evaluate(account=account, rules=["reviews"])

@@ -271,14 +271,18 @@ _config_cache: dict = {}
 
 
 def program_config(program) -> dict:
-    """The programme's active rules and its tiers, kept per process for as long as the programme's `updated_at`
-    stays the same (any change to a rule or a tier touches it, see apps.py), so earning reads them once."""
+    """The programme's active rules, its tiers and which badge rules it uses, kept per process for as long as the
+    programme's `updated_at` stays the same (any change to a rule, a tier or a badge touches it, see apps.py), so
+    earning reads them once."""
     key = (program.pk, program.updated_at)
     config = _config_cache.get(key)
     if config is None:
+        from .models import Badge
+
         config = {
             "rules": list(EarningRule.objects.filter(program=program, is_active=True)),
             "tiers": list(program.tiers.order_by("rank")),
+            "badge_rules": set(Badge.objects.filter(program=program, is_active=True).values_list("rule", flat=True)),
         }
         if len(_config_cache) > 256:
             _config_cache.clear()
