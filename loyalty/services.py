@@ -430,6 +430,111 @@ def _account_lock_for_order(order, program):
     return account, {next(iter(keys)): Decimal(spend) if spend is not None else Decimal(0)}
 
 
+_FALL_BACK = object()
+
+
+def _earn_in_one_statement(order, program, rules):
+    """The common order — an existing account, no bonus rule firing, points available at once, tiers on one spend
+    window — in one statement: lock the account, pick the points of its tier, write the lot, the balance and the
+    ledger row, and sum the window spend for the tier check. Anything else falls back to the general path."""
+    tiers = program_config(program)["tiers"]
+    windows = {(tier.metric, tier.window, tier.window_days) for tier in tiers[1:]}
+    if len(windows) != 1 or next(iter(windows))[0] != Tier.Metric.SPEND:
+        return _FALL_BACK
+    lines = _order_lines(order) if any(rule.categories or rule.skus for rule in rules) else ()
+    day = rule_strategies.local_date(program, order.occurred_at)
+    earnings = {
+        tier.pk: rule_strategies.earning_compute(
+            program=program,
+            tier=tier,
+            rules=rules,
+            amount=order.amount,
+            lines=lines,
+            channel_code=order.channel.code,
+            store=order.store,
+            day=day,
+        )
+        for tier in tiers
+    }
+    if any(earning.bonuses or earning.total <= 0 for earning in earnings.values()):
+        return _FALL_BACK
+    now = timezone.now()
+    expires_at = rule_strategies.expiry_for(program, now)
+    reference = f"order:{order.order_id}"
+    key = f"{order.channel_id}:order:{order.order_id}"
+    cases = " ".join("WHEN %s THEN %s" for _tier in tiers)
+    case_params = [value for tier in tiers for value in (tier.pk, earnings[tier.pk].total)]
+    sql = (
+        "WITH acc AS ("  # noqa: S608 - fixed SQL; the tier cases are placeholders, values are parameters
+        f" SELECT a.id, a.balance, a.tier_id, CASE a.tier_id {cases} END AS points,"
+        " (SELECT SUM(o.amount - o.refunded_amount) FROM members_order o"
+        "  JOIN loyalty_channelprogram cp ON cp.channel_id = o.channel_id"
+        "  WHERE o.member_id = a.member_id AND cp.program_id = a.program_id"
+        "  AND o.occurred_at > %s AND o.occurred_at <= %s) AS spend"
+        " FROM loyalty_account a WHERE a.member_id = %s AND a.program_id = %s FOR UPDATE OF a),"
+        " new_lot AS ("
+        "  INSERT INTO loyalty_pointslot (account_id, points, remaining, status, available_at, expires_at,"
+        "  reference, created_at)"
+        "  SELECT acc.id, acc.points, acc.points - LEAST(acc.points, GREATEST(0, -acc.balance)), 'available',"
+        "  %s, %s, %s, %s FROM acc RETURNING id, account_id, points),"
+        " changed AS ("
+        "  UPDATE loyalty_account a SET balance = a.balance + l.points,"
+        "  lifetime_earned = a.lifetime_earned + l.points, updated_at = %s"
+        "  FROM new_lot l WHERE a.id = l.account_id RETURNING a.id, a.balance),"
+        " ledger AS ("
+        "  INSERT INTO loyalty_pointstransaction (account_id, kind, points, balance_after, status, reference,"
+        "  reason, idempotency_key, fingerprint, channel_id, order_id, lot_id, expires_at, created_at)"
+        "  SELECT c.id, 'earn', l.points, c.balance, 'available', %s, %s, %s, '', %s, %s, l.id, %s, %s"
+        "  FROM changed c JOIN new_lot l ON l.account_id = c.id RETURNING id, balance_after)"
+        " SELECT acc.id, acc.tier_id, acc.points, acc.spend, ledger.id, ledger.balance_after"
+        " FROM acc CROSS JOIN ledger"
+    )
+    params = [
+        *case_params,
+        window_start(program, tiers[1], order.occurred_at),
+        order.occurred_at,
+        order.member_id,
+        program.pk,
+        now,
+        expires_at,
+        reference,
+        now,
+        now,
+        reference,
+        _("Order %(order)s") % {"order": order.order_id},
+        key,
+        order.channel_id,
+        order.pk,
+        expires_at,
+        now,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        found = cursor.fetchone()
+    if found is None:  # no account yet: the general path creates it
+        return _FALL_BACK
+    account_id, tier_id, points, spend, row_id, balance_after = found
+    tier = next(tier for tier in tiers if tier.pk == tier_id)
+    account = Account(pk=account_id, member_id=order.member_id, program=program, tier=tier, balance=balance_after)
+    account._state.adding = False
+    _tier_upgrade_if_qualified(
+        account, at=order.occurred_at, known={next(iter(windows)): Decimal(spend) if spend is not None else Decimal(0)}
+    )
+    return PointsTransaction(
+        pk=row_id,
+        account=account,
+        kind=Kind.EARN,
+        points=points,
+        balance_after=balance_after,
+        reference=reference,
+        idempotency_key=key,
+        channel=order.channel,
+        order=order,
+        expires_at=expires_at,
+        created_at=now,
+    )
+
+
 def points_earn_for_order(*, order: Order, award: bool = True) -> PointsTransaction | None:
     """An order earns base points at the member's current tier plus the order rules' bonuses; then the tier is
     checked (the order that crosses a threshold earns at the old tier's multiplier)."""
@@ -439,6 +544,10 @@ def points_earn_for_order(*, order: Order, award: bool = True) -> PointsTransact
     rules = _order_rules(program) if award else []
     referral_rules = [rule for rule in rules if rule.kind == EarningRule.Kind.REFERRAL]
     referrer_account = _referral_account(order, program) if referral_rules else None
+    if award and referrer_account is None and not program.pending_days and connection.vendor == "postgresql":
+        earned = _earn_in_one_statement(order, program, rules)
+        if earned is not _FALL_BACK:
+            return earned
     known = {}
     if referrer_account is None:
         account, known = _account_lock_for_order(order, program)
