@@ -2,7 +2,7 @@
 
 from django.utils.translation import gettext as _
 
-from . import badges, demo, selectors, services
+from . import badges, demo, rewards, selectors, services
 
 ORDER_BADGES = {"first_order", "orders", "spend"}
 
@@ -33,7 +33,9 @@ def on_event_recorded(*, event):
 
 
 def on_member_merged(*, kept, dropped):
-    return services.accounts_merge(kept=kept, dropped=dropped)
+    moved = services.accounts_merge(kept=kept, dropped=dropped)
+    moved["coupons"] = rewards.coupons_move(from_member=dropped, to_member=kept)
+    return moved
 
 
 def member_loyalty_summary(*, members, channel=None):

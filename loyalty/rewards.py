@@ -257,3 +257,8 @@ def coupons_issue_batch(*, template, count: int, note: str = "", actor=None) -> 
         )
         issued = Coupon.objects.filter(batch=batch).count()
     return batch
+
+
+def coupons_move(*, from_member, to_member) -> int:
+    """A merge hands the merged-away member's coupons (used or not, for the record) to the member kept."""
+    return Coupon.objects.filter(member=from_member).update(member=to_member)

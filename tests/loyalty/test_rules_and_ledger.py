@@ -166,3 +166,14 @@ def test_merge_hands_over_the_whole_account_when_the_kept_member_has_none(channe
 def test_joining_is_recorded_as_the_first_tier_change(channel, program, member):
     place(channel, member, "O-1", "1.00")
     assert list(TierChange.objects.values_list("reason", "to_tier__code")) == [("joined", "basic")]
+
+
+def test_merge_moves_coupons_too(channel, program):
+    from loyalty import rewards
+    from loyalty.models import Coupon, CouponTemplate
+
+    keep, drop = MemberFactory(), MemberFactory()
+    template = CouponTemplate.objects.get(program=program, code="cny10")
+    rewards.coupons_issue(template=template, member=drop, count=2)
+    merge = member_services.members_merge(keep=keep, drop=drop)
+    assert Coupon.objects.filter(member=keep).count() == 2 and merge.moved["coupons"] == 2
