@@ -59,12 +59,13 @@ def demo_staff_login(*, username: str, password: str) -> tuple[object, bool]:
     return user_model.objects.create_superuser(username=username, password=password, email=""), True
 
 
-def demo_members_create(*, count: int, seed: int = 2026, orders_per_member: int = 3) -> int:
-    """Add `count` members with Chinese names, valid mobile numbers, consents, orders and check-ins, in batches."""
+def demo_members_create(*, count: int, seed: int = 2026, orders_per_member: int = 3) -> list[int]:
+    """Add `count` members with Chinese names, valid mobile numbers, consents, orders and check-ins, in batches.
+    Returns their ids."""
     rng = random.Random(seed)
     channels = demo_channels()
     now = timezone.now()
-    created = 0
+    created, member_ids = 0, []
     taken = set(Member.objects.filter(phone__isnull=False).values_list("phone", flat=True))
     while created < count:
         size = min(BATCH, count - created)
@@ -94,6 +95,7 @@ def demo_members_create(*, count: int, seed: int = 2026, orders_per_member: int 
                 )
             Member.objects.bulk_create(members, batch_size=BATCH)
             members = list(Member.objects.filter(member_no__in=numbers))
+            member_ids += [member.pk for member in members]
             consents, orders, events = [], [], []
             for member in members:
                 for channel in ("sms", "email", "wechat"):
@@ -136,4 +138,4 @@ def demo_members_create(*, count: int, seed: int = 2026, orders_per_member: int 
             OrderLine.objects.bulk_create(lines, batch_size=BATCH)
             Event.objects.bulk_create(events, batch_size=BATCH)
         created += size
-    return created
+    return member_ids

@@ -47,3 +47,6 @@ members_imported = Hook("members_imported")
 # channel_get_or_create() made a new channel: receivers take (channel=); loyalty links it to the programme when
 # there is only one (a brand with several programmes links channels in the admin).
 channel_created = Hook("channel_created")
+# seed_demo --members N added members with order history: receivers take (member_ids=) and give them their
+# loyalty standing (points and tiers from that history) in bulk.
+demo_members_created = Hook("demo_members_created")

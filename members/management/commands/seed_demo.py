@@ -20,8 +20,9 @@ class Command(BaseCommand):
         for seeder in hooks.demo_seeders.receivers:
             seeder(stdout=self.stdout)
         if members:
-            created = demo.demo_members_create(count=members)
-            self.stdout.write(f"members added: {created}")
+            member_ids = demo.demo_members_create(count=members)
+            hooks.demo_members_created.send(member_ids=member_ids)
+            self.stdout.write(f"members added: {len(member_ids)}")
         if not no_staff:
             _user, created = demo.demo_staff_login(username=username, password=password)
             if created:

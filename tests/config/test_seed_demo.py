@@ -1,0 +1,44 @@
+"""seed_demo loads API.md's demo programme idempotently and, with --members N, realistic members with standing."""
+
+import io
+
+import pytest
+from django.core.management import call_command
+from django.db.models import Sum
+
+from loyalty.models import Account, EarningRule, Reward, Tier
+from members.models import Channel, Member, Order
+
+pytestmark = pytest.mark.django_db
+
+
+def seed(*args):
+    out = io.StringIO()
+    call_command("seed_demo", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_demo_programme_twice_is_the_same_programme():
+    first = seed()
+    seed()
+    assert "admin" in first and "crm-demo-2026" in first
+    assert list(Tier.objects.order_by("rank").values_list("code", "upgrade_threshold")) == [
+        ("basic", 0),
+        ("silver", 1000),
+        ("gold", 5000),
+        ("diamond", 20000),
+    ]
+    assert set(Reward.objects.values_list("code", flat=True)) == {"CNY10", "CNY50", "MUG"}
+    assert EarningRule.objects.filter(kind="event").count() == 4
+    assert Channel.objects.filter(program_link__program__code="demo").count() == Channel.objects.count() == 7
+
+
+def test_demo_members_have_chinese_names_valid_phones_and_their_points():
+    seed("--members", "40", "--no-staff")
+    members = Member.objects.all()
+    assert members.count() == 40
+    assert all(member.phone.startswith("+861") and len(member.phone) == 14 for member in members)
+    for account in Account.objects.select_related("member"):
+        spent = Order.objects.filter(member=account.member).aggregate(total=Sum("amount"))["total"] or 0
+        assert account.balance == int(spent)
+    assert Account.objects.count() == 40
