@@ -115,10 +115,12 @@ class Member(models.Model):
         FROZEN = "frozen", _("Frozen")
         CLOSED = "closed", _("Closed")
 
-    member_no = models.CharField(_("member number"), max_length=16, unique=True, editable=False)
+    # Unique through Meta.constraints, not unique=True: that would add a second, LIKE-only index on PostgreSQL for
+    # each of these columns, paid on every insert and never used (look-ups are exact).
+    member_no = models.CharField(_("member number"), max_length=16, editable=False)
     name = models.CharField(_("name"), max_length=100)
-    phone = models.CharField(_("phone"), max_length=20, null=True, blank=True, unique=True)
-    email = models.CharField(_("e-mail"), max_length=254, null=True, blank=True, unique=True)
+    phone = models.CharField(_("phone"), max_length=20, null=True, blank=True)
+    email = models.CharField(_("e-mail"), max_length=254, null=True, blank=True)
     gender = models.CharField(_("gender"), max_length=10, choices=Gender.choices, default=Gender.UNKNOWN)
     birthday = models.DateField(_("birthday"), null=True, blank=True)
     city = models.CharField(_("city"), max_length=100, blank=True)
@@ -130,7 +132,13 @@ class Member(models.Model):
         Channel, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("join channel")
     )
     referrer = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="referrals", verbose_name=_("referrer")
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="referrals",
+        verbose_name=_("referrer"),
+        db_index=False,  # a partial index below: few members are referred, and imports need not index the NULLs
     )
     # Not indexed: only a merge reads it, and members are never deleted (so PROTECT never looks it up).
     merged_into = models.ForeignKey(
@@ -160,6 +168,9 @@ class Member(models.Model):
         # Few indexes on purpose: imports write 100,000s of members at a time. Unique phone, e-mail and number are
         # indexed by their constraints; status (three values) and the duplicate finder scan anyway.
         constraints = [
+            models.UniqueConstraint(fields=["member_no"], name="member_no_unique"),
+            models.UniqueConstraint(fields=["phone"], name="member_phone_unique"),
+            models.UniqueConstraint(fields=["email"], name="member_email_unique"),
             models.CheckConstraint(
                 condition=~models.Q(phone="") & ~models.Q(email=""), name="member_contact_empty_is_null"
             ),
@@ -170,6 +181,9 @@ class Member(models.Model):
             models.CheckConstraint(
                 condition=models.Q(imported_spend__gte=0), name="member_imported_spend_not_negative"
             ),
+        ]
+        indexes = [
+            models.Index(fields=["referrer"], condition=models.Q(referrer__isnull=False), name="member_referrer_idx")
         ]
 
     def __str__(self):
@@ -418,6 +432,8 @@ class MemberHistory(models.Model):
     member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="history")
     action = models.CharField(_("action"), max_length=50)
     changes = models.JSONField(_("changes"), default=dict, blank=True)
+    # Partial indexes (below) for the rare rows with a staff user or a channel: an import writes 100,000s of rows
+    # with neither, and deleting a user or channel still finds its rows by index.
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -425,9 +441,16 @@ class MemberHistory(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
         verbose_name=_("staff"),
+        db_index=False,
     )
     channel = models.ForeignKey(
-        Channel, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("channel")
+        Channel,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("channel"),
+        db_index=False,
     )
     created_at = models.DateTimeField(_("when"), auto_now_add=True)
 
@@ -435,6 +458,10 @@ class MemberHistory(models.Model):
         ordering = ["-created_at", "-id"]
         verbose_name = _("member history")
         verbose_name_plural = _("member history")
+        indexes = [
+            models.Index(fields=["actor"], condition=models.Q(actor__isnull=False), name="history_actor_idx"),
+            models.Index(fields=["channel"], condition=models.Q(channel__isnull=False), name="history_channel_idx"),
+        ]
 
     def __str__(self):
         return self.action

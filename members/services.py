@@ -96,15 +96,12 @@ def api_key_mark_used(*, api_key_id: int) -> None:
 # --- member numbers --------------------------------------------------------------------------------------------
 
 
+_LUHN_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)  # a digit doubled, with the digits of the product added up
+
+
 def luhn_check_digit(digits: str) -> str:
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = int(char)
-        if index % 2 == 0:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
+    # From the right, every other digit (starting with the last) is doubled.
+    total = sum(_LUHN_DOUBLED[int(char)] for char in digits[::-1][::2]) + sum(int(char) for char in digits[::-1][1::2])
     return str((10 - total % 10) % 10)
 
 
@@ -120,8 +117,11 @@ def member_numbers_allocate(*, count: int) -> list[str]:
         return []
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute("SELECT nextval('members_member_no_seq') FROM generate_series(1, %s)", [count])
-            values = [row[0] for row in cursor.fetchall()]
+            # One text value, not `count` rows: an import asks for 100,000 numbers at once.
+            cursor.execute(
+                "SELECT string_agg(nextval('members_member_no_seq')::text, ',') FROM generate_series(1, %s)", [count]
+            )
+            values = map(int, cursor.fetchone()[0].split(","))
         else:
             with transaction.atomic():
                 counter, _created = MemberNumberCounter.objects.get_or_create(pk=1)

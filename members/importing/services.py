@@ -6,18 +6,20 @@ Matching is set-based (one query per batch of keys) and new members are written 
 (bulk_create elsewhere), so a 100,000-row file takes seconds.
 """
 
+import contextlib
 import csv
+import gc
 import io
-import json
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 from django.core.files.base import ContentFile
-from django.db import IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
+from psycopg.copy import QueuedLibpqWriter
 
 from members import hooks
 from members.errors import ImportFailed
@@ -41,6 +43,9 @@ UPDATED_FIELDS = [
 MATCH_FIELDS = ["pk", "member_no", "status", "merged_into_id", *UPDATED_FIELDS]
 PROFILE_FIELDS = ("name", "gender", "birthday", "city", "joined_at", "imported_spend", "join_channel_id")
 STATUSES = ("new", "update", "unchanged", "error")
+# The progress (percent) an import reports when its rows are read and cleaned, and when they are matched; writing
+# takes it from there to 99.
+PROGRESS_CLEANED, PROGRESS_MATCHED = 25, 45
 
 
 @dataclass
@@ -91,13 +96,17 @@ def describe_errors(row: Row, language: str = "en") -> str:
 class _Person:
     """The rows of the file that are one person, their merged values, and the member they are."""
 
+    __slots__ = ("member", "rows", "values")
+
     def __init__(self, first: Row):
         self.rows = [first]
-        self.values = dict(first.values)
-        self.member: Member | None = None
+        self.values = first.values  # copied when a later row adds to it (most people have one row)
+        self.member = None
 
     def absorb(self, row: Row) -> bool:
         """Fill blanks from a later row of the same person; True when it added anything."""
+        if len(self.rows) == 1:
+            self.values = dict(self.values)
         added = False
         for column, value in row.values.items():
             if column not in self.values or self.values[column] in ("", None):
@@ -117,9 +126,33 @@ def members_import(
     progress=None,
 ) -> ImportResult:
     """Import a customer list (CSV in UTF-8/GB18030 or XLSX). With errors and without `skip_errors`, nothing is
-    written. `dry_run` does everything and rolls back (the preview). `progress(done, total)` is called per batch."""
+    written. `dry_run` does everything and rolls back (the preview). `progress(percent)` is called after each phase
+    and each batch of members written (from inside the import's transaction: see `import_job_run`)."""
+    with _cycle_collector_paused():
+        return _import(
+            data, skip_errors=skip_errors, dry_run=dry_run, actor=actor, program_code=program_code, progress=progress
+        )
+
+
+@contextlib.contextmanager
+def _cycle_collector_paused():
+    """An import makes a few objects per cell of the file, and Python's cycle collector would walk all of them again
+    and again as they pile up (a third of the run time of a 100,000-row file). Reference counting still frees
+    everything as usual; only cycles wait until the import ends."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _import(data, *, skip_errors, dry_run, actor, program_code, progress):
+    report = progress or (lambda percent: None)
     headers, table = read_table(data)
     rows = clean_rows(headers, table)
+    report(PROGRESS_CLEANED)
     result = ImportResult(headers=headers, outcomes=[Outcome(row=row) for row in rows], dry_run=dry_run)
     outcomes = {outcome.row.number: outcome for outcome in result.outcomes}
     _resolve_channels(rows)
@@ -130,12 +163,17 @@ def members_import(
     for outcome in result.outcomes:
         if outcome.row.errors:
             outcome.status = "error"
+    report(PROGRESS_MATCHED)
     if result.errors and not skip_errors:
         return result
     good = [person for person in people if not any(row.errors for row in person.rows[:1])]
+
+    def written(done, count):
+        report(PROGRESS_MATCHED + (99 - PROGRESS_MATCHED) * done // max(count, 1))
+
     try:
         with transaction.atomic():
-            _write(good, outcomes, actor=actor, program_code=program_code, progress=progress, total=len(rows))
+            _write(good, outcomes, actor=actor, program_code=program_code, progress=written)
             if dry_run:
                 transaction.set_rollback(True)
     except IntegrityError:
@@ -174,15 +212,28 @@ def _identity(values):
 
 def _group_people(rows):
     """One _Person per person in the file: a row joins an earlier one with the same phone, e-mail or identity."""
-    people, by_key, duplicate_added = [], {}, {}
+    people, duplicate_added = [], {}
+    by_phone, by_email, by_identity = {}, {}, {}
+    new_person = _Person
     for row in rows:
         if row.errors:
             continue
-        keys = [("phone", row.values.get("phone")), ("email", row.values.get("email")), ("id", _identity(row.values))]
-        keys = [key for key in keys if key[1]]
-        found = {by_key[key] for key in keys if key in by_key}
-        if len(found) > 1:
-            first_rows = sorted(person.rows[0].number for person in found)
+        values = row.values
+        phone, email, identity = values.get("phone"), values.get("email"), _identity(values)
+        found = [
+            person
+            for person in (
+                phone and by_phone.get(phone),
+                email and by_email.get(email),
+                identity and by_identity.get(identity),
+            )
+            if person
+        ]
+        if not found:  # the common case: someone not seen before in this file
+            person = new_person(row)
+            people.append(person)
+        elif any(other is not found[0] for other in found):
+            first_rows = sorted({person.rows[0].number for person in found})
             row.errors.append(
                 (
                     "phone",
@@ -191,13 +242,13 @@ def _group_people(rows):
                 )
             )
             continue
-        if found:
-            person = found.pop()
+        else:
+            person = found[0]
             clash = next(
                 (
                     column
                     for column in ("phone", "email")
-                    if row.values.get(column) and person.values.get(column) not in (None, row.values[column])
+                    if values.get(column) and person.values.get(column) not in (None, values[column])
                 ),
                 None,
             )
@@ -211,11 +262,12 @@ def _group_people(rows):
                 )
                 continue
             duplicate_added[row.number] = person.absorb(row)
-        else:
-            person = _Person(row)
-            people.append(person)
-        for key in keys:
-            by_key[key] = person
+        if phone:
+            by_phone[phone] = person
+        if email:
+            by_email[email] = person
+        if identity:
+            by_identity[identity] = person
     return people, duplicate_added
 
 
@@ -228,10 +280,15 @@ def _chunks(items, size=BATCH):
 def _existing_keys(column, keys):
     """(key, member id) for the keys that belong to a member: one indexed query per batch of keys."""
     if connection.vendor == "postgresql":
-        # One array parameter instead of thousands: the query text stays short and the index is used.
+        # One text parameter that the server splits into an array, instead of thousands of parameters (or an array
+        # that the driver builds value by value): the query stays short and the index is used. Normalised phones
+        # and e-mails hold no line breaks.
         with connection.cursor() as cursor:
             for chunk in _chunks(keys, 50_000):
-                cursor.execute(f"SELECT {column}, id FROM members_member WHERE {column} = ANY(%s)", [chunk])  # noqa: S608
+                cursor.execute(
+                    f"SELECT {column}, id FROM members_member WHERE {column} = ANY(string_to_array(%s, E'\\n'))",  # noqa: S608
+                    ["\n".join(chunk)],
+                )
                 yield from cursor.fetchall()
         return
     for chunk in _chunks(keys, 500):
@@ -329,43 +386,11 @@ def _plan(person, outcomes, duplicate_added):
         outcomes[row.number].member_no = first.member_no
 
 
-def _write(people, outcomes, *, actor, program_code, progress, total):
+def _write(people, outcomes, *, actor, program_code, progress):
     now = timezone.now()
     new = [person for person in people if person.member is None]
     changed = [person for person in people if person.member is not None and outcomes[person.rows[0].number].changes]
-    numbers = iter(member_numbers_allocate(count=len(new)))
-    members = []
-    for person in new:
-        values = _target_values(person.values)
-        # A plain record, not a model instance: building 100,000 Member objects costs more than writing them.
-        member = SimpleNamespace(
-            pk=None,
-            member_no=next(numbers),
-            name=values["name"],
-            phone=values.get("phone"),
-            email=values.get("email"),
-            gender=values.get("gender", Member.Gender.UNKNOWN),
-            birthday=values.get("birthday"),
-            city=values.get("city", ""),
-            joined_at=values.get("joined_at", now),
-            join_channel_id=values.get("join_channel_id"),
-            imported_spend=values.get("imported_spend", 0),
-            country="",
-            language="",
-            status=Member.Status.ACTIVE,
-            referrer_id=None,
-            merged_into_id=None,
-            created_at=now,
-            updated_at=now,
-        )
-        person.member = member
-        members.append(member)
-    done = 0
-    for chunk in _chunks(members):
-        _insert(Member, chunk)
-        done += len(chunk)
-        if progress:
-            progress(done, total)
+    _insert_members(new, now, progress=progress)
     for person in new:
         for row in person.rows:
             outcomes[row.number].member_no = person.member.member_no
@@ -381,33 +406,7 @@ def _write(people, outcomes, *, actor, program_code, progress, total):
     Member.objects.bulk_update(updates, [*UPDATED_FIELDS, "updated_at"], batch_size=1000)
     _write_identities(people)
     _write_tags(people, actor)
-    actor_id = actor.pk if actor is not None else None
-    _insert(
-        MemberHistory,
-        [
-            SimpleNamespace(
-                member_id=person.member.pk,
-                action="imported",
-                actor_id=actor_id,
-                channel_id=None,
-                changes={"row": person.rows[0].number},
-                created_at=now,
-            )
-            for person in new
-        ]
-        + [
-            SimpleNamespace(
-                member_id=person.member.pk,
-                action="imported",
-                actor_id=actor_id,
-                channel_id=None,
-                changes=outcomes[person.rows[0].number].changes,
-                created_at=now,
-            )
-            for person in changed
-        ],
-        need_ids=False,
-    )
+    _write_history(new, changed, outcomes, actor=actor, now=now)
     opening = [
         {
             "member_id": person.member.pk,
@@ -431,49 +430,151 @@ def _write(people, outcomes, *, actor, program_code, progress, total):
                     outcome.row.errors.append((error.get("column", "points_balance"), error["message"]))
                     outcome.status = "error"
             raise ImportFailed(errors[0]["message"])
-    if progress:
-        progress(total, total)
 
 
-def _copy(model, objects, *, with_id=True):
-    """COPY rows into the model's table (PostgreSQL; about 4x bulk_create), with the ids they carry or new ones."""
-    fields = [f for f in model._meta.concrete_fields if with_id or not f.primary_key]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    adapt = [("pk" if f.primary_key else f.attname, f.get_internal_type() == "JSONField") for f in fields]
-    with (
-        connection.cursor() as cursor,
-        cursor.cursor.copy(f"COPY {model._meta.db_table} ({columns}) FROM STDIN") as copy,
-    ):
-        for obj in objects:
-            copy.write_row(
-                [json.dumps(getattr(obj, name)) if is_json else getattr(obj, name) for name, is_json in adapt]
+class _Written:
+    """A member the import has just written: what the rest of the import needs of it."""
+
+    __slots__ = ("member_no", "pk")
+
+    def __init__(self, pk, member_no):
+        self.pk, self.member_no = pk, member_no
+
+
+# The columns of a new member, in the order of the tuples `_insert_members` builds.
+NEW_MEMBER_COLUMNS = (
+    "id",
+    "member_no",
+    "name",
+    "phone",
+    "email",
+    "gender",
+    "birthday",
+    "city",
+    "joined_at",
+    "join_channel_id",
+    "imported_spend",
+    "country",
+    "language",
+    "status",
+    "created_at",
+    "updated_at",
+)
+
+
+def _insert_members(new, now, *, progress):
+    """Write the new members and set each person's `member`. On PostgreSQL one COPY streamed from a worker thread
+    (the rows are formatted here while the server stores the previous ones); bulk_create elsewhere."""
+    if not new:
+        return
+    numbers = member_numbers_allocate(count=len(new))
+    unknown, active = Member.Gender.UNKNOWN, Member.Status.ACTIVE
+    records = [
+        (
+            number,
+            values["name"],
+            values.get("phone"),
+            values.get("email"),
+            values.get("gender", unknown),
+            values.get("birthday"),
+            values.get("city", ""),
+            values.get("joined_at", now),
+            values.get("join_channel_id"),
+            values.get("total_spend", 0),
+        )
+        for number, values in zip(numbers, (person.values for person in new), strict=True)
+    ]
+    if connection.vendor == "postgresql":
+        ids = _reserve_ids(Member, len(records))
+        tail = ("", "", active, now, now)
+        columns = ", ".join(NEW_MEMBER_COLUMNS)
+        with (
+            connection.cursor() as cursor,
+            cursor.cursor.copy(
+                f"COPY members_member ({columns}) FROM STDIN",
+                writer=QueuedLibpqWriter(cursor.cursor),
+            ) as copy,
+        ):
+            for start in range(0, len(records), BATCH):
+                for pk, record in zip(ids[start : start + BATCH], records[start : start + BATCH], strict=True):
+                    copy.write_row((pk, *record, *tail))
+                if progress:
+                    progress(min(start + BATCH, len(records)), len(records))
+    else:
+        objects = [
+            Member(
+                member_no=number,
+                name=name,
+                phone=phone,
+                email=email,
+                gender=gender,
+                birthday=birthday,
+                city=city,
+                joined_at=joined_at,
+                join_channel_id=join_channel_id,
+                imported_spend=spend,
+                created_at=now,
+                updated_at=now,
             )
+            for number, name, phone, email, gender, birthday, city, joined_at, join_channel_id, spend in records
+        ]
+        for start in range(0, len(objects), BATCH):
+            Member.objects.bulk_create(objects[start : start + BATCH], batch_size=1000)
+            if progress:
+                progress(min(start + BATCH, len(objects)), len(objects))
+        ids = [obj.pk for obj in objects]
+    for person, pk, record in zip(new, ids, records, strict=True):
+        person.member = _Written(pk, record[0])
+
+
+def _write_history(new, changed, outcomes, *, actor, now):
+    """One "imported" history row per member written: the file's row for a new member, the changes for another."""
+    actor_id = actor.pk if actor is not None else None
+    rows = [
+        MemberHistory(
+            member_id=person.member.pk,
+            action="imported",
+            actor_id=actor_id,
+            changes=outcomes[person.rows[0].number].changes,
+            created_at=now,
+        )
+        for person in changed
+    ]
+    if connection.vendor == "postgresql" and new:
+        # One statement for the (many) new members: the server builds the rows from two arrays.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO members_memberhistory (member_id, action, changes, actor_id, created_at) "
+                "SELECT m::bigint, 'imported', jsonb_build_object('row', r::integer), %s, %s "
+                "FROM unnest(string_to_array(%s, ','), string_to_array(%s, ',')) AS t(m, r)",
+                [
+                    actor_id,
+                    now,
+                    ",".join(str(person.member.pk) for person in new),
+                    ",".join(str(person.rows[0].number) for person in new),
+                ],
+            )
+    else:
+        rows += [
+            MemberHistory(
+                member_id=person.member.pk,
+                action="imported",
+                actor_id=actor_id,
+                changes={"row": person.rows[0].number},
+                created_at=now,
+            )
+            for person in new
+        ]
+    MemberHistory.objects.bulk_create(rows, batch_size=1000)
 
 
 def _reserve_ids(model, count):
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            "SELECT string_agg(nextval(pg_get_serial_sequence(%s, 'id'))::text, ',') FROM generate_series(1, %s)",
             [model._meta.db_table, count],
         )
-        return [row[0] for row in cursor.fetchall()]
-
-
-def _insert(model, records, *, need_ids=True):
-    """Insert plain records (attributes named like the model's columns); sets each record's `pk`/`id`."""
-    if not records:
-        return
-    if connection.vendor == "postgresql":
-        if need_ids:
-            for record, pk in zip(records, _reserve_ids(model, len(records)), strict=True):
-                record.pk = record.id = pk
-        _copy(model, records, with_id=need_ids)
-        return
-    names = [f.attname for f in model._meta.concrete_fields if not f.primary_key]
-    objects = [model(**{name: getattr(record, name) for name in names}) for record in records]
-    model.objects.bulk_create(objects, batch_size=1000)
-    for record, obj in zip(records, objects, strict=True):
-        record.pk = record.id = obj.pk
+        return [int(value) for value in cursor.fetchone()[0].split(",")]
 
 
 def _write_identities(people):
@@ -543,9 +644,7 @@ def import_job_run(*, job_id: int) -> ImportJob:
     if not taken:
         return job
 
-    def progress(done, total):
-        ImportJob.objects.filter(pk=job_id).update(progress=min(99, int(done * 100 / max(total, 1))))
-
+    progress, close = _progress_reporter(job_id)
     try:
         with job.file.open("rb") as handle:
             data = handle.read()
@@ -554,6 +653,15 @@ def import_job_run(*, job_id: int) -> ImportJob:
         )
     except ImportFailed as error:
         job.status, job.message = ImportJob.Status.FAILED, error.message
+    except Exception:
+        # Not left "running" for ever: the operator sees that it failed (the worker's log has the traceback).
+        job.status, job.message = (
+            ImportJob.Status.FAILED,
+            _("The import stopped on an unexpected error; nothing was imported."),
+        )
+        job.finished_at = timezone.now()
+        job.save()
+        raise
     else:
         job.status = ImportJob.Status.DONE
         job.counts = result.counts
@@ -568,10 +676,31 @@ def import_job_run(*, job_id: int) -> ImportJob:
             job.message = _("Preview only: nothing was written.")
         else:
             job.message = _("Imported.")
+    finally:
+        close()
     job.progress = 100
     job.finished_at = timezone.now()
     job.save()
     return job
+
+
+def _progress_reporter(job_id):
+    """`progress(percent)` for a job, and a `close()`. The import writes in one transaction, and a progress bar
+    that only moves at commit is no progress bar: on PostgreSQL the percentage goes through a second connection of
+    its own (autocommit), so the admin page sees it while the import runs."""
+    if connection.vendor != "postgresql":
+
+        def progress(percent):
+            ImportJob.objects.filter(pk=job_id).update(progress=percent)
+
+        return progress, lambda: None
+    side = connections.create_connection(DEFAULT_DB_ALIAS)
+
+    def progress(percent):
+        with side.cursor() as cursor:
+            cursor.execute("UPDATE members_importjob SET progress = %s WHERE id = %s", [percent, job_id])
+
+    return progress, side.close
 
 
 def _preview(result) -> list:

@@ -117,6 +117,21 @@ def test_staff_add_member(staff, admin_user):
     assert member.member_no and MemberHistory.objects.filter(member=member, actor=admin_user).exists()
 
 
+def test_staff_add_member_with_a_taken_phone_or_email_is_refused_on_the_form(staff, member):
+    url = reverse("admin:members_member_add")
+    before = Member.objects.count()
+    # The same phone in another spelling, and the same e-mail in capitals.
+    response = staff.post(url, form_data(staff, url, name="重复", phone="+86 138-0013-8000", gender="unknown"))
+    assert response.status_code == 200
+    assert "phone" in response.context["adminform"].form.errors
+    response = staff.post(
+        url, form_data(staff, url, name="重复", phone="13700137000", email=member.email.upper(), gender="unknown")
+    )
+    assert response.status_code == 200
+    assert "email" in response.context["adminform"].form.errors
+    assert Member.objects.count() == before
+
+
 def test_bulk_tag_freeze_and_unfreeze(staff, member):
     other = MemberFactory()
     selected = [member.pk, other.pk]

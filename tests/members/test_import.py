@@ -214,3 +214,18 @@ def test_xlsx_files_import_like_csv(channels):
     result = members_import(data=buffer.getvalue())
     assert result.counts["new"] == 1
     assert str(Member.objects.get().birthday) == "1991-02-03"
+
+
+@pytest.mark.django_db
+def test_a_job_that_breaks_unexpectedly_is_marked_failed_not_left_running():
+    from members.importing.services import import_job_run
+    from members.models import ImportJob
+
+    job = ImportJob.objects.create(original_name="gone.csv", skip_errors=False)
+    job.file.name = "imports/gone-from-storage.csv"  # the upload vanished from the storage
+    job.save()
+    with pytest.raises(FileNotFoundError):
+        import_job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.FAILED
+    assert job.message and job.finished_at is not None

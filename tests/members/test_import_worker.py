@@ -36,3 +36,38 @@ def test_import_job_runs_on_a_real_worker():
     assert job.progress == 100
     assert job.counts == {"new": 1861, "updated": 0, "unchanged": 48, "errors": 91}
     assert Member.objects.count() == 1861
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_progress_is_seen_by_the_admin_page_while_the_import_is_still_writing(program):
+    """The import writes in one transaction; its progress must not wait for the commit to become visible."""
+    from django.db import DEFAULT_DB_ALIAS, connections
+
+    from members import hooks
+
+    job = ImportJob.objects.create(original_name="migrate.csv", dry_run=False, skip_errors=False)
+    job.file.save("migrate.csv", SimpleUploadedFile("migrate.csv", b"name,phone,points_balance\nA,13700137000,10\n"))
+    seen = {}
+
+    def look_from_another_session(**kwargs):
+        # Called inside the import's transaction, after the members are written and before the commit.
+        observer = connections.create_connection(DEFAULT_DB_ALIAS)
+        try:
+            with observer.cursor() as cursor:
+                cursor.execute("SELECT progress FROM members_importjob WHERE id = %s", [job.pk])
+                seen["progress"] = cursor.fetchone()[0]
+                cursor.execute("SELECT count(*) FROM members_member WHERE phone = '+8613700137000'")
+                seen["member_visible"] = cursor.fetchone()[0]
+        finally:
+            observer.close()
+        return []
+
+    hooks.members_imported.register(look_from_another_session)
+    try:
+        job = services.import_job_run(job_id=job.pk)
+    finally:
+        hooks.members_imported._receivers.remove(look_from_another_session)
+    assert seen == {"progress": 99, "member_visible": 0}  # progress shown, the member not yet committed
+    assert job.status == ImportJob.Status.DONE and job.progress == 100, job.message
+    assert Member.objects.filter(phone="+8613700137000").exists()
