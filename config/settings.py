@@ -87,11 +87,16 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # Server-side binding lets psycopg prepare the hot statements (earning, look-ups) once per connection
-    # instead of having PostgreSQL parse and plan them on every call.
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
-        "server_side_binding", env.bool("DATABASE_SERVER_SIDE_BINDING", default=True)
-    )
+    # Server-side binding plus a prepare threshold let psycopg prepare the hot statements (earning, look-ups) once
+    # per connection instead of having PostgreSQL parse and plan them on every call: planning the earning statement
+    # costs more than running it. Django leaves prepared statements off unless `prepare_threshold` is given. Behind
+    # PgBouncer in transaction mode (before 1.21, or without max_prepared_statements) set
+    # DATABASE_PREPARE_THRESHOLD= (empty) to turn them off.
+    options = DATABASES["default"].setdefault("OPTIONS", {})
+    options.setdefault("server_side_binding", env.bool("DATABASE_SERVER_SIDE_BINDING", default=True))
+    if options["server_side_binding"]:
+        threshold = env.str("DATABASE_PREPARE_THRESHOLD", default="5")
+        options.setdefault("prepare_threshold", int(threshold) if threshold.strip() else None)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL and a busy timeout let the dev server and the in-process Celery tasks write side by side.
     DATABASES["default"].setdefault("OPTIONS", {}).update(

@@ -152,7 +152,13 @@ class Tier(models.Model):
 class Account(models.Model):
     """A member's standing in one programme."""
 
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="accounts", verbose_name=_("member"))
+    member = models.ForeignKey(
+        Member,
+        on_delete=models.PROTECT,
+        related_name="accounts",
+        verbose_name=_("member"),
+        db_index=False,  # account_unique_per_program (member first) is the index
+    )
     program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="accounts")
     balance = models.BigIntegerField(_("balance"), default=0)
     pending = models.BigIntegerField(_("pending"), default=0)
@@ -189,7 +195,8 @@ class PointsLot(models.Model):
         EXPIRED = "expired", _("Expired")
         SPENT = "spent", _("Spent or reversed")
 
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="lots")
+    # Indexed by lot_account_expiry_idx (account first), which serves both spending and a merge.
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="lots", db_index=False)
     points = models.BigIntegerField(_("points"))
     remaining = models.BigIntegerField(_("remaining"))
     status = models.CharField(_("status"), max_length=10, choices=Status.choices)
@@ -203,7 +210,7 @@ class PointsLot(models.Model):
         verbose_name = _("points lot")
         verbose_name_plural = _("points lots")
         indexes = [
-            models.Index(fields=["account", "expires_at"], name="lot_spendable_idx", condition=Q(remaining__gt=0)),
+            models.Index(fields=["account", "expires_at"], name="lot_account_expiry_idx"),
             models.Index(fields=["status", "expires_at"], name="lot_status_expiry_idx", condition=Q(remaining__gt=0)),
             models.Index(fields=["status", "available_at"], name="lot_pending_idx", condition=Q(status="pending")),
         ]
@@ -242,7 +249,8 @@ class PointsTransaction(models.Model):
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.AVAILABLE)
     reference = models.CharField(_("reference"), max_length=100, blank=True)
     reason = models.CharField(_("reason"), max_length=200, blank=True)
-    idempotency_key = models.CharField(max_length=160, null=True, blank=True, unique=True, editable=False)
+    # Unique through Meta.constraints: unique=True would add a LIKE-only index on PostgreSQL, paid on every earning.
+    idempotency_key = models.CharField(max_length=160, null=True, blank=True, editable=False)
     fingerprint = models.CharField(max_length=64, blank=True, editable=False)
     channel = models.ForeignKey(
         Channel, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
@@ -275,6 +283,7 @@ class PointsTransaction(models.Model):
         indexes = [models.Index(fields=["account", "-id"], name="txn_account_newest_idx")]
         constraints = [
             models.CheckConstraint(condition=~Q(points=0), name="txn_points_not_zero"),
+            models.UniqueConstraint(fields=["idempotency_key"], name="txn_idempotency_key_unique"),
         ]
 
     def __str__(self):

@@ -351,8 +351,10 @@ def _tier_upgrade_if_qualified(account: Account, *, at: dt.datetime, actor=None,
 
 
 def _tier_move(account, tier, *, reason, value=None, note="", actor=None, hold_until=None) -> TierChange:
+    """Move the account (locked by the caller) to `tier` and record why: on PostgreSQL in one statement, as an
+    upgrade happens on the earning path."""
     now = timezone.now()
-    change = TierChange.objects.create(
+    change = TierChange(
         account=account,
         from_tier=account.tier,
         to_tier=tier,
@@ -367,7 +369,22 @@ def _tier_move(account, tier, *, reason, value=None, note="", actor=None, hold_u
     if reason == TierChange.Reason.MANUAL:
         account.tier_hold_until = hold_until
         fields.append("tier_hold_until")
-    account.save(update_fields=fields)
+    if connection.vendor != "postgresql":
+        change.save(force_insert=True)
+        account.save(update_fields=fields)
+        return change
+    insert_sql, insert_params = insert_statement(change)
+    account.updated_at = now
+    assignments = ", ".join(f"{Account._meta.get_field(name).column} = %s" for name in fields)
+    values = [getattr(account, Account._meta.get_field(name).attname) for name in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH change AS ({insert_sql} RETURNING id) "  # noqa: S608 - columns from the model; values are parameters
+            f"UPDATE loyalty_account SET {assignments} WHERE id = %s RETURNING (SELECT id FROM change)",
+            [*insert_params, *values, account.pk],
+        )
+        change.pk = cursor.fetchone()[0]
+    change._state.adding = False
     return change
 
 
@@ -388,6 +405,13 @@ def _referral_account(order, program):
 
 
 _ACCOUNT_FIELDS = [field.attname for field in Account._meta.concrete_fields]
+# The account's spend in its programme's channels over a window: parameters program id, window start, window end.
+# Read from order_member_spend_idx alone (an index-only scan); the programme's channels are one hashed list.
+_WINDOW_SPEND_SQL = (
+    "SELECT SUM(o.amount - o.refunded_amount) FROM members_order o WHERE o.member_id = a.member_id"
+    " AND o.channel_id IN (SELECT cp.channel_id FROM loyalty_channelprogram cp WHERE cp.program_id = %s)"
+    " AND o.occurred_at > %s AND o.occurred_at <= %s"
+)
 
 
 @functools.cache
@@ -398,10 +422,7 @@ def _account_lock_sql(vendor_can_lock: bool) -> str:
     lock = " FOR UPDATE OF a" if vendor_can_lock else ""
     # Identifiers come from the model's metadata; values are parameters.
     return (
-        f"SELECT {columns}, (SELECT SUM(o.amount - o.refunded_amount) FROM members_order o "  # noqa: S608
-        "JOIN loyalty_channelprogram cp ON cp.channel_id = o.channel_id "
-        "WHERE o.member_id = a.member_id AND cp.program_id = a.program_id "
-        "AND o.occurred_at > %s AND o.occurred_at <= %s) "
+        f"SELECT {columns}, ({_WINDOW_SPEND_SQL}) "  # noqa: S608
         f"FROM loyalty_account a WHERE a.member_id = %s AND a.program_id = %s{lock}"
     )
 
@@ -414,7 +435,7 @@ def _account_lock_for_order(order, program):
     if len(keys) != 1 or next(iter(keys))[0] != Tier.Metric.SPEND:
         return account_lock_or_create(member=order.member, program=program), {}
     start = window_start(program, config["tiers"][1], order.occurred_at)
-    params = [start, order.occurred_at, order.member_id, program.pk]
+    params = [program.pk, start, order.occurred_at, order.member_id, program.pk]
     sql = _account_lock_sql(connection.features.has_select_for_update_of)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -466,11 +487,7 @@ def _earn_in_one_statement(order, program, rules):
     case_params = [value for tier in tiers for value in (tier.pk, earnings[tier.pk].total)]
     sql = (
         "WITH acc AS ("  # noqa: S608 - fixed SQL; the tier cases are placeholders, values are parameters
-        f" SELECT a.id, a.balance, a.tier_id, CASE a.tier_id {cases} END AS points,"
-        " (SELECT SUM(o.amount - o.refunded_amount) FROM members_order o"
-        "  JOIN loyalty_channelprogram cp ON cp.channel_id = o.channel_id"
-        "  WHERE o.member_id = a.member_id AND cp.program_id = a.program_id"
-        "  AND o.occurred_at > %s AND o.occurred_at <= %s) AS spend"
+        f" SELECT a.id, a.balance, a.tier_id, CASE a.tier_id {cases} END AS points, ({_WINDOW_SPEND_SQL}) AS spend"
         " FROM loyalty_account a WHERE a.member_id = %s AND a.program_id = %s FOR UPDATE OF a),"
         " new_lot AS ("
         "  INSERT INTO loyalty_pointslot (account_id, points, remaining, status, available_at, expires_at,"
@@ -491,6 +508,7 @@ def _earn_in_one_statement(order, program, rules):
     )
     params = [
         *case_params,
+        program.pk,
         window_start(program, tiers[1], order.occurred_at),
         order.occurred_at,
         order.member_id,
