@@ -488,7 +488,10 @@ def _insert_members(new, now, *, progress):
         ids = _reserve_ids(Member, len(records))
         tail = ("", "", active, now, now)
         columns = ", ".join(NEW_MEMBER_COLUMNS)
+        # The driver's own cursor does the COPY, so its errors (a phone taken meanwhile) are turned into Django's
+        # (IntegrityError) here, as the ORM would.
         with (
+            connection.wrap_database_errors,
             connection.cursor() as cursor,
             cursor.cursor.copy(
                 f"COPY members_member ({columns}) FROM STDIN",

@@ -229,3 +229,24 @@ def test_a_job_that_breaks_unexpectedly_is_marked_failed_not_left_running():
     job.refresh_from_db()
     assert job.status == ImportJob.Status.FAILED
     assert job.message and job.finished_at is not None
+
+
+@pytest.mark.django_db
+def test_a_member_written_meanwhile_by_someone_else_fails_the_import_cleanly(channels, monkeypatch):
+    """Between matching and writing, another request takes a phone of the file: nothing is imported, and the
+    operator is told to try again (not a server error)."""
+    from members.importing import services
+
+    match = services._match_existing
+
+    def match_then_someone_else_writes(people):
+        match(people)
+        MemberFactory(name="抢先", phone="+8613700137001", email=None)
+
+    monkeypatch.setattr(services, "_match_existing", match_then_someone_else_writes)
+    before = Member.objects.count()
+    data = csv_bytes("name,phone\n甲,13700137000\n乙,13700137001\n")
+    with pytest.raises(ImportFailed, match="Try again"):
+        members_import(data=data)
+    assert Member.objects.count() == before + 1  # only the other request's member
+    assert not Member.objects.filter(phone="+8613700137000").exists()
