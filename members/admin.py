@@ -13,10 +13,12 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from import_export.admin import ImportMixin
 
 from . import hooks, selectors, services
 from .errors import DomainError
 from .importing.admin import MemberImportExportMixin
+from .importing.orders import HistoryCSV, HistoryXLSX, OrderHistoryResource
 from .models import (
     API_SCOPES,
     ApiKey,
@@ -514,12 +516,19 @@ class OrderLineInline(ReadOnlyInline):
 
 
 @admin.register(Order)
-class OrderAdmin(ReadOnlyAdmin):
+class OrderAdmin(ImportMixin, ReadOnlyAdmin):
+    """Orders are read-only facts; history from a previous system comes in through *Import* (with its preview)."""
+
+    resource_classes = [OrderHistoryResource]
+    formats = [HistoryCSV, HistoryXLSX]
     list_display = ["order_id", "member", "channel", "store", "amount", "refunded_amount", "occurred_at", "status"]
     list_filter = ["channel", "status", ("occurred_at", admin.DateFieldListFilter)]
     list_select_related = ["member", "channel"]
     search_fields = ["order_id", "member__member_no"]
     inlines = [OrderLineInline]
+
+    def has_import_permission(self, request):
+        return request.user.has_perm("members.add_order")
 
 
 @admin.register(Refund)
