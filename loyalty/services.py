@@ -43,7 +43,8 @@ def program_for_channel(channel, *, required=True) -> Program | None:
 
 
 def _entry_tier(program) -> Tier:
-    tier = program.tiers.order_by("rank").first()
+    tiers = program_config(program)["tiers"]
+    tier = tiers[0] if tiers else None
     if tier is None:
         raise ProgramNotConfigured(_("Programme %(program)s has no tiers yet.") % {"program": program.code})
     return tier

@@ -6,6 +6,7 @@ error when it says something else; an import never edits an order. History earns
 as opening balances with the member import), but it counts for tiers like any order.
 """
 
+import contextlib
 import re
 
 import tablib
@@ -85,29 +86,48 @@ class ChannelWidget(widgets.Widget):
 
 class MemberWidget(widgets.Widget):
     """A member by member number, phone (any spelling) or e-mail; a merged-away member's orders go to the member
-    kept."""
+    kept. `prefetch()` looks up a whole file's members in a few queries."""
+
+    def __init__(self):
+        super().__init__()
+        self._found = {}
+
+    @staticmethod
+    def _keys(text):
+        """(column, value) to look the text up by, in order: member number, then e-mail or phone."""
+        keys = [("member_no", text)]
+        with contextlib.suppress(ValueError):
+            keys.append(("email", normalize_email(text)) if "@" in text else ("phone", normalize_phone(text)))
+        return keys
+
+    def prefetch(self, texts):
+        wanted = {}
+        for text in {str(text or "").strip() for text in texts} - {""} - set(self._found):
+            for column, value in self._keys(text):
+                wanted.setdefault(column, set()).add(value)
+        found = {}
+        for column, values in wanted.items():
+            for member in Member.objects.filter(**{f"{column}__in": values}):
+                found[(column, getattr(member, column))] = member
+        for text in {str(text or "").strip() for text in texts} - {""}:
+            member = next((found[key] for key in self._keys(text) if key in found), None)
+            if member is not None:
+                self._found[text] = member
 
     def clean(self, value, row=None, **kwargs):
         text = str(value or "").strip()
         if not text:
             raise ValueError(_("A member is required (member number, phone or e-mail)."))
-        member = Member.objects.filter(member_no=text).first()
-        if member is None and "@" in text:
-            try:
-                member = Member.objects.filter(email=normalize_email(text)).first()
-            except ValueError:
-                member = None
-        if member is None and "@" not in text:
-            try:
-                member = Member.objects.filter(phone=normalize_phone(text)).first()
-            except ValueError:
-                member = None
-        seen = set()
-        while member is not None and member.merged_into_id and member.pk not in seen:
-            seen.add(member.pk)
-            member = Member.objects.get(pk=member.merged_into_id)
+        member = self._found.get(text)
+        if member is None:
+            self.prefetch([text])
+            member = self._found.get(text)
         if member is None:
             raise ValueError(_("No member with the number, phone or e-mail %(member)s.") % {"member": text})
+        seen = set()
+        while member.merged_into_id and member.pk not in seen:
+            seen.add(member.pk)
+            member = Member.objects.get(pk=member.merged_into_id)
         return member
 
     def render(self, value, obj=None, **kwargs):
@@ -163,13 +183,27 @@ class OrderHistoryResource(resources.ModelResource):
         if missing:
             raise ValidationError(_("The file needs these columns: %(columns)s.") % {"columns": ", ".join(missing)})
         dataset.headers = headers
+        # The file's members and already recorded orders in a few queries, not one per row.
+        self.fields["member"].widget.prefetch(dataset["member"])
+        channels = {}
+        for text, order_id in zip(dataset["channel"], dataset["order_id"], strict=True):
+            try:
+                channel = self.fields["channel"].widget.clean(text)
+            except ValueError:
+                continue
+            channels.setdefault(channel.pk, set()).add(str(order_id or "").strip())
+        self._recorded_orders = {}
+        for channel_id, order_ids in channels.items():
+            for order in Order.objects.filter(channel_id=channel_id, order_id__in=order_ids):
+                self._recorded_orders[(channel_id, order.order_id)] = order
 
     def get_instance(self, instance_loader, row):
         # A row with an unknown channel is reported on its channel cell (by import_instance), not as a crash.
         try:
-            return super().get_instance(instance_loader, row)
+            channel = self.fields["channel"].clean(row)
         except ValueError:
             return None
+        return self._recorded_orders.get((channel.pk, str(row.get("order_id") or "").strip()))
 
     def after_init_instance(self, instance, new, row, **kwargs):
         self._recorded = None if new else {name: getattr(instance, name) for name in COMPARED}

@@ -150,3 +150,33 @@ def test_only_staff_allowed_to_add_orders_may_import(client, django_user_model, 
     assert client.get(reverse(IMPORT_URL)).status_code == 403
     user.user_permissions.add(Permission.objects.get(codename="add_order"))
     assert client.get(reverse(IMPORT_URL)).status_code == 200
+
+
+def test_import_orders_command_loads_history_or_nothing(tmp_path, channel, people):
+    import io
+    import json
+
+    from django.core.management import call_command
+
+    good = tmp_path / "history.csv"
+    good.write_bytes((HEADERS_ZH + f"{channel.code},C-1,13800138000,100,2024-01-02 10:00:00,\n").encode("gb18030"))
+    out = io.StringIO()
+    call_command("import_orders", str(good), "--dry-run", stdout=out)
+    assert json.loads(out.getvalue().splitlines()[-1]) == {"new": 1, "unchanged": 0, "errors": 0}
+    assert not Order.objects.exists()
+    call_command("import_orders", str(good), stdout=out)
+    assert Order.objects.get(order_id="C-1").member == people["zhang"]
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "channel,order_id,member,amount,occurred_at\n"
+        f"{channel.code},C-2,13800138000,100,2024-01-02\n"
+        f"{channel.code},C-3,nobody@example.com,100,2024-01-02\n"
+    )
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("import_orders", str(bad), "--language", "en", stdout=out, stderr=err)
+    assert exit_info.value.code == 1
+    assert json.loads(out.getvalue().splitlines()[-1])["errors"] == 1
+    assert "row 3: member: No member" in err.getvalue()
+    assert not Order.objects.filter(order_id__in=["C-2", "C-3"]).exists()  # nothing, not the good row either
