@@ -16,7 +16,13 @@ from members.services import payload_fingerprint, require_active
 from . import rules
 from .errors import CouponNotValid, InsufficientPoints, LimitExceeded, RewardUnavailable
 from .models import Coupon, CouponBatch, Fulfilment, Redemption, Reward
-from .services import account_get_or_create, accounts_lock, points_give_back, points_spend, program_for_channel
+from .services import (
+    account_lock_or_create,
+    accounts_lock,
+    points_give_back,
+    points_spend,
+    program_for_channel,
+)
 
 # No look-alikes (0/O, 1/I/L): codes are read out and typed at a till.
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -72,13 +78,14 @@ def reward_redeem(*, channel, member, reward_code: str, quantity: int, redemptio
     reward = Reward.objects.filter(program=program, code=reward_code).select_related("min_tier").first()
     if reward is None:
         raise NotFound(_("No reward %(code)s in this programme.") % {"code": reward_code})
-    account = account_get_or_create(member=member, program=program)
-    account = accounts_lock(account.pk)[account.pk]
+    account = account_lock_or_create(member=member, program=program)
     # A concurrent replay may have committed while this one waited for the account.
     existing = Redemption.objects.filter(channel=channel, redemption_id=redemption_id).first()
     if existing is not None:
         return _replayed(existing, fingerprint)
-    reward = Reward.objects.select_for_update(of=("self",)).select_related("min_tier").get(pk=reward.pk)
+    reward = (
+        Reward.objects.select_for_update(of=("self",)).select_related("min_tier", "coupon_template").get(pk=reward.pk)
+    )
     now = timezone.now()
     reason = reward_unavailable_reason(reward, account, now=now, quantity=quantity)
     if reason:
