@@ -169,6 +169,10 @@ class OrderHistoryResource(resources.ModelResource):
         skip_unchanged = True
         report_skipped = True
 
+    def __init__(self, row_limit=None, **kwargs):
+        super().__init__(**kwargs)
+        self.row_limit = row_limit  # the admin's cap: its preview runs inside the web request
+
     @classmethod
     def get_display_name(cls):
         return _("Order history")
@@ -182,6 +186,14 @@ class OrderHistoryResource(resources.ModelResource):
                 missing.append(f"{column}/{ORDER_HEADERS[column][1] if column != 'member' else '会员编号'}")
         if missing:
             raise ValidationError(_("The file needs these columns: %(columns)s.") % {"columns": ", ".join(missing)})
+        if self.row_limit and len(dataset) > self.row_limit:
+            raise ValidationError(
+                _(
+                    "This file has %(rows)d orders; the admin takes up to %(limit)d at a time. Split the file, or "
+                    "load it with the import_orders command."
+                )
+                % {"rows": len(dataset), "limit": self.row_limit}
+            )
         dataset.headers = headers
         # The file's members and already recorded orders in a few queries, not one per row.
         self.fields["member"].widget.prefetch(dataset["member"])

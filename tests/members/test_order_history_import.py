@@ -180,3 +180,17 @@ def test_import_orders_command_loads_history_or_nothing(tmp_path, channel, peopl
     assert json.loads(out.getvalue().splitlines()[-1])["errors"] == 1
     assert "row 3: member: No member" in err.getvalue()
     assert not Order.objects.filter(order_id__in=["C-2", "C-3"]).exists()  # nothing, not the good row either
+
+
+def test_the_admin_sends_a_file_above_its_cap_to_the_command(admin_client, channel, people, monkeypatch):
+    from members import admin as members_admin
+
+    monkeypatch.setattr(members_admin, "ORDER_IMPORT_ADMIN_ROWS", 2)
+    admin_client.post("/i18n/setlang/", {"language": "en", "next": "/admin/"})
+    text = "channel,order_id,member,amount,occurred_at\n" + "".join(
+        f"{channel.code},CAP-{index},13800138000,10,2024-01-02\n" for index in range(3)
+    )
+    result = preview(admin_client, text).context["result"]
+    assert result.has_errors()
+    assert "import_orders" in str(result.base_errors[0].error)
+    assert not Order.objects.exists()
