@@ -4,11 +4,20 @@ from django.db.models import Count, Prefetch, Q
 from django.db.models.functions import Right
 
 from . import hooks
-from .models import ApiKey, Consent, Member, MemberTag, api_key_hash
+from .models import ApiKey, Channel, Consent, Member, MemberTag, api_key_hash
 
 
 def api_key_by_raw_key(*, raw_key: str) -> ApiKey | None:
     return ApiKey.objects.select_related("channel").filter(key_hash=api_key_hash(raw_key)).first()
+
+
+def channels_by_code_or_name(texts) -> dict:
+    """{text: channel} for the texts that are a channel's code or name (files name channels either way)."""
+    texts = set(texts)
+    found = {}
+    for channel in Channel.objects.filter(Q(name__in=texts) | Q(code__in=texts)):
+        found[channel.name] = found[channel.code] = channel
+    return {text: found[text] for text in texts if text in found}
 
 
 def member_list():

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from . import hooks
-from .db import insert_unless_exists
+from .db import insert_unless_exists, sequence_values
 from .errors import (
     DuplicateMember,
     IdempotencyConflict,
@@ -115,19 +115,14 @@ def member_numbers_allocate(*, count: int) -> list[str]:
     """`count` new member numbers, never handed out before (a sequence: numbers are never reused)."""
     if count <= 0:
         return []
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # One text value, not `count` rows: an import asks for 100,000 numbers at once.
-            cursor.execute(
-                "SELECT string_agg(nextval('members_member_no_seq')::text, ',') FROM generate_series(1, %s)", [count]
-            )
-            values = map(int, cursor.fetchone()[0].split(","))
-        else:
-            with transaction.atomic():
-                counter, _created = MemberNumberCounter.objects.get_or_create(pk=1)
-                MemberNumberCounter.objects.filter(pk=1).update(last_value=F("last_value") + count)
-                counter.refresh_from_db()
-                values = range(counter.last_value - count + 1, counter.last_value + 1)
+    if connection.vendor == "postgresql":
+        values = sequence_values(count, sequence="members_member_no_seq")  # an import asks for 100,000 at once
+    else:
+        with transaction.atomic():
+            counter, _created = MemberNumberCounter.objects.get_or_create(pk=1)
+            MemberNumberCounter.objects.filter(pk=1).update(last_value=F("last_value") + count)
+            counter.refresh_from_db()
+            values = range(counter.last_value - count + 1, counter.last_value + 1)
     return [format_member_no(value) for value in values]
 
 

@@ -11,7 +11,6 @@ import re
 
 import tablib
 from django.core.exceptions import ValidationError
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from import_export import fields, resources, widgets
@@ -19,8 +18,9 @@ from import_export.formats.base_formats import CSV, XLSX
 
 from members import services
 from members.errors import DomainError
-from members.models import Channel, Member, Order
+from members.models import Member, Order
 from members.normalize import normalize_email, normalize_phone, parse_datetime, parse_money
+from members.selectors import channels_by_code_or_name
 
 from .engine import read_table
 
@@ -64,21 +64,24 @@ class HistoryXLSX(_SpreadsheetMixin, XLSX):
 
 
 class ChannelWidget(widgets.Widget):
-    """A channel by its code or its name."""
+    """A channel by its code or its name (`prefetch()` looks up a whole file's channels in one query)."""
 
     def __init__(self):
         super().__init__()
-        self._cache = {}
+        self._found = {}
+
+    def prefetch(self, texts):
+        self._found.update(channels_by_code_or_name({str(text or "").strip() for text in texts} - {""}))
 
     def clean(self, value, row=None, **kwargs):
         text = str(value or "").strip()
         if not text:
             raise ValueError(_("A channel is required (its code or name)."))
-        if text not in self._cache:
-            self._cache[text] = Channel.objects.filter(Q(code=text) | Q(name=text)).first()
-        if self._cache[text] is None:
+        if text not in self._found:
+            self.prefetch([text])
+        if text not in self._found:
             raise ValueError(_("Unknown channel %(channel)s; create it under Channels first.") % {"channel": text})
-        return self._cache[text]
+        return self._found[text]
 
     def render(self, value, obj=None, **kwargs):
         return value.code if value else ""
@@ -195,7 +198,8 @@ class OrderHistoryResource(resources.ModelResource):
                 % {"rows": len(dataset), "limit": self.row_limit}
             )
         dataset.headers = headers
-        # The file's members and already recorded orders in a few queries, not one per row.
+        # The file's channels, members and already recorded orders in a few queries, not one per row.
+        self.fields["channel"].widget.prefetch(dataset["channel"])
         self.fields["member"].widget.prefetch(dataset["member"])
         channels = {}
         for text, order_id in zip(dataset["channel"], dataset["order_id"], strict=True):

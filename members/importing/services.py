@@ -22,8 +22,10 @@ from django.utils.translation import gettext as _
 from psycopg.copy import QueuedLibpqWriter
 
 from members import hooks
+from members.db import sequence_values
 from members.errors import ImportFailed
-from members.models import Channel, ChannelIdentity, ImportJob, Member, MemberHistory, MemberTag, Tag
+from members.models import ChannelIdentity, ImportJob, Member, MemberHistory, MemberTag, Tag
+from members.selectors import channels_by_code_or_name
 from members.services import member_numbers_allocate
 
 from .engine import COLUMN_LABELS, Row, clean_rows, read_table
@@ -185,10 +187,7 @@ def _import(data, *, skip_errors, dry_run, actor, program_code, progress):
 
 
 def _resolve_channels(rows):
-    names = {row.values["channel"] for row in rows if row.values.get("channel")}
-    channels = {}
-    for channel in Channel.objects.filter(Q(name__in=names) | Q(code__in=names)):
-        channels[channel.name] = channels[channel.code] = channel
+    channels = channels_by_code_or_name(row.values["channel"] for row in rows if row.values.get("channel"))
     for row in rows:
         name = row.values.pop("channel", None)
         if name is None:
@@ -485,7 +484,7 @@ def _insert_members(new, now, *, progress):
         for number, values in zip(numbers, (person.values for person in new), strict=True)
     ]
     if connection.vendor == "postgresql":
-        ids = _reserve_ids(Member, len(records))
+        ids = sequence_values(len(records), serial_of=Member._meta.db_table)
         tail = ("", "", active, now, now)
         columns = ", ".join(NEW_MEMBER_COLUMNS)
         # The driver's own cursor does the COPY, so its errors (a phone taken meanwhile) are turned into Django's
@@ -501,8 +500,7 @@ def _insert_members(new, now, *, progress):
             for start in range(0, len(records), BATCH):
                 for pk, record in zip(ids[start : start + BATCH], records[start : start + BATCH], strict=True):
                     copy.write_row((pk, *record, *tail))
-                if progress:
-                    progress(min(start + BATCH, len(records)), len(records))
+                progress(min(start + BATCH, len(records)), len(records))
     else:
         objects = [
             Member(
@@ -523,8 +521,7 @@ def _insert_members(new, now, *, progress):
         ]
         for start in range(0, len(objects), BATCH):
             Member.objects.bulk_create(objects[start : start + BATCH], batch_size=1000)
-            if progress:
-                progress(min(start + BATCH, len(objects)), len(objects))
+            progress(min(start + BATCH, len(objects)), len(objects))
         ids = [obj.pk for obj in objects]
     for person, pk, record in zip(new, ids, records, strict=True):
         person.member = _Written(pk, record[0])
@@ -569,15 +566,6 @@ def _write_history(new, changed, outcomes, *, actor, now):
             for person in new
         ]
     MemberHistory.objects.bulk_create(rows, batch_size=1000)
-
-
-def _reserve_ids(model, count):
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT string_agg(nextval(pg_get_serial_sequence(%s, 'id'))::text, ',') FROM generate_series(1, %s)",
-            [model._meta.db_table, count],
-        )
-        return [int(value) for value in cursor.fetchone()[0].split(",")]
 
 
 def _write_identities(people):
