@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from members import hooks
-from members.admin import MemberAdmin, ReadOnlyAdmin, ReadOnlyInline
+from members.admin import MemberAdmin, ReadOnlyAdmin, ReadOnlyInline, action_form_page, chunked_ids
 from members.errors import DomainError
 from members.normalize import normalize_phone
 
@@ -665,17 +665,7 @@ class RedemptionAdmin(ReadOnlyAdmin):
                     self.message_user(request, f"{redemption}: {error.message}", messages.ERROR)
             self.message_user(request, _("%(count)d redemptions cancelled.") % {"count": done}, messages.SUCCESS)
             return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("Cancel redemptions"),
-            "form": form,
-            "members": queryset,
-            "count": queryset.count(),
-            "action": "cancel",
-            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
-            "opts": self.model._meta,
-        }
-        return TemplateResponse(request, "admin/members/member/tag_action.html", context)
+        return action_form_page(self, request, queryset, form=form, title=_("Cancel redemptions"), action="cancel")
 
     def has_change_permission(self, request, obj=None):
         return super(ReadOnlyAdmin, self).has_change_permission(request, obj) and obj is None
@@ -807,26 +797,19 @@ def issue_coupons(modeladmin, request, queryset):
         raise PermissionDenied
     form = IssueCouponsForm(request.POST if "apply" in request.POST else None)
     if form.is_valid():
-        members = list(queryset.filter(status="active"))
-        for member in members:
-            rewards.coupons_issue(
-                template=form.cleaned_data["template"], member=member, count=form.cleaned_data["quantity"]
+        issued = sum(
+            rewards.coupons_issue_to_members(
+                template=form.cleaned_data["template"], member_ids=ids, count=form.cleaned_data["quantity"]
             )
-        modeladmin.message_user(
-            request, _("Coupons issued to %(count)d members.") % {"count": len(members)}, messages.SUCCESS
+            for ids in chunked_ids(queryset.filter(status="active"))
         )
+        skipped = queryset.count() - issued
+        message = _("Coupons issued to %(count)d members.") % {"count": issued}
+        if skipped:
+            message += " " + _("%(count)d members are frozen or closed and got none.") % {"count": skipped}
+        modeladmin.message_user(request, message, messages.SUCCESS)
         return None
-    context = {
-        **modeladmin.admin_site.each_context(request),
-        "title": _("Issue coupons"),
-        "form": form,
-        "members": queryset[:20],
-        "count": queryset.count(),
-        "action": "issue_coupons",
-        "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
-        "opts": modeladmin.model._meta,
-    }
-    return TemplateResponse(request, "admin/members/member/tag_action.html", context)
+    return action_form_page(modeladmin, request, queryset, form=form, title=_("Issue coupons"), action="issue_coupons")
 
 
 MemberAdmin.actions = [*MemberAdmin.actions, issue_coupons]

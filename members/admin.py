@@ -144,9 +144,10 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     @admin.action(description=gettext_lazy("Revoke selected keys"))
     def revoke_keys(self, request, queryset):
-        for api_key in queryset.filter(revoked_at__isnull=True):
+        keys = list(queryset.filter(revoked_at__isnull=True))
+        for api_key in keys:
             services.api_key_revoke(api_key=api_key, revoked_by=request.user)
-        self.message_user(request, _("The selected keys are revoked."), messages.SUCCESS)
+        self.message_user(request, _("%(count)d keys revoked.") % {"count": len(keys)}, messages.SUCCESS)
 
 
 # --- members -----------------------------------------------------------------------------------------------------
@@ -291,6 +292,39 @@ class TagChoiceForm(forms.Form):
     tag = forms.CharField(label=gettext_lazy("tag"), max_length=64)
 
 
+def action_form_page(modeladmin, request, queryset, *, form, title, action):
+    """The intermediate page of an action that asks for something first (a tag, a reason, a template). It carries
+    the selection forward as the changelist posted it: the ticked ids and, after "select all N", `select_across`,
+    so the second post acts on the whole filtered queryset again, not on the page's ids."""
+    return TemplateResponse(
+        request,
+        "admin/members/member/tag_action.html",
+        {
+            **modeladmin.admin_site.each_context(request),
+            "title": title,
+            "form": form,
+            "members": queryset[:20],
+            "count": queryset.count(),
+            "action": action,
+            "select_across": request.POST.get("select_across") == "1",
+            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+            "opts": modeladmin.model._meta,
+        },
+    )
+
+
+def chunked_ids(queryset, size=5000):
+    """The primary keys of a (possibly very large) selection, a batch at a time, in key order."""
+    ids = queryset.order_by("pk").values_list("pk", flat=True)
+    last = None
+    while True:
+        batch = list((ids.filter(pk__gt=last) if last is not None else ids)[:size])
+        if not batch:
+            return
+        yield batch
+        last = batch[-1]
+
+
 @admin.register(Member)
 class MemberAdmin(MemberImportExportMixin, admin.ModelAdmin):
     form = MemberForm
@@ -368,28 +402,14 @@ class MemberAdmin(MemberImportExportMixin, admin.ModelAdmin):
         return False
 
     def _tag_action(self, request, queryset, service, done_message):
-        if "apply" in request.POST:
-            form = TagChoiceForm(request.POST)
-            if form.is_valid():
-                tag = services.tag_get_or_create(name=form.cleaned_data["tag"])
-                count = service(member_ids=list(queryset.values_list("pk", flat=True)), tag=tag, actor=request.user)
-                self.message_user(request, done_message % {"count": count, "tag": tag.name}, messages.SUCCESS)
-                return None
-        else:
-            form = TagChoiceForm()
-        return TemplateResponse(
-            request,
-            "admin/members/member/tag_action.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": _("Tag members"),
-                "form": form,
-                "members": queryset[:20],
-                "count": queryset.count(),
-                "action": request.POST.get("action"),
-                "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
-                "opts": self.model._meta,
-            },
+        form = TagChoiceForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            tag = services.tag_get_or_create(name=form.cleaned_data["tag"])
+            count = sum(service(member_ids=ids, tag=tag, actor=request.user) for ids in chunked_ids(queryset))
+            self.message_user(request, done_message % {"count": count, "tag": tag.name}, messages.SUCCESS)
+            return None
+        return action_form_page(
+            self, request, queryset, form=form, title=_("Tag members"), action=request.POST.get("action")
         )
 
     @admin.action(description=gettext_lazy("Add a tag to the selected members"))
@@ -402,17 +422,17 @@ class MemberAdmin(MemberImportExportMixin, admin.ModelAdmin):
 
     @admin.action(description=gettext_lazy("Freeze the selected members"))
     def freeze(self, request, queryset):
-        count = services.members_set_status(
-            member_ids=queryset.values_list("pk", flat=True), status=Member.Status.FROZEN, actor=request.user
+        count = sum(
+            services.members_set_status(member_ids=ids, status=Member.Status.FROZEN, actor=request.user)
+            for ids in chunked_ids(queryset)
         )
         self.message_user(request, _("%(count)d members frozen.") % {"count": count}, messages.SUCCESS)
 
     @admin.action(description=gettext_lazy("Unfreeze the selected members"))
     def unfreeze(self, request, queryset):
-        count = services.members_set_status(
-            member_ids=queryset.filter(status=Member.Status.FROZEN).values_list("pk", flat=True),
-            status=Member.Status.ACTIVE,
-            actor=request.user,
+        count = sum(
+            services.members_set_status(member_ids=ids, status=Member.Status.ACTIVE, actor=request.user)
+            for ids in chunked_ids(queryset.filter(status=Member.Status.FROZEN))
         )
         self.message_user(request, _("%(count)d members unfrozen.") % {"count": count}, messages.SUCCESS)
 
