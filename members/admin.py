@@ -285,7 +285,12 @@ class MemberForm(forms.ModelForm):
         return cleaned
 
     def consents(self):
-        return {channel: self.cleaned_data[f"consent_{channel}"] for channel in ("sms", "email", "wechat")}
+        """Only the consents the operator changed: an untouched box is no decision, and writes no consent row."""
+        return {
+            channel: self.cleaned_data[f"consent_{channel}"]
+            for channel in ("sms", "email", "wechat")
+            if f"consent_{channel}" in self.changed_data
+        }
 
 
 class TagChoiceForm(forms.Form):

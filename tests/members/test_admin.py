@@ -202,3 +202,32 @@ def test_api_key_revoke_action(staff, channel):
 )
 def test_every_members_admin_page_renders(staff, member, url):
     assert staff.get(url).status_code == 200
+
+
+def test_saving_a_member_writes_consent_rows_only_for_a_consent_that_changed(staff, member, admin_user):
+    from members.models import Consent, ConsentChange
+
+    services.member_update(member=member, data={}, consents={"sms": True}, actor=admin_user)
+    url = reverse("admin:members_member_change", args=[member.pk])
+    profile = {"name": member.name, "phone": member.phone, "email": member.email, "gender": "unknown", "birthday": ""}
+    profile.update(country="", language="", referrer="", consent_sms="on")
+    response = staff.post(url, form_data(staff, url, **profile, city="杭州"))
+    assert response.status_code == 302
+    assert list(Consent.objects.filter(member=member).values_list("channel", "granted")) == [("sms", True)]
+    assert ConsentChange.objects.filter(member=member).count() == 1
+    del profile["consent_sms"]  # the operator unticks SMS: one row, the withdrawal
+    staff.post(url, form_data(staff, url, **profile, city="杭州"))
+    assert list(ConsentChange.objects.filter(member=member).order_by("id").values_list("channel", "granted")) == [
+        ("sms", True),
+        ("sms", False),
+    ]
+
+
+def test_adding_a_member_without_ticking_consents_writes_no_consent_rows(staff):
+    from members.models import ConsentChange
+
+    url = reverse("admin:members_member_add")
+    data = form_data(staff, url, name="林静", phone="13912345678", email="", gender="unknown", birthday="", city="")
+    data.update(country="", language="", referrer="")
+    assert staff.post(url, data).status_code == 302
+    assert ConsentChange.objects.count() == 0
