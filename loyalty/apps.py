@@ -21,6 +21,7 @@ class LoyaltyConfig(AppConfig):
         hooks.members_imported.register(integration.on_members_imported)
         hooks.channel_created.register(integration.on_channel_created)
         hooks.demo_members_created.register(integration.on_demo_members_created)
+        hooks.members_joined.register(integration.on_members_joined)
 
         # Earning keeps a programme's rules and tiers per process until the programme's updated_at changes;
         # any save or delete of a rule or a tier touches it (cache invalidation, not domain flow).

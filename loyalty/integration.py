@@ -98,6 +98,14 @@ def on_members_imported(*, program_code=None, rows, actor=None):
     return []
 
 
+def on_members_joined(*, member_ids, program_code=None):
+    """Every member of a programme has an account in its entry tier, however they arrived."""
+    from .models import Program
+
+    program = Program.objects.filter(code=program_code).first() if program_code else None
+    services.accounts_open(member_ids=member_ids, program=program)
+
+
 def on_channel_created(*, channel):
     """A new channel joins the programme when there is exactly one (the common case of one brand)."""
     from .models import ChannelProgram, Program
@@ -122,6 +130,7 @@ def on_demo_members_created(*, member_ids):
     program = Program.objects.filter(code="demo").first()
     if program is None:
         return
+    services.accounts_open(member_ids=member_ids, program=program)
     tiers = list(program.tiers.order_by("-rank"))
     year_ago = timezone.now() - timezone.timedelta(days=365)
     spend = dict(

@@ -86,7 +86,7 @@ def points_liability(*, program=None) -> int:
 
 def members_by_tier(*, program):
     return list(
-        Account.objects.filter(program=program)
+        Account.objects.filter(program=program, member__merged_into__isnull=True)
         .values("tier__code", "tier__name", "tier__rank")
         .annotate(count=Count("id"))
         .order_by("tier__rank")

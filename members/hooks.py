@@ -50,3 +50,7 @@ channel_created = Hook("channel_created")
 # seed_demo --members N added members with order history: receivers take (member_ids=) and give them their
 # loyalty standing (points and tiers from that history) in bulk.
 demo_members_created = Hook("demo_members_created")
+# Members joined (signed up through the API or the admin, imported, kept by a merge): receivers take (member_ids=,
+# program_code=None) and give each member what a member of their programme has (loyalty: the points account in the
+# entry tier), set-based, in the caller's transaction.
+members_joined = Hook("members_joined")

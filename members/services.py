@@ -245,6 +245,7 @@ def member_create(
     if consents:
         _consents_apply(member=member, consents=consents, source=_source(channel, actor), actor=actor)
     _history(member, "created", actor=actor, channel=channel)
+    hooks.members_joined.send(member_ids=[member.pk])
     return member
 
 
@@ -435,6 +436,7 @@ def members_merge(*, keep: Member, drop: Member, by=None) -> MemberMerge:
     keep.save(update_fields=[*fills, "updated_at"])
     for result in hooks.member_merged.send(kept=keep, dropped=drop):
         moved.update(result or {})
+    hooks.members_joined.send(member_ids=[keep.pk])
     merge = MemberMerge.objects.create(kept=keep, dropped=drop, merged_by=by, moved={**moved, "contact": contact})
     _history(keep, "merged_in", changes={"from": drop.member_no, **moved}, actor=by)
     _history(drop, "merged_away", changes={"into": keep.member_no}, actor=by)

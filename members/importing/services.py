@@ -406,6 +406,7 @@ def _write(people, outcomes, *, actor, program_code, progress):
     _write_identities(people)
     _write_tags(people, actor)
     _write_history(new, changed, outcomes, actor=actor, now=now)
+    hooks.members_joined.send(member_ids=[person.member.pk for person in people], program_code=program_code)
     opening = [
         {
             "member_id": person.member.pk,
