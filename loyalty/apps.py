@@ -22,6 +22,7 @@ class LoyaltyConfig(AppConfig):
         hooks.channel_created.register(integration.on_channel_created)
         hooks.demo_members_created.register(integration.on_demo_members_created)
         hooks.members_joined.register(integration.on_members_joined)
+        hooks.member_compare_rows.register(integration.member_compare_rows)
 
         # Earning keeps a programme's rules and tiers per process until the programme's updated_at changes;
         # any save or delete of a rule or a tier touches it (cache invalidation, not domain flow).

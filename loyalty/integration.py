@@ -38,6 +38,29 @@ def on_member_merged(*, kept, dropped):
     return moved
 
 
+def member_compare_rows(*, keep, drop):
+    """Tier and points of both members in each programme, for the merge page."""
+    accounts = selectors.accounts_of_members(member_ids=[keep.pk, drop.pk])
+    rows = []
+    for program in sorted({account.program for account in accounts.values()}, key=lambda program: program.pk):
+        kept, dropped = accounts.get((keep.pk, program.pk)), accounts.get((drop.pk, program.pk))
+        rows.append(
+            (
+                _("tier · %(program)s") % {"program": program.name},
+                kept.tier.name if kept else "–",
+                dropped.tier.name if dropped else "–",
+            )
+        )
+        rows.append(
+            (
+                _("points balance · %(program)s") % {"program": program.name},
+                kept.balance if kept else 0,
+                dropped.balance if dropped else 0,
+            )
+        )
+    return rows
+
+
 def member_loyalty_summary(*, members, channel=None):
     program = services.program_for_channel(channel, required=False) if channel is not None else None
     if program is None:

@@ -91,3 +91,11 @@ def members_by_tier(*, program):
         .annotate(count=Count("id"))
         .order_by("tier__rank")
     )
+
+
+def accounts_of_members(*, member_ids) -> dict:
+    """{(member_id, program_id): account} with programme and tier, in one query."""
+    return {
+        (account.member_id, account.program_id): account
+        for account in Account.objects.filter(member_id__in=member_ids).select_related("program", "tier")
+    }

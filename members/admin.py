@@ -4,6 +4,7 @@ import contextlib
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Exists, OuterRef, Q
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -372,7 +373,12 @@ class MemberAdmin(MemberImportExportMixin, admin.ModelAdmin):
         condition |= Q(Exists(ChannelIdentity.objects.filter(member=OuterRef("pk"), external_id=term)))
         for field, function in (("phone", normalize_phone), ("email", normalize_email)):
             with contextlib.suppress(ValueError):
-                condition |= Q(**{field: function(term)})
+                value = function(term)
+                condition |= Q(**{field: value})
+                # A merged-away member's phone or e-mail finds the member it was merged into.
+                kept = selectors.member_by_former_contact(**{field: value})
+                if kept is not None:
+                    condition |= Q(pk=kept.pk)
         return queryset.filter(condition), False
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
@@ -483,16 +489,18 @@ class MemberAdmin(MemberImportExportMixin, admin.ModelAdmin):
 
     def merge_view(self, request, keep_id, drop_id):
         if not self.has_change_permission(request):
-            return HttpResponseRedirect(reverse("admin:index"))
+            raise PermissionDenied
         keep = get_object_or_404(Member, pk=keep_id)
         drop = get_object_or_404(Member, pk=drop_id)
-        if request.method == "POST":
-            if request.POST.get("keep") == str(drop.pk):
-                keep, drop = drop, keep
+        if request.method == "POST" and request.POST.get("keep") == str(drop.pk):
+            keep, drop = drop, keep
+        confirming = request.method == "POST"
+        if confirming and request.POST.get("confirm") == "yes":
             try:
                 merge = services.members_merge(keep=keep, drop=drop, by=request.user)
             except DomainError as error:
                 self.message_user(request, error.message, messages.ERROR)
+                confirming = False
             else:
                 self.message_user(
                     request,
@@ -500,22 +508,16 @@ class MemberAdmin(MemberImportExportMixin, admin.ModelAdmin):
                     messages.SUCCESS,
                 )
                 return HttpResponseRedirect(reverse("admin:members_member_change", args=[merge.kept_id]))
-        related = [
-            (_("orders"), "orders"),
-            (_("events"), "events"),
-            (_("channel identities"), "identities"),
-            (_("tags"), "member_tags"),
-        ]
-        count_rows = [(label, getattr(keep, name).count(), getattr(drop, name).count()) for label, name in related]
         return TemplateResponse(
             request,
             "admin/members/member/merge.html",
             {
                 **self.admin_site.each_context(request),
-                "title": _("Merge members"),
+                "title": _("Merge members: are you sure?") if confirming else _("Merge members"),
                 "keep": keep,
                 "drop": drop,
-                "count_rows": count_rows,
+                "compare_rows": selectors.members_compare(keep=keep, drop=drop),
+                "confirming": confirming,
                 "opts": self.model._meta,
             },
         )

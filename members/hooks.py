@@ -54,3 +54,6 @@ demo_members_created = Hook("demo_members_created")
 # program_code=None) and give each member what a member of their programme has (loyalty: the points account in the
 # entry tier), set-based, in the caller's transaction.
 members_joined = Hook("members_joined")
+# The merge page compares the two members: receivers take (keep=, drop=) and return
+# [(label, kept member's value, merged-away member's value), ...] (loyalty: tier and points per programme).
+member_compare_rows = Hook("member_compare_rows")

@@ -1,10 +1,11 @@
 """Reads of the members app that more than one caller needs."""
 
-from django.db.models import Count, Prefetch, Q
+from django.db.models import Count, Prefetch, Q, Sum
 from django.db.models.functions import Right
+from django.utils.translation import gettext as _
 
 from . import hooks
-from .models import ApiKey, Channel, Consent, Member, MemberTag, api_key_hash
+from .models import ApiKey, Channel, Consent, Member, MemberMerge, MemberTag, api_key_hash
 
 
 def api_key_by_raw_key(*, raw_key: str) -> ApiKey | None:
@@ -35,13 +36,25 @@ def member_by_number(*, member_no: str, with_related: bool = True) -> Member | N
 
 def member_by_contact(*, phone=None, email=None, channel=None, external_id=None) -> Member | None:
     """The one member a phone, an e-mail or a channel identity belongs to (each an indexed look-up)."""
-    if phone:
-        return Member.objects.filter(phone=phone).first()
-    if email:
-        return Member.objects.filter(email=email).first()
+    if phone or email:
+        found = Member.objects.filter(**({"phone": phone} if phone else {"email": email})).first()
+        return found or member_by_former_contact(phone=phone, email=email)
     if channel is not None and external_id:
         return Member.objects.filter(identities__channel=channel, identities__external_id=external_id).first()
     return None
+
+
+def member_by_former_contact(*, phone=None, email=None) -> Member | None:
+    """The member a merged-away member's phone or e-mail now leads to (following the pointers of later merges)."""
+    if not (phone or email):
+        return None
+    merge = MemberMerge.objects.filter(**({"dropped_phone": phone} if phone else {"dropped_email": email})).first()
+    member = merge.kept if merge is not None else None
+    for _hop in range(10):  # a kept member merged away later in turn
+        if member is None or member.merged_into_id is None:
+            break
+        member = member.merged_into
+    return member
 
 
 def member_consents(member) -> dict:
@@ -90,3 +103,17 @@ def duplicate_candidates(*, limit: int = 200) -> list[dict]:
                 seen.add((first, pk))
                 pairs.append({"keep_id": first, "drop_id": pk, "why": why})
     return pairs[:limit]
+
+
+def members_compare(*, keep, drop) -> list[tuple]:
+    """(label, kept member's value, merged-away member's value) rows for the merge page: what each one has, with
+    the rows higher apps add (tier and points) through `hooks.member_compare_rows`."""
+    rows = []
+    for label, name in ((_("channel identities"), "identities"), (_("tags"), "member_tags"), (_("events"), "events")):
+        rows.append((label, getattr(keep, name).count(), getattr(drop, name).count()))
+    orders = {member.pk: member.orders.aggregate(count=Count("id"), spend=Sum("amount")) for member in (keep, drop)}
+    rows.append((_("orders"), orders[keep.pk]["count"], orders[drop.pk]["count"]))
+    rows.append((_("order spend"), orders[keep.pk]["spend"] or 0, orders[drop.pk]["spend"] or 0))
+    for result in hooks.member_compare_rows.send(keep=keep, drop=drop):
+        rows.extend(result or [])
+    return rows
