@@ -23,6 +23,7 @@ class LoyaltyConfig(AppConfig):
         hooks.demo_members_created.register(integration.on_demo_members_created)
         hooks.members_joined.register(integration.on_members_joined)
         hooks.member_compare_rows.register(integration.member_compare_rows)
+        hooks.members_import_checked.register(integration.on_members_import_checked)
 
         # Earning keeps a programme's rules and tiers per process until the programme's updated_at changes;
         # any save or delete of a rule or a tier touches it (cache invalidation, not domain flow).

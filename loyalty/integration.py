@@ -129,6 +129,53 @@ def on_members_joined(*, member_ids, program_code=None):
     services.accounts_open(member_ids=member_ids, program=program)
 
 
+def on_members_import_checked(*, program_code=None, rows):
+    """The member import's points and tiers: the programme they go to, each tier matched by its code or name (a
+    row with an unknown one is an error), and which known members would change (an opening balance is brought
+    over once per member)."""
+    from .models import Program
+
+    programs = Program.objects.filter(is_active=True)
+    if program_code:
+        programs = programs.filter(code=program_code)
+    programs = list(programs[:2])
+    if len(programs) != 1:
+        message = _("Say which programme the points and tiers belong to (there are several, or none).")
+        return [{"row": row["row"], "error": ("points_balance", message)} for row in rows]
+    program = programs[0]
+    tiers = selectors.tiers_for(program)
+    by_text = {}
+    for tier in tiers:
+        for text in (tier.code, tier.name, tier.name_en):
+            if text:
+                by_text.setdefault(text.strip().lower(), tier.code)
+    known = [row["member_id"] for row in rows if row["member_id"] is not None]
+    opened = selectors.members_with_opening_balance(program=program, member_ids=known)
+    current = selectors.account_tier_codes(program=program, member_ids=known)
+    answers = []
+    for row in rows:
+        answer = {"row": row["row"]}
+        code = None
+        if row["tier"]:
+            code = by_text.get(str(row["tier"]).strip().lower())
+            if code is None:
+                answer["error"] = (
+                    "tier",
+                    _("Unknown tier %(tier)s. This programme has: %(known)s.")
+                    % {"tier": row["tier"], "known": ", ".join(f"{tier.name} ({tier.code})" for tier in tiers)},
+                )
+                answers.append(answer)
+                continue
+            answer["tier"] = code
+        if row["member_id"] is not None and row["member_id"] not in opened:
+            answer["changes"] = [
+                *(["points_balance"] if row["points_balance"] else []),
+                *(["tier"] if code and code != current.get(row["member_id"]) else []),
+            ]
+        answers.append(answer)
+    return answers
+
+
 def on_channel_created(*, channel):
     """A new channel joins the programme when there is exactly one (the common case of one brand)."""
     from .models import ChannelProgram, Program

@@ -57,3 +57,7 @@ members_joined = Hook("members_joined")
 # The merge page compares the two members: receivers take (keep=, drop=) and return
 # [(label, kept member's value, merged-away member's value), ...] (loyalty: tier and points per programme).
 member_compare_rows = Hook("member_compare_rows")
+# The member import checks points and tiers before writing: receivers take (program_code=, rows=[{"row",
+# "member_id" (None for a new member), "points_balance", "tier"}]) and return [{"row", "error": (column, message)}
+# | {"row", "tier": code, "changes": [columns that will change]}].
+members_import_checked = Hook("members_import_checked")

@@ -112,6 +112,9 @@ class MemberImportExportMixin(ExportMixin):
             "opts": self.model._meta,
             "can_confirm": can_confirm,
             "running": job.status in (ImportJob.Status.PENDING, ImportJob.Status.RUNNING),
+            "shown_rows": len(job.preview or []),
+            "total_rows": sum((job.counts or {}).values()),
+            "per_status": services.PREVIEW_ROWS_PER_STATUS,
         }
         return TemplateResponse(request, "admin/members/member/import_job.html", context)
 

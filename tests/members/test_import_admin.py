@@ -100,3 +100,16 @@ def test_export_of_the_filtered_list_as_csv_with_either_headers(admin_client, ch
     lines = text.strip().splitlines()
     assert lines[0].split(",")[0] == header
     assert len(lines) == 2 and "+8613800138000" in lines[1]  # only the filtered (frozen) member
+
+
+def test_the_preview_says_how_many_rows_it_shows_and_the_status_once(admin_client, channels, monkeypatch):
+    from members.importing import services
+
+    monkeypatch.setattr(services, "PREVIEW_ROWS_PER_STATUS", 3)
+    lines = ["姓名,手机号"] + [f"会员{index},1390000{index:04d}" for index in range(8)] + ["坏,123"]
+    data = {"file": SimpleUploadedFile("list.csv", "\n".join(lines).encode(), content_type="text/csv")}
+    response = admin_client.post(reverse("admin:members_member_import"), data)
+    html = admin_client.get(response["Location"]).content.decode()
+    assert "显示 9 行中的 4 行" in html
+    status = html.split('id="import-status"')[1].split("</p>")[0]
+    assert status.count("仅预览") == 1
