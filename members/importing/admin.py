@@ -10,12 +10,11 @@ from django.urls import path, reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from import_export.admin import ExportMixin
-from import_export.formats.base_formats import CSV, XLSX
 
 from members.models import ImportJob
 
 from . import services
-from .resources import MemberExportResource, MemberExportResourceZh
+from .resources import EXPORT_FORMATS, MemberExportResource, MemberExportResourceZh
 
 MAX_UPLOAD = 200 * 1024 * 1024
 
@@ -46,7 +45,7 @@ class ImportForm(forms.Form):
 
 class MemberImportExportMixin(ExportMixin):
     resource_classes = [MemberExportResource, MemberExportResourceZh]
-    formats = [CSV, XLSX]
+    formats = EXPORT_FORMATS
     change_list_template = "admin/members/member/change_list.html"
 
     def get_urls(self):
