@@ -186,39 +186,4 @@ def on_channel_created(*, channel):
 
 
 def on_demo_members_created(*, member_ids):
-    """Demo members get the points and tier their demo orders would have earned (one point per unit, spend over
-    the last year for the tier), as opening balances: set-based, whatever the number of members."""
-    from decimal import Decimal
-
-    from django.db.models import Sum
-    from django.utils import timezone
-
-    from members.models import Order
-
-    from .models import Program
-
-    program = Program.objects.filter(code="demo").first()
-    if program is None:
-        return
-    services.accounts_open(member_ids=member_ids, program=program)
-    tiers = list(program.tiers.order_by("-rank"))
-    year_ago = timezone.now() - timezone.timedelta(days=365)
-    spend = dict(
-        Order.objects.filter(member_id__in=member_ids, occurred_at__gte=year_ago)
-        .values("member_id")
-        .annotate(total=Sum("amount"))
-        .values_list("member_id", "total")
-    )
-    lifetime = dict(
-        Order.objects.filter(member_id__in=member_ids)
-        .values("member_id")
-        .annotate(total=Sum("amount"))
-        .values_list("member_id", "total")
-    )
-    entries = []
-    for member_id in member_ids:
-        year = spend.get(member_id) or Decimal(0)
-        tier = next(t for t in tiers if year >= t.upgrade_threshold)
-        entries.append({"member_id": member_id, "points_balance": int(lifetime.get(member_id) or 0), "tier": tier.code})
-    for start in range(0, len(entries), 5000):
-        services.opening_balances_record(program=program, entries=entries[start : start + 5000])
+    demo.demo_members_standing(member_ids=member_ids)

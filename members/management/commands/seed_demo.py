@@ -6,10 +6,15 @@ from members import demo, hooks
 
 
 class Command(BaseCommand):
-    help = "Load the demo program of API.md (idempotent); with --members N, add N realistic members and history."
+    help = (
+        "Load the demo programme of API.md and, with --members N, realistic demo members with orders, points, tiers, "
+        "coupons and redemptions, topped up to N (idempotent: running it again adds nothing)."
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("--members", type=int, default=0, help="add this many demo members")
+        parser.add_argument(
+            "--members", type=int, default=0, help="top the demo members up to this many (make run: 300; 0 for none)"
+        )
         parser.add_argument("--username", default=os.environ.get("DEMO_ADMIN_USER", "admin"))
         parser.add_argument("--password", default=os.environ.get("DEMO_ADMIN_PASSWORD", "crm-demo-2026"))
         parser.add_argument("--no-staff", action="store_true", help="do not create the demo staff login")
@@ -20,9 +25,10 @@ class Command(BaseCommand):
         for seeder in hooks.demo_seeders.receivers:
             seeder(stdout=self.stdout)
         if members:
-            member_ids = demo.demo_members_create(count=members)
-            hooks.demo_members_created.send(member_ids=member_ids)
-            self.stdout.write(f"members added: {len(member_ids)}")
+            member_ids = demo.demo_members_ensure(count=members)
+            if member_ids:
+                hooks.demo_members_created.send(member_ids=member_ids)
+            self.stdout.write(f"demo members added: {len(member_ids)} (of {members} wanted)")
         if not no_staff:
             _user, created = demo.demo_staff_login(username=username, password=password)
             if created:
