@@ -216,7 +216,10 @@ def redemption_cancel(*, redemption: Redemption, reason: str, actor=None) -> Red
     redemption = Redemption.objects.select_for_update(of=("self",)).select_related("reward").get(pk=redemption.pk)
     if redemption.status == Redemption.Status.CANCELLED:
         raise RewardUnavailable(_("This redemption is cancelled already."))
-    if redemption.coupons.filter(status=Coupon.Status.USED).exists():
+    # Lock the redemption's coupons before looking at them: a burn at a till locks the coupon too, so a burn and a
+    # cancellation take turns on the same rows and exactly one of them wins.
+    coupons = list(Coupon.objects.select_for_update().filter(redemption=redemption).order_by("pk"))
+    if any(coupon.status == Coupon.Status.USED for coupon in coupons):
         raise RewardUnavailable(_("A coupon of this redemption was used; it cannot be cancelled."))
     reward = Reward.objects.select_for_update(of=("self",)).get(pk=redemption.reward_id)
     points_give_back(
@@ -230,7 +233,9 @@ def redemption_cancel(*, redemption: Redemption, reason: str, actor=None) -> Red
         redeemed_count=F("redeemed_count") - redemption.quantity,
         **({"stock": F("stock") + redemption.quantity} if reward.stock is not None else {}),
     )
-    redemption.coupons.filter(status=Coupon.Status.ISSUED).update(status=Coupon.Status.VOID)
+    Coupon.objects.filter(pk__in=[coupon.pk for coupon in coupons], status=Coupon.Status.ISSUED).update(
+        status=Coupon.Status.VOID
+    )
     Fulfilment.objects.filter(redemption=redemption).update(status=Fulfilment.Status.CANCELLED, updated_by=actor)
     redemption.status, redemption.cancel_reason = Redemption.Status.CANCELLED, reason
     redemption.cancelled_by, redemption.cancelled_at = actor, timezone.now()
