@@ -119,7 +119,7 @@ def _credit(
         available_at = min(available_at, now)
     if expires_at is None:
         expires_at = rule_strategies.expiry_for(account.program, available_at)
-    repaid = 0 if pending else min(points, max(0, -account.balance))
+    repaid = 0 if pending else rule_strategies.debt_repaid(balance=account.balance, points=points)
     lot = PointsLot(
         account=account,
         points=points,
@@ -453,6 +453,9 @@ def _account_lock_for_order(order, program):
 
 
 _FALL_BACK = object()
+_REPAID_IN_ONE_STATEMENT = rule_strategies.debt_repaid_sql(
+    balance="acc.balance", points="acc.points", vendor="postgresql"
+)
 
 
 def _earn_in_one_statement(order, program, rules):
@@ -493,7 +496,7 @@ def _earn_in_one_statement(order, program, rules):
         " new_lot AS ("
         "  INSERT INTO loyalty_pointslot (account_id, points, remaining, status, available_at, expires_at,"
         "  reference, created_at)"
-        "  SELECT acc.id, acc.points, acc.points - LEAST(acc.points, GREATEST(0, -acc.balance)), 'available',"
+        f"  SELECT acc.id, acc.points, acc.points - {_REPAID_IN_ONE_STATEMENT}, 'available',"
         "  %s, %s, %s, %s FROM acc RETURNING id, account_id, points),"
         " changed AS ("
         "  UPDATE loyalty_account a SET balance = a.balance + l.points,"
@@ -878,7 +881,14 @@ def accounts_merge(*, kept, dropped) -> dict:
         locked = accounts_lock(account.pk, target.pk)
         source, target = locked[account.pk], locked[target.pk]
         carried = source.balance
+        # As if both histories had happened to one account: a debt on either side is repaid first from the other
+        # side's available points (the debt rule), soonest-expiring lots first.
+        repaid = rule_strategies.debt_repaid(
+            balance=min(source.balance, target.balance), points=max(source.balance, target.balance, 0)
+        )
         PointsLot.objects.filter(account=source).update(account=target)
+        if repaid:
+            _take_from_lots(target, repaid)
         for field in ("balance", "pending", "lifetime_earned", "lifetime_spent"):
             setattr(target, field, getattr(target, field) + getattr(source, field))
             setattr(source, field, 0)
