@@ -42,6 +42,33 @@ def program_for_channel(channel, *, required=True) -> Program | None:
     return channel._loyalty_program
 
 
+def partner_fact_check(*, program: Program, kind: str, occurred_at=None, amount=None, now=None) -> None:
+    """Refuse what a partner sends outside the programme's limits, before anything is recorded: an order's or an
+    event's time (`kind` "order" or "event") too old or in the future beyond the clock skew, an order's or a
+    refund's amount above the ceiling. Called at the partner API's entry; the order import (staff loading history)
+    does not call it."""
+    now = now or timezone.now()
+    fields = {}
+    if occurred_at is not None:
+        days = program.order_max_age_days if kind == "order" else program.event_max_age_days
+        if occurred_at < now - dt.timedelta(days=days):
+            fields["occurred_at"] = [
+                _("More than %(days)d days ago: this programme does not accept it (staff can import older orders).")
+                % {"days": days}
+            ]
+        elif occurred_at > now + dt.timedelta(minutes=program.future_skew_minutes):
+            fields["occurred_at"] = [
+                _("In the future: at most %(minutes)d minutes ahead of the server's clock are accepted.")
+                % {"minutes": program.future_skew_minutes}
+            ]
+    if amount is not None and amount > program.max_order_amount:
+        fields["amount"] = [
+            _("Above this programme's maximum of %(max)s per order.") % {"max": program.max_order_amount}
+        ]
+    if fields:
+        raise ValidationFailed(fields=fields)
+
+
 def _entry_tier(program) -> Tier:
     tiers = program_config(program)["tiers"]
     tier = tiers[0] if tiers else None

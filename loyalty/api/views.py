@@ -73,6 +73,9 @@ class OrderCreateView(ProgramMixin, APIView):
                     ]
                 }
             )
+        services.partner_fact_check(
+            program=self.program, kind="order", occurred_at=values["occurred_at"], amount=values["amount"]
+        )
         member = self.member(member_no=values.get("member_no"), phone=values.get("phone"))
         order, created = member_services.order_record(
             channel=self.channel,
@@ -105,6 +108,7 @@ class RefundCreateView(ProgramMixin, APIView):
         data = s.RefundInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
+        services.partner_fact_check(program=self.program, kind="refund", amount=values["amount"])
         refund, created = member_services.refund_record(
             channel=self.channel,
             order=order,
@@ -128,7 +132,7 @@ class EventCreateView(ProgramMixin, APIView):
         data = s.EventInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        self.program  # noqa: B018 - refuse a channel without a programme before recording anything
+        services.partner_fact_check(program=self.program, kind="event", occurred_at=values["occurred_at"])
         event, created = member_services.event_record(
             channel=self.channel,
             event_id=values["event_id"],
