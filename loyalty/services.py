@@ -10,6 +10,7 @@ from django.db.models import F, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from members import services as member_services
 from members.db import insert_statement
 from members.errors import IdempotencyConflict, ValidationFailed
 from members.models import Member, Order
@@ -42,11 +43,11 @@ def program_for_channel(channel, *, required=True) -> Program | None:
     return channel._loyalty_program
 
 
-def partner_fact_check(*, program: Program, kind: str, occurred_at=None, amount=None, now=None) -> None:
+def program_limits_check(*, program: Program, kind: str, occurred_at=None, amount=None, now=None) -> None:
     """Refuse what a partner sends outside the programme's limits, before anything is recorded: an order's or an
     event's time (`kind` "order" or "event") too old or in the future beyond the clock skew, an order's or a
-    refund's amount above the ceiling. Called at the partner API's entry; the order import (staff loading history)
-    does not call it."""
+    refund's amount above the ceiling. The partner writes below call it; the order import (staff loading history)
+    does not."""
     now = now or timezone.now()
     fields = {}
     if occurred_at is not None:
@@ -67,6 +68,27 @@ def partner_fact_check(*, program: Program, kind: str, occurred_at=None, amount=
         ]
     if fields:
         raise ValidationFailed(fields=fields)
+
+
+@transaction.atomic
+def partner_order_record(*, channel, member: Member, amount: Decimal, occurred_at: dt.datetime, **order):
+    """A partner's order (POST /orders/): within the programme's limits, then recorded (and earned) once."""
+    program_limits_check(program=program_for_channel(channel), kind="order", occurred_at=occurred_at, amount=amount)
+    return member_services.order_record(channel=channel, member=member, amount=amount, occurred_at=occurred_at, **order)
+
+
+@transaction.atomic
+def partner_refund_record(*, channel, order: Order, amount: Decimal, **refund):
+    """A partner's refund (POST /orders/{id}/refunds/): within the programme's amount limit, then recorded."""
+    program_limits_check(program=program_for_channel(channel), kind="refund", amount=amount)
+    return member_services.refund_record(channel=channel, order=order, amount=amount, **refund)
+
+
+@transaction.atomic
+def partner_event_record(*, channel, member: Member, occurred_at: dt.datetime, **event):
+    """A partner's event (POST /events/): within the programme's limits, then recorded (and earned) once."""
+    program_limits_check(program=program_for_channel(channel), kind="event", occurred_at=occurred_at)
+    return member_services.event_record(channel=channel, member=member, occurred_at=occurred_at, **event)
 
 
 def _entry_tier(program) -> Tier:

@@ -73,11 +73,8 @@ class OrderCreateView(ProgramMixin, APIView):
                     ]
                 }
             )
-        services.partner_fact_check(
-            program=self.program, kind="order", occurred_at=values["occurred_at"], amount=values["amount"]
-        )
         member = self.member(member_no=values.get("member_no"), phone=values.get("phone"))
-        order, created = member_services.order_record(
+        order, created = services.partner_order_record(
             channel=self.channel,
             order_id=values["order_id"],
             member=member,
@@ -108,8 +105,7 @@ class RefundCreateView(ProgramMixin, APIView):
         data = s.RefundInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        services.partner_fact_check(program=self.program, kind="refund", amount=values["amount"])
-        refund, created = member_services.refund_record(
+        refund, created = services.partner_refund_record(
             channel=self.channel,
             order=order,
             refund_id=values["refund_id"],
@@ -132,8 +128,7 @@ class EventCreateView(ProgramMixin, APIView):
         data = s.EventInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        services.partner_fact_check(program=self.program, kind="event", occurred_at=values["occurred_at"])
-        event, created = member_services.event_record(
+        event, created = services.partner_event_record(
             channel=self.channel,
             event_id=values["event_id"],
             member=self.member(member_no=values["member_no"]),
