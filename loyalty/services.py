@@ -54,8 +54,7 @@ def program_limits_check(*, program: Program, kind: str, occurred_at=None, amoun
         days = program.order_max_age_days if kind == "order" else program.event_max_age_days
         if occurred_at < now - dt.timedelta(days=days):
             fields["occurred_at"] = [
-                _("More than %(days)d days ago: this programme does not accept it (staff can import older orders).")
-                % {"days": days}
+                _("More than %(days)d days ago: this programme does not accept it.") % {"days": days}
             ]
         elif occurred_at > now + dt.timedelta(minutes=program.future_skew_minutes):
             fields["occurred_at"] = [
