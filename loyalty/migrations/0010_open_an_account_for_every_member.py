@@ -21,6 +21,6 @@ def open_accounts(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("loyalty", "0008_account_fillfactor")]
+    dependencies = [("loyalty", "0009_program_partner_limits")]
 
     operations = [migrations.RunPython(open_accounts, migrations.RunPython.noop)]
