@@ -55,6 +55,14 @@ class Program(models.Model):
         default="month",
         help_text=_("When the tier's birthday points are given (once a year)."),
     )
+    staff_adjustment_limit = models.PositiveIntegerField(
+        _("staff adjustment limit (points)"),
+        default=1000,
+        help_text=_(
+            "The most points one adjustment by staff may add or take; staff with the permission to adjust without "
+            "limit may go beyond it."
+        ),
+    )
     channels = models.ManyToManyField(Channel, through="ChannelProgram", related_name="+", blank=True)
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
@@ -177,6 +185,7 @@ class Account(models.Model):
         permissions = [
             ("adjust_points", _("Can adjust points by hand")),
             ("set_tier", _("Can set a tier by hand")),
+            ("adjust_points_without_limit", _("Can adjust points beyond the programme's limit per adjustment")),
         ]
         constraints = [
             models.UniqueConstraint(fields=["member", "program"], name="account_unique_per_program"),
@@ -617,6 +626,7 @@ class CouponBatch(models.Model):
         ordering = ["-created_at"]
         verbose_name = _("coupon batch")
         verbose_name_plural = _("coupon batches")
+        permissions = [("export_couponbatch", _("Can download a batch's codes"))]
 
     def __str__(self):
         return f"{self.template} x{self.count}"
@@ -644,6 +654,7 @@ class Fulfilment(models.Model):
         ordering = ["status", "redemption__created_at"]
         verbose_name = _("gift fulfilment")
         verbose_name_plural = _("gift fulfilment")
+        permissions = [("export_fulfilment", _("Can export gifts to ship (names and phones)"))]
 
     def __str__(self):
         return f"{self.redemption} {self.status}"
