@@ -9,6 +9,9 @@ A pattern is "app_label.codename" with shell wildcards; "-" in front takes match
 
 from fnmatch import fnmatchcase
 
+from django.apps import apps
+from django.db import DEFAULT_DB_ALIAS, transaction
+
 CUSTOMER_SERVICE = "客服 Customer service"
 OPERATIONS = "运营 Operations"
 MARKETING = "市场 Marketing"
@@ -94,26 +97,30 @@ def permissions_matching(patterns, permissions):
     return chosen
 
 
-def roles_sync(*, group_model=None, permission_model=None) -> dict:
+def roles_sync(*, using: str = DEFAULT_DB_ALIAS) -> dict:
     """Create the role groups that are missing and set each one's permissions to exactly what its patterns give.
     Returns {role: number of permissions}."""
-    if group_model is None or permission_model is None:
-        from django.contrib.auth.models import Group, Permission
+    from django.contrib.auth.models import Group, Permission
 
-        group_model, permission_model = Group, Permission
     permissions = [
         (pk, f"{app_label}.{codename}")
-        for pk, app_label, codename in permission_model.objects.values_list("pk", "content_type__app_label", "codename")
+        for pk, app_label, codename in Permission.objects.using(using).values_list(
+            "pk", "content_type__app_label", "codename"
+        )
     ]
     counts = {}
-    for role, patterns in ROLES.items():
-        group, _created = group_model.objects.get_or_create(name=role)
-        chosen = permissions_matching(patterns, permissions)
-        group.permissions.set(chosen)
-        counts[role] = len(chosen)
+    with transaction.atomic(using=using):
+        for role, patterns in ROLES.items():
+            group, _created = Group.objects.using(using).get_or_create(name=role)
+            chosen = permissions_matching(patterns, permissions)
+            group.permissions.set(chosen)
+            counts[role] = len(chosen)
     return counts
 
 
-def sync_after_migrate(sender, **kwargs):
-    """post_migrate receiver: runs after each app's migrations, so the last call sees every app's permissions."""
-    roles_sync()
+def sync_after_migrate(sender, using=DEFAULT_DB_ALIAS, **kwargs):
+    """post_migrate receiver. The signal is sent once per app, in INSTALLED_APPS order, each time after that app's
+    permissions are created; syncing on the last app's signal sees every app's permissions (also after `flush`)."""
+    with_models = [config for config in apps.get_app_configs() if config.models_module is not None]
+    if with_models and sender.label == with_models[-1].label:
+        roles_sync(using=using)
