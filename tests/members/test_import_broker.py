@@ -16,8 +16,10 @@ CSV = "name,phone,email\n张三,13900139000,zhang.san@example.com\n".encode()
 
 
 @pytest.fixture
-def broker_down():
+def broker_down(monkeypatch):
     """The Celery app pointed at a closed port (nothing listens on port 1), with a short connection timeout."""
+    # Celery reads CELERY_BROKER_URL from the environment before its configuration (a CI run with a broker sets it).
+    monkeypatch.setenv("CELERY_BROKER_URL", "redis://127.0.0.1:1/0")
     saved = {
         key: app.conf[key]
         for key in ("broker_url", "task_always_eager", "broker_transport_options", "broker_connection_timeout")
