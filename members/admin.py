@@ -501,6 +501,14 @@ class MemberAdmin(MemberImportExportMixin, admin.ModelAdmin):
             *super().get_urls(),
         ]
 
+    def _show_contacts(self, request, members):
+        """`shown_phone` and `shown_email` on each member for a page: in full, or masked for staff without the
+        "view personal data" permission."""
+        masked = self._masked(request)
+        for member in members:
+            member.shown_phone = mask_phone(member.phone) if masked else member.phone
+            member.shown_email = mask_email(member.email) if masked else member.email
+
     def note_view(self, request, pk):
         # Writing a note is its own permission: customer service writes notes without changing the member.
         if not request.user.has_perm("members.add_membernote"):
@@ -531,6 +539,7 @@ class MemberAdmin(MemberImportExportMixin, admin.ModelAdmin):
         pairs = selectors.duplicate_candidates()
         members = Member.objects.in_bulk({pk for pair in pairs for pk in (pair["keep_id"], pair["drop_id"])})
         reasons = {"name_birthday": _("same name and birthday"), "name_phone": _("same name and phone digits")}
+        self._show_contacts(request, members.values())
         rows = [{"keep": members[p["keep_id"]], "drop": members[p["drop_id"]], "why": reasons[p["why"]]} for p in pairs]
         return TemplateResponse(
             request,
@@ -562,6 +571,7 @@ class MemberAdmin(MemberImportExportMixin, admin.ModelAdmin):
                     messages.SUCCESS,
                 )
                 return HttpResponseRedirect(reverse("admin:members_member_change", args=[merge.kept_id]))
+        self._show_contacts(request, [keep, drop])
         related = [
             (_("orders"), "orders"),
             (_("events"), "events"),

@@ -1,6 +1,8 @@
 """Staff roles (groups kept in sync after migrate), masked phone and e-mail for roles without the "view personal
 data" permission, staff notes, and the per-programme limit on one adjustment by staff."""
 
+import datetime as dt
+
 import pytest
 from django.contrib.auth.models import Group, Permission, User
 from django.core.management import call_command
@@ -12,6 +14,7 @@ from members import roles
 from members.importing.resources import EXPORT_COLUMNS
 from members.masking import mask_email, mask_phone
 from members.models import Member, MemberNote
+from tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -212,3 +215,25 @@ def test_partner_adjustments_are_not_bound_by_the_staff_limit(api, member, progr
         format="json",
     )
     assert response.status_code == 201, response.content
+
+
+def test_merge_and_duplicates_pages_mask_contacts_without_the_permission(client, member):
+    member.birthday = dt.date(1990, 5, 1)
+    member.save(update_fields=["birthday"])
+    twin = MemberFactory(name="张伟", phone="+8613900139000", email="zw@example.com", birthday=dt.date(1990, 5, 1))
+    user = User.objects.create_user("merger", password=PASSWORD, is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=["view_member", "change_member"]))
+
+    def pages():
+        client.force_login(User.objects.get(pk=user.pk))
+        merge = client.get(reverse("admin:members_member_merge", args=[member.pk, twin.pk]))
+        duplicates = client.get(reverse("admin:members_member_duplicates"))
+        assert len(duplicates.context["rows"]) == 1
+        return merge.content.decode() + duplicates.content.decode()
+
+    masked = pages()
+    assert masked.count("138****8000") == 2 and masked.count("139****9000") == 2 and "z***@example.com" in masked
+    assert "13800138000" not in masked and "13900139000" not in masked and "zw@example.com" not in masked
+    user.user_permissions.add(Permission.objects.get(codename="view_personal_data"))
+    full = pages()
+    assert full.count("+8613800138000") == 2 and full.count("zw@example.com") == 2
