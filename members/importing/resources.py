@@ -7,10 +7,12 @@ defaults to), without a zone suffix, as Excel expects; amounts are numbers in XL
 Excel on Chinese Windows needs to recognise UTF-8) or GB18030, as chosen in the export form."""
 
 from django.utils import timezone, translation
-from import_export import fields, resources
+from import_export import fields
 from import_export.formats.base_formats import CSV, XLSX
 
+from members.masking import mask_email, mask_phone
 from members.models import Member
+from members.spreadsheets import FormulaSafeResource
 
 # key, English header, Chinese header (each one a header the import recognises)
 EXPORT_COLUMNS = [
@@ -28,11 +30,15 @@ EXPORT_COLUMNS = [
 ]
 
 
-class _MemberExport(resources.ModelResource):
+class _MemberExport(FormulaSafeResource):
+    """Phone and e-mail are masked unless the exporting user may see personal data (`mask_personal_data`); cells
+    that are text go through the formula escaping (numbers and dates stay what they are)."""
+
     language = "en"
 
-    def __init__(self, **kwargs):
+    def __init__(self, *, mask_personal_data: bool = True, **kwargs):
         super().__init__(**kwargs)
+        self.mask_personal_data = mask_personal_data
         # The status and gender labels in the file's language, whatever the operator's page is in.
         with translation.override("zh-hans" if self.language == "zh" else "en"):
             self._labels = {
@@ -44,10 +50,10 @@ class _MemberExport(resources.ModelResource):
         return super().get_queryset().select_related("join_channel")
 
     def dehydrate_phone(self, member):
-        return member.phone or ""
+        return (mask_phone(member.phone) if self.mask_personal_data else member.phone) or ""
 
     def dehydrate_email(self, member):
-        return member.email or ""
+        return (mask_email(member.email) if self.mask_personal_data else member.email) or ""
 
     def dehydrate_gender(self, member):
         return self._labels["gender"].get(member.gender, member.gender) if self.language == "zh" else member.gender

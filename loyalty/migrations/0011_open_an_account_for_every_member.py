@@ -21,6 +21,6 @@ def open_accounts(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("loyalty", "0009_program_partner_limits")]
+    dependencies = [("loyalty", "0010_staff_adjustment_limit_and_export_permissions")]
 
     operations = [migrations.RunPython(open_accounts, migrations.RunPython.noop)]

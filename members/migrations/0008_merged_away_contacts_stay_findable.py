@@ -14,7 +14,7 @@ def fill_from_the_merge_record(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('members', '0006_hot_path_indexes'),
+        ('members', '0007_staff_notes_roles_and_permissions'),
     ]
 
     operations = [
