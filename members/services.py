@@ -41,6 +41,7 @@ from .models import (
     Tag,
     api_key_hash,
 )
+from .normalize import check_event_attributes, clean_text
 
 MEMBER_NO_FIRST = 1_000_000
 CONSENT_CHANNELS = [choice.value for choice in Consent.Channel]
@@ -220,12 +221,12 @@ def member_create(
     _raise_if_taken(phone=phone, email=email, channel=channel, external_id=external_id)
     member = Member(
         member_no=member_numbers_allocate(count=1)[0],
-        name=name.strip(),
+        name=clean_text(name),
         phone=phone or None,
         email=email or None,
         gender=gender,
         birthday=birthday,
-        city=city,
+        city=clean_text(city),
         country=country,
         language=language,
         joined_at=joined_at or timezone.now(),
@@ -273,6 +274,8 @@ def member_update(*, member: Member, data: dict, consents: dict | None = None, a
     for field, value in data.items():
         if field in ("phone", "email"):
             value = value or None
+        elif field in ("name", "city") and value is not None:
+            value = clean_text(value)
         old = getattr(member, field)
         if old != value:
             changes[field] = [_jsonable(old), _jsonable(value)]
@@ -594,6 +597,10 @@ def event_record(
     attributes: dict | None = None,
 ) -> tuple[Event, bool]:
     attributes = attributes or {}
+    try:
+        check_event_attributes(attributes)
+    except ValueError as error:
+        raise ValidationFailed(fields={"attributes": [str(error)]}) from None
     fingerprint = payload_fingerprint(
         {
             "event_id": event_id,
