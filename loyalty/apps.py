@@ -17,6 +17,8 @@ class LoyaltyConfig(AppConfig):
         hooks.member_merged.register(integration.on_member_merged)
         hooks.member_loyalty_summary.register(integration.member_loyalty_summary)
         hooks.member_tier_filter.register(integration.member_tier_filter)
+        hooks.member_visibility.register(integration.member_visibility)
+        hooks.member_joined.register(integration.on_member_joined)
         hooks.demo_seeders.register(integration.seed_demo)
         hooks.members_imported.register(integration.on_members_imported)
         hooks.channel_created.register(integration.on_channel_created)

@@ -20,6 +20,23 @@ def channels_by_code_or_name(texts) -> dict:
     return {text: found[text] for text in texts if text in found}
 
 
+def members_visible_to(*, channel, queryset=None):
+    """The members `channel` may see, list, read and change: its programme's members (the hooks decide which).
+
+    The one scoping rule of every member-scoped partner endpoint; `channel=None` (staff, jobs) sees everyone."""
+    queryset = Member.objects.all() if queryset is None else queryset
+    if channel is None:
+        return queryset
+    for condition in hooks.member_visibility.send(channel=channel):
+        if condition is not None:
+            queryset = queryset.filter(condition)
+    return queryset
+
+
+def member_is_visible(*, member, channel) -> bool:
+    return members_visible_to(channel=channel, queryset=Member.objects.filter(pk=member.pk)).exists()
+
+
 def member_list():
     """Members with what their API representation needs, in a fixed number of queries whatever the page size."""
     return Member.objects.prefetch_related(
@@ -28,19 +45,21 @@ def member_list():
     )
 
 
-def member_by_number(*, member_no: str, with_related: bool = True) -> Member | None:
+def member_by_number(*, member_no: str, with_related: bool = True, visible_to=None) -> Member | None:
+    """The member with this number; with `visible_to` (a partner's channel), only if that channel may see them."""
     members = member_list() if with_related else Member.objects.all()
-    return members.filter(member_no=member_no).first()
+    return members_visible_to(channel=visible_to, queryset=members).filter(member_no=member_no).first()
 
 
-def member_by_contact(*, phone=None, email=None, channel=None, external_id=None) -> Member | None:
+def member_by_contact(*, phone=None, email=None, channel=None, external_id=None, visible_to=None) -> Member | None:
     """The one member a phone, an e-mail or a channel identity belongs to (each an indexed look-up)."""
+    members = members_visible_to(channel=visible_to)
     if phone:
-        return Member.objects.filter(phone=phone).first()
+        return members.filter(phone=phone).first()
     if email:
-        return Member.objects.filter(email=email).first()
+        return members.filter(email=email).first()
     if channel is not None and external_id:
-        return Member.objects.filter(identities__channel=channel, identities__external_id=external_id).first()
+        return members.filter(identities__channel=channel, identities__external_id=external_id).first()
     return None
 
 

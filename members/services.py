@@ -246,7 +246,78 @@ def member_create(
     if consents:
         _consents_apply(member=member, consents=consents, source=_source(channel, actor), actor=actor)
     _history(member, "created", actor=actor, channel=channel)
+    hooks.member_joined.send(member=member, channel=channel)
     return member
+
+
+def _people_matching(*, phone=None, email=None, channel=None, external_id=None) -> list[tuple[str, Member]]:
+    """(field, member) for each of phone, e-mail and this channel's identity that already belongs to a member."""
+    found = []
+    if phone:
+        found.append(("phone", Member.objects.filter(phone=phone).first()))
+    if email:
+        found.append(("email", Member.objects.filter(email=email).first()))
+    if channel is not None and external_id:
+        identity = ChannelIdentity.objects.filter(channel=channel, external_id=external_id).first()
+        found.append(("external_id", identity.member if identity else None))
+    return [(field, member) for field, member in found if member is not None]
+
+
+@transaction.atomic
+def member_sign_up(*, channel: Channel, name: str, phone=None, email=None, external_id=None, **profile) -> tuple:
+    """A partner channel signs a person up. Returns (member, created).
+
+    A person unknown to the CRM becomes a new member. A person who is already a member of another programme only
+    (same phone, e-mail or identity) joins this channel's programme: the same member, blank fields filled from the
+    request, nothing overwritten (API.md: Members). A member this channel already sees is a `duplicate_member`.
+    """
+    matches = _people_matching(phone=phone, email=email, channel=channel, external_id=external_id)
+    if not matches:
+        return member_create(
+            channel=channel, name=name, phone=phone, email=email, external_id=external_id, **profile
+        ), True
+    field, member = matches[0]
+    if any(other.pk != member.pk for _field, other in matches):
+        other_field, other = next((f, m) for f, m in matches if m.pk != member.pk)
+        raise _duplicate_error(other.member_no, other_field)  # two people: nothing to join
+    # Locked, and checked again under the lock: of two concurrent sign-ups in one programme, the second sees the
+    # first's account and is a duplicate.
+    member = Member.objects.select_for_update().get(pk=member.pk)
+    if member.status == Member.Status.CLOSED or _visible(member, channel):
+        raise _duplicate_error(member.member_no, field)
+    _join(member=member, channel=channel, name=name, phone=phone, email=email, external_id=external_id, **profile)
+    return member, False
+
+
+def _visible(member, channel) -> bool:
+    from .selectors import member_is_visible
+
+    return member_is_visible(member=member, channel=channel)
+
+
+def _join(*, member, channel, phone, email, external_id, consents=None, referrer=None, name="", **profile) -> None:
+    fills = {}
+    for field, value in {"phone": phone, "email": email, **profile}.items():
+        if field == "gender":
+            if member.gender == Member.Gender.UNKNOWN and value and value != Member.Gender.UNKNOWN:
+                fills[field] = value
+        elif value and not getattr(member, field):
+            fills[field] = clean_text(value) if field == "city" else value
+    if fills:
+        # The contacts filled must be free: one that belongs to someone else refuses the whole sign-up.
+        _raise_if_taken(phone=fills.get("phone"), email=fills.get("email"), exclude_pk=member.pk)
+        for field, value in fills.items():
+            setattr(member, field, value)
+        _full_clean(member)
+        member.save(update_fields=[*fills, "updated_at"])
+    if external_id:
+        ChannelIdentity.objects.get_or_create(channel=channel, external_id=external_id, defaults={"member": member})
+    current = set(member.consents.values_list("channel", flat=True))
+    new_consents = {key: value for key, value in (consents or {}).items() if key not in current}
+    if new_consents:
+        _consents_apply(member=member, consents=new_consents, source=_source(channel, None))
+    _history(member, "joined", changes={key: _jsonable(value) for key, value in fills.items()}, channel=channel)
+    hooks.member_joined.send(member=member, channel=channel)
 
 
 def _source(channel, actor) -> str:

@@ -93,7 +93,9 @@ def event(member, **fields):
     ],
 )
 def test_event_attributes_are_bounded(api, member, attributes, why):
-    response = api.post("/api/v1/events/", event(member, attributes=attributes), format="json")
+    response = api.post(
+        "/api/v1/events/", event(member, attributes=attributes), format="json", HTTP_ACCEPT_LANGUAGE="en"
+    )
     error = assert_validation_error(response)
     assert list(error["fields"]) == ["attributes"]
     if why:
