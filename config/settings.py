@@ -126,6 +126,9 @@ USE_TZ = True
 
 # The region used to read phone numbers written without a country code.
 DEFAULT_PHONE_REGION = env.str("DEFAULT_PHONE_REGION", default="CN")
+# Members closed more than this many days ago are anonymised by the daily job (PIPL/GDPR storage limitation);
+# unset: never automatically.
+MEMBER_RETENTION_DAYS = env.int("MEMBER_RETENTION_DAYS", default=None)
 
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")

@@ -19,6 +19,7 @@ class LoyaltyConfig(AppConfig):
         hooks.member_tier_filter.register(integration.member_tier_filter)
         hooks.member_visibility.register(integration.member_visibility)
         hooks.member_joined.register(integration.on_member_joined)
+        hooks.member_personal_data.register(integration.member_personal_data)
         hooks.demo_seeders.register(integration.seed_demo)
         hooks.members_imported.register(integration.on_members_imported)
         hooks.channel_created.register(integration.on_channel_created)

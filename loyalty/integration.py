@@ -96,6 +96,10 @@ def on_member_joined(*, member, channel=None):
         services.account_get_or_create(member=member, program=program)
 
 
+def member_personal_data(*, member):
+    return selectors.member_personal_data(member=member)
+
+
 def member_tier_filter(*, queryset, tier_code, channel=None):
     program = services.program_for_channel(channel, required=False) if channel is not None else None
     if program is None:

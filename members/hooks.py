@@ -55,6 +55,12 @@ member_visibility = Hook("member_visibility")
 # programme: receivers take (member=, channel=) (channel is None for staff and imports); loyalty opens the account in
 # the channel's programme, in the sign-up's transaction.
 member_joined = Hook("member_joined")
+# A member's personal data export (PIPL/GDPR access): receivers take (member=) and return {section: JSON-able data}
+# (loyalty: points, ledger, coupons, redemptions, badges; campaigns: messages).
+member_personal_data = Hook("member_personal_data")
+# Members' personal data was erased: receivers take (member_ids=) and anonymise what they hold about them, set-based,
+# in the erasure's transaction (orders, ledger and figures stay).
+members_erased = Hook("members_erased")
 # seed_demo --members N added members with order history: receivers take (member_ids=) and give them their
 # loyalty standing (points and tiers from that history) in bulk.
 demo_members_created = Hook("demo_members_created")

@@ -4,7 +4,21 @@ from django.db.models import Count, Prefetch, Q
 from django.db.models.functions import Right
 
 from . import hooks
-from .models import ApiKey, Channel, Consent, Member, MemberTag, api_key_hash
+from .models import (
+    ApiKey,
+    Channel,
+    ChannelIdentity,
+    Consent,
+    ConsentChange,
+    Event,
+    Member,
+    MemberHistory,
+    MemberTag,
+    Order,
+    OrderLine,
+    Refund,
+    api_key_hash,
+)
 
 
 def api_key_by_raw_key(*, raw_key: str) -> ApiKey | None:
@@ -109,3 +123,87 @@ def duplicate_candidates(*, limit: int = 200) -> list[dict]:
                 seen.add((first, pk))
                 pairs.append({"keep_id": first, "drop_id": pk, "why": why})
     return pairs[:limit]
+
+
+def member_personal_data(*, member) -> dict:
+    """Everything the CRM holds about one person, as JSON-able data (PIPL/GDPR access and portability).
+
+    The members app's part here; higher apps add theirs through `hooks.member_personal_data` (points and the ledger,
+    coupons, redemptions, badges, messages). A fixed number of queries per section, however long the history."""
+    from django.utils import timezone
+
+    profile = Member.objects.filter(pk=member.pk).values(
+        "member_no",
+        "name",
+        "phone",
+        "email",
+        "gender",
+        "birthday",
+        "city",
+        "country",
+        "language",
+        "status",
+        "joined_at",
+        "join_channel__code",
+        "referrer__member_no",
+        "closed_at",
+        "erased_at",
+        "imported_spend",
+    )[0]
+    orders = list(
+        Order.objects.filter(member=member)
+        .order_by("occurred_at", "id")
+        .values(
+            "id", "channel__code", "order_id", "store", "amount", "refunded_amount", "currency", "occurred_at", "status"
+        )
+    )
+    lines, refunds = {}, {}
+    for line in (
+        OrderLine.objects.filter(order__member=member)
+        .order_by("id")
+        .values("order_id", "sku", "name", "category", "quantity", "amount")
+    ):
+        lines.setdefault(line.pop("order_id"), []).append(line)
+    for refund in (
+        Refund.objects.filter(order__member=member)
+        .order_by("id")
+        .values("order_id", "channel__code", "refund_id", "amount", "lines", "created_at")
+    ):
+        refunds.setdefault(refund.pop("order_id"), []).append(refund)
+    for order in orders:
+        pk = order.pop("id")
+        order["lines"], order["refunds"] = lines.get(pk, []), refunds.get(pk, [])
+    data = {
+        "exported_at": timezone.now(),
+        "member": profile,
+        "identities": list(
+            ChannelIdentity.objects.filter(member=member)
+            .order_by("id")
+            .values("channel__code", "external_id", "created_at")
+        ),
+        "consents": list(
+            Consent.objects.filter(member=member)
+            .order_by("channel")
+            .values("channel", "granted", "source", "updated_at")
+        ),
+        "consent_history": list(
+            ConsentChange.objects.filter(member=member)
+            .order_by("created_at", "id")
+            .values("channel", "granted", "source", "created_at")
+        ),
+        "tags": list(MemberTag.objects.filter(member=member).order_by("tag__name").values_list("tag__name", flat=True)),
+        "orders": orders,
+        "events": list(
+            Event.objects.filter(member=member)
+            .order_by("occurred_at", "id")
+            .values("channel__code", "event_id", "type", "name", "occurred_at", "attributes")
+        ),
+        "history": list(
+            MemberHistory.objects.filter(member=member)
+            .order_by("created_at", "id")
+            .values("action", "changes", "created_at")
+        ),
+    }
+    for result in hooks.member_personal_data.send(member=member):
+        data.update(result or {})
+    return data

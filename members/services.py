@@ -8,7 +8,8 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -389,7 +390,10 @@ def members_set_status(*, member_ids, status: str, actor=None, reason: str = "")
     )
     if not targets:
         return 0
-    Member.objects.filter(pk__in=[pk for pk, _old in targets]).update(status=status, updated_at=timezone.now())
+    now = timezone.now()
+    Member.objects.filter(pk__in=[pk for pk, _old in targets]).update(
+        status=status, updated_at=now, closed_at=now if status == Member.Status.CLOSED else None
+    )
     MemberHistory.objects.bulk_create(
         MemberHistory(member_id=pk, action="status", changes={"status": [old, status], "reason": reason}, actor=actor)
         for pk, old in targets
@@ -498,7 +502,8 @@ def members_merge(*, keep: Member, drop: Member, by=None) -> MemberMerge:
     drop.status = Member.Status.CLOSED
     drop.merged_into = keep
     drop.phone = drop.email = None
-    drop.save(update_fields=["status", "merged_into", "phone", "email", "updated_at"])
+    drop.closed_at = drop.closed_at or timezone.now()
+    drop.save(update_fields=["status", "merged_into", "phone", "email", "closed_at", "updated_at"])
     for field in ("phone", "email"):
         if not getattr(keep, field) and contact[field]:
             fills[field] = contact[field]
@@ -513,6 +518,108 @@ def members_merge(*, keep: Member, drop: Member, by=None) -> MemberMerge:
     _history(keep, "merged_in", changes={"from": drop.member_no, **moved}, actor=by)
     _history(drop, "merged_away", changes={"into": keep.member_no}, actor=by)
     return merge
+
+
+# --- privacy: personal data export and erasure (PIPL, GDPR) ---------------------------------------------------
+
+ERASED_NAME = "(erased)"
+ERASURE_BATCH = 5000
+
+
+def member_personal_data_exported(*, member: Member, actor=None, channel=None) -> None:
+    """Record that someone took a copy of the member's personal data (who and when, on the member's history)."""
+    _history(member, "personal_data_exported", actor=actor, channel=channel)
+
+
+@transaction.atomic
+def member_erase(*, member: Member, reason: str, actor=None, channel=None, source: str = "staff") -> Member:
+    """Erase a member's personal data on their request: profile and identities anonymised, phone and e-mail freed
+    (the person can join again), consents withdrawn, tags and the free text of events and history cleared. Orders,
+    refunds, the points ledger and every figure stay, attached to the anonymised member number. Recorded with who
+    and why. Erasing an erased member changes nothing."""
+    reason = clean_text(reason or "")
+    if not reason:
+        raise ValidationFailed(
+            fields={"reason": [_("Say why the member is erased (such as the request's reference).")]}
+        )
+    member = Member.objects.select_for_update().get(pk=member.pk)
+    if member.erased_at is None:
+        _members_erase(member_ids=[member.pk], reason=reason, source=source, actor=actor, channel=channel)
+        member.refresh_from_db()
+    return member
+
+
+def members_erase_retained(*, now=None, days=None) -> int | None:
+    """The retention rule: anonymise members closed more than MEMBER_RETENTION_DAYS days ago (None: the rule is off).
+
+    Set-based, in batches of 5,000 members, each batch one transaction; running it again erases nothing twice."""
+    from django.conf import settings
+
+    days = settings.MEMBER_RETENTION_DAYS if days is None else days
+    if days is None:
+        return None
+    cutoff = (now or timezone.now()) - dt.timedelta(days=days)
+    expired = Member.objects.filter(status=Member.Status.CLOSED, erased_at__isnull=True, closed_at__lt=cutoff)
+    total = 0
+    while True:
+        with transaction.atomic():
+            ids = list(
+                expired.order_by("pk").select_for_update(skip_locked=True).values_list("pk", flat=True)[:ERASURE_BATCH]
+            )
+            if not ids:
+                return total
+            total += _members_erase(
+                member_ids=ids, reason=f"retention: closed more than {days} days", source="retention"
+            )
+
+
+def _members_erase(*, member_ids, reason: str, source: str, actor=None, channel=None) -> int:
+    """Erase the members given, and the members merged into them (whose rows still hold a name), set-based."""
+    ids = set(member_ids)
+    while True:  # merges chain: a member merged into one that was merged into another...
+        more = set(Member.objects.filter(merged_into_id__in=ids, erased_at__isnull=True).values_list("pk", flat=True))
+        if more <= ids:
+            break
+        ids |= more
+    ids = sorted(ids)
+    now = timezone.now()
+    Member.objects.filter(pk__in=ids).update(
+        name=ERASED_NAME,
+        phone=None,
+        email=None,
+        gender=Member.Gender.UNKNOWN,
+        birthday=None,
+        city="",
+        country="",
+        language="",
+        status=Member.Status.CLOSED,
+        closed_at=Coalesce("closed_at", Value(now)),
+        erased_at=now,
+        updated_at=now,
+    )
+    ChannelIdentity.objects.filter(member_id__in=ids).delete()
+    MemberTag.objects.filter(member_id__in=ids).delete()
+    granted = list(Consent.objects.filter(member_id__in=ids, granted=True).values_list("member_id", "channel"))
+    ConsentChange.objects.bulk_create(
+        ConsentChange(member_id=pk, channel=kind, granted=False, source="erasure", changed_by=actor, created_at=now)
+        for pk, kind in granted
+    )
+    Consent.objects.filter(member_id__in=ids, granted=True).update(granted=False, source="erasure", updated_at=now)
+    # Free text that may name the person: event attributes, the before/after values of past changes, merge contacts.
+    Event.objects.filter(member_id__in=ids).exclude(attributes={}).update(attributes={})
+    MemberHistory.objects.filter(member_id__in=ids).exclude(changes={}).update(changes={})
+    merges = list(MemberMerge.objects.filter(Q(kept_id__in=ids) | Q(dropped_id__in=ids)))
+    for merge in merges:
+        merge.moved = {key: value for key, value in merge.moved.items() if key != "contact"}
+    MemberMerge.objects.bulk_update(merges, ["moved"])
+    hooks.members_erased.send(member_ids=ids)
+    MemberHistory.objects.bulk_create(
+        MemberHistory(
+            member_id=pk, action="erased", changes={"reason": reason, "source": source}, actor=actor, channel=channel
+        )
+        for pk in ids
+    )
+    return len(ids)
 
 
 # --- orders, refunds, events: the facts loyalty and analytics read -----------------------------------------------

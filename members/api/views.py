@@ -25,12 +25,13 @@ class MemberViewSet(ChannelScopedMixin, mixins.ListModelMixin, viewsets.GenericV
     lookup_field = "member_no"
     filterset_class = MemberFilter
     serializer_class = MemberSerializer
-    http_method_names = ["get", "post", "patch", "head", "options"]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     required_scopes = {
         "list": "members:read",
         "retrieve": "members:read",
         "create": "members:write",
         "partial_update": "members:write",
+        "destroy": "members:write",
     }
 
     def get_queryset(self):
@@ -87,3 +88,16 @@ class MemberViewSet(ChannelScopedMixin, mixins.ListModelMixin, viewsets.GenericV
         return Response(
             render_members(self, selectors.member_by_number(member_no=member.member_no)), status=status.HTTP_200_OK
         )
+
+    @extend_schema(request=None, responses={204: None})
+    def destroy(self, request, member_no=None):
+        """Erase the member's personal data on their request (API.md: Members): the number, orders and ledger stay."""
+        member = self.get_member()
+        reason = request.data.get("reason") if isinstance(request.data, dict) else None
+        services.member_erase(
+            member=member,
+            reason=str(reason or f"request through channel {self.channel.code}")[:500],
+            channel=self.channel,
+            source="api",
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
