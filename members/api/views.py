@@ -1,10 +1,12 @@
+import contextlib
+
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.response import Response
 
 from .. import selectors, services
-from ..errors import NotFound, ValidationFailed
+from ..errors import DuplicateMember, NotFound, ValidationFailed
 from ..filters import MemberFilter
 from .serializers import MemberCreateSerializer, MemberSerializer, MemberUpdateSerializer
 
@@ -13,6 +15,20 @@ class ChannelScopedMixin:
     @property
     def channel(self):
         return self.request.user.channel
+
+
+@contextlib.contextmanager
+def member_numbers_of_this_programme_only(channel):
+    """A `duplicate_member` names the member who holds the contact only when the calling channel may see them: a
+    partner never learns the number of another programme's member (API.md: a channel sees its programme's members)."""
+    try:
+        yield
+    except DuplicateMember as error:
+        member_no = error.extra.get("member_no")
+        if member_no and selectors.member_by_number(member_no=member_no, with_related=False, visible_to=channel):
+            raise
+        message = _("This phone, e-mail or identity belongs to another member.")
+        raise DuplicateMember(message, fields={field: [message] for field in error.fields or {}}) from None
 
 
 def render_members(view, members, many=False):
@@ -66,13 +82,14 @@ class MemberViewSet(ChannelScopedMixin, mixins.ListModelMixin, viewsets.GenericV
             if referrer is None:
                 raise ValidationFailed(fields={"referrer_member_no": [_("No member with this number.")]})
         # A person who is a member of another programme only joins this one: 201 with their existing number.
-        member, _created = services.member_sign_up(
-            channel=self.channel,
-            referrer=referrer,
-            external_id=data.pop("external_id", "") or None,
-            consents=data.pop("consents", None),
-            **data,
-        )
+        with member_numbers_of_this_programme_only(self.channel):
+            member, _created = services.member_sign_up(
+                channel=self.channel,
+                referrer=referrer,
+                external_id=data.pop("external_id", "") or None,
+                consents=data.pop("consents", None),
+                **data,
+            )
         return Response(render_members(self, selectors.member_by_number(member_no=member.member_no)), status=201)
 
     @extend_schema(request=MemberUpdateSerializer, responses={200: MemberSerializer})
@@ -84,7 +101,8 @@ class MemberViewSet(ChannelScopedMixin, mixins.ListModelMixin, viewsets.GenericV
         consents = data.pop("consents", None)
         if data.get("city") is None and "city" in data:
             data["city"] = ""
-        services.member_update(member=member, data=data, consents=consents, channel=self.channel)
+        with member_numbers_of_this_programme_only(self.channel):
+            services.member_update(member=member, data=data, consents=consents, channel=self.channel)
         return Response(
             render_members(self, selectors.member_by_number(member_no=member.member_no)), status=status.HTTP_200_OK
         )

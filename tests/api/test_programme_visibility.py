@@ -174,8 +174,8 @@ def test_a_sign_up_never_overwrites_what_the_member_has(sg, cn_member):
     )
 
 
-def test_a_sign_up_naming_two_different_people_is_409_and_changes_nothing(sg, cn_member):
-    other = MemberFactory(phone="+8613900139000", email="li.na@example.com")
+def test_a_sign_up_naming_two_different_people_is_409_and_changes_nothing(sg, sg_channel, cn_member):
+    other = MemberFactory(phone="+8613900139000", email="li.na@example.com", join_channel=sg_channel)
     response = sg.post(
         "/api/v1/members/", {"name": "张伟", "phone": "13800138000", "email": "li.na@example.com"}, format="json"
     )
@@ -185,6 +185,19 @@ def test_a_sign_up_naming_two_different_people_is_409_and_changes_nothing(sg, cn
     assert not Account.objects.filter(program__code="sg").exists()
     cn_member.refresh_from_db()
     assert cn_member.email is None
+
+
+def test_a_duplicate_never_names_a_member_of_another_programme(sg, cn_member):
+    other = MemberFactory(join_channel=None, phone="+8613900139000", email="li.na@example.com")
+    mine = sg.post("/api/v1/members/", {"name": "Tan", "phone": "+6591234567"}, format="json").json()
+    response = sg.patch(f"/api/v1/members/{mine['member_no']}/", {"phone": cn_member.phone}, format="json")
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "duplicate_member" and "member_no" not in error
+    assert cn_member.member_no not in response.content.decode() and list(error["fields"]) == ["phone"]
+    both = sg.post("/api/v1/members/", {"name": "x", "phone": cn_member.phone, "email": other.email}, format="json")
+    assert both.status_code == 409 and "member_no" not in both.json()["error"]
+    assert Member.objects.get(member_no=mine["member_no"]).phone == "+6591234567"
 
 
 def test_a_sign_up_in_the_own_programme_stays_409(api, cn_member):
