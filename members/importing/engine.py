@@ -189,7 +189,8 @@ def _clean_chunk(mapping, table, first_number):
             if not text or not (text := text.strip()):
                 continue
             if cleaner is None:
-                if CONTROL_CHARACTERS.search(text) and not (text := clean_text(text)):
+                # isprintable() is the fast test (C, no allocation); the pattern decides for the rare exceptions.
+                if not text.isprintable() and CONTROL_CHARACTERS.search(text) and not (text := clean_text(text)):
                     continue
                 values[column] = text
                 continue
