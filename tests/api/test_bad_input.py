@@ -1,10 +1,12 @@
 """Bad input answers API.md's 400 `validation_error`, never a 500 (issue 9, item 8)."""
 
+import datetime as dt
 import io
 
 import openpyxl
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from members.models import Event, Member
 from tests.factories import MemberFactory
@@ -76,7 +78,7 @@ def event(member, **fields):
         "event_id": "e1",
         "member_no": member.member_no,
         "type": "check_in",
-        "occurred_at": "2026-05-01T10:00:00+08:00",
+        "occurred_at": (timezone.now() - dt.timedelta(hours=1)).isoformat(),
         **fields,
     }
 

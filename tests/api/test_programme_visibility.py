@@ -6,6 +6,7 @@ import threading
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from loyalty.models import Account, ChannelProgram, PointsTransaction, Program, Tier
 from members import services
@@ -15,7 +16,8 @@ from tests.factories import ChannelFactory, MemberFactory
 
 pytestmark = pytest.mark.django_db
 
-WHEN = "2026-05-01T10:00:00+08:00"
+# An hour ago: within every programme limit on how old a partner's order or event may be.
+WHEN = (timezone.now() - dt.timedelta(hours=1)).isoformat()
 
 
 @pytest.fixture

@@ -31,7 +31,8 @@ from tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db
 
-WHEN = "2026-05-01T10:00:00+08:00"
+# An hour ago: within every programme limit on how old a partner's order or event may be.
+WHEN = (timezone.now() - dt.timedelta(hours=1)).isoformat()
 
 
 @pytest.fixture
