@@ -102,7 +102,7 @@ def test_with_several_programmes_a_member_joins_the_programme_of_their_channel(p
     other = Program.objects.create(code="hk", name="HK", currency="HKD")
     Tier.objects.create(program=other, code="hk-basic", name="基本", rank=0)
     member = MemberFactory(join_channel=channel)
-    loose = MemberFactory()  # no channel, and no single programme to fall back on
+    loose = MemberFactory(join_channel=None)  # no channel, and no single programme to fall back on
     services.accounts_open(member_ids=[member.pk, loose.pk])
     assert standing(member) == ("demo", "basic", 0)
     assert not Account.objects.filter(member=loose).exists()
