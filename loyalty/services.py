@@ -1020,3 +1020,197 @@ def points_give_back(*, account: Account, points: int, reference: str, reason: s
 def points_award(*, account: Account, points: int, reference: str, reason: str, key: str | None = None):
     """Points given for a fact other than an order or an event rule (a badge's bonus); the caller holds the lock."""
     return _credit(account, points, kind=Kind.EARN, reference=reference, reason=reason, key=key)
+
+
+# --- order history loaded without points (the order import) --------------------------------------------------------
+
+
+def tiers_count_history(*, orders) -> dict:
+    """What `points_earn_for_order(award=False)` does for each order, for a whole import at once: every member with
+    an order in a programme's channels has an account there (entry tier), and an account moves up to the highest
+    tier whose threshold its qualifying value reached over the window ending at any of the imported orders.
+
+    `orders`: [(order id, member id, channel id, occurred_at)], already written in the caller's transaction. The
+    values are summed in SQL per (member, window); accounts are locked in id order before they move, as the daily
+    jobs do. Returns {"accounts_created", "upgraded"}. One upgrade per account (to the highest tier reached) where
+    order-by-order loading may record several steps; the tier it ends in is the same."""
+    links = dict(
+        ChannelProgram.objects.filter(channel_id__in={channel_id for _o, _m, channel_id, _at in orders}).values_list(
+            "channel_id", "program_id"
+        )
+    )
+    by_program = {}
+    for _order_id, member_id, channel_id, occurred_at in orders:
+        program_id = links.get(channel_id)
+        if program_id is not None:
+            by_program.setdefault(program_id, []).append((member_id, occurred_at))
+    counts = {"accounts_created": 0, "upgraded": 0}
+    for program in Program.objects.filter(pk__in=by_program).order_by("pk"):
+        created, upgraded = _history_tiers(program, by_program[program.pk])
+        counts["accounts_created"] += created
+        counts["upgraded"] += upgraded
+    return counts
+
+
+def _history_tiers(program, member_times):
+    tiers = program_config(program)["tiers"]
+    entry = _entry_tier(program)
+    member_ids = sorted({member_id for member_id, _at in member_times})
+    now = timezone.now()
+    # The accounts there are, locked in id order (so that earning, one account at a time, never waits on this in a
+    # cycle); then the missing ones, each with its "joined" record.
+    current = _history_accounts_locked(program, member_ids)  # {member id: (account id, tier id)}
+    missing = [member_id for member_id in member_ids if member_id not in current]
+    created = Account.objects.bulk_create(
+        [Account(member_id=member_id, program=program, tier=entry, tier_since=now) for member_id in missing],
+        batch_size=5000,
+    )
+    if connection.vendor != "postgresql":  # SQLite returns no ids from a bulk insert of this size: read them back
+        created = list(Account.objects.filter(program=program, member_id__in=missing))
+    _tier_changes_write(
+        [(account.pk, None, entry.pk, TierChange.Reason.JOINED, None) for account in created], created_at=now
+    )
+    current.update({account.member_id: (account.pk, entry.pk) for account in created})
+    higher = tiers[1:]
+    rank = {tier.pk: tier.rank for tier in tiers}
+    # Only members below the top tier can move: the others' windows are not summed.
+    climbing = {
+        member_id for member_id, (_account, tier_id) in current.items() if higher and rank[tier_id] < len(tiers) - 1
+    }
+    values = {}
+    for key in {(tier.metric, tier.window, tier.window_days) for tier in higher}:
+        sample = next(tier for tier in higher if (tier.metric, tier.window, tier.window_days) == key)
+        windows = {
+            (member_id, window_start(program, sample, at), at)
+            for member_id, at in member_times
+            if member_id in climbing
+        }
+        values[key] = _history_window_values(program, sample.metric, windows) if windows else {}
+    changes = []
+    for member_id in climbing:
+        account_id, tier_id = current[member_id]
+        for tier in reversed(higher):
+            if tier.rank <= rank[tier_id]:
+                break
+            value = values[(tier.metric, tier.window, tier.window_days)].get(member_id)
+            if value is not None and value >= tier.upgrade_threshold:
+                changes.append((account_id, tier_id, tier.pk, TierChange.Reason.UPGRADE, value))
+                break
+    _tier_changes_write(changes, created_at=now)
+    if connection.vendor == "postgresql" and changes:
+        with connection.cursor() as cursor:  # one statement (bulk_update's CASE per row costs seconds here)
+            cursor.execute(
+                "UPDATE loyalty_account a SET tier_id = v.tier_id, tier_since = %s, updated_at = %s "
+                "FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, tier_id) WHERE a.id = v.id",
+                [now, now, [change[0] for change in changes], [change[2] for change in changes]],
+            )
+    else:
+        Account.objects.bulk_update(
+            [Account(pk=change[0], tier_id=change[2], tier_since=now, updated_at=now) for change in changes],
+            ["tier", "tier_since", "updated_at"],
+            batch_size=1000,
+        )
+    return len(created), len(changes)
+
+
+def _history_accounts_locked(program, member_ids) -> dict:
+    """{member id: (account id, tier id)} of the members' accounts in the programme, locked in id order."""
+    found = {}
+    for start in range(0, len(member_ids), 50_000):
+        chunk = member_ids[start : start + 50_000]
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT member_id, id, tier_id FROM loyalty_account WHERE program_id = %s "
+                    "AND member_id = ANY(string_to_array(%s, ',')::bigint[]) ORDER BY id FOR UPDATE",
+                    [program.pk, ",".join(map(str, chunk))],
+                )
+                rows = cursor.fetchall()
+        else:
+            rows = []
+            for small in range(0, len(chunk), 500):
+                rows += Account.objects.filter(program=program, member_id__in=chunk[small : small + 500]).values_list(
+                    "member_id", "pk", "tier_id"
+                )
+        found.update({member_id: (pk, tier_id) for member_id, pk, tier_id in rows})
+    return found
+
+
+def _tier_changes_write(changes, *, created_at):
+    """Write [(account id, from tier id, to tier id, reason, metric value)] as TierChange rows (on PostgreSQL one
+    statement over arrays)."""
+    if not changes:
+        return
+    if connection.vendor != "postgresql":
+        TierChange.objects.bulk_create(
+            [
+                TierChange(
+                    account_id=account_id,
+                    from_tier_id=from_tier_id,
+                    to_tier_id=to_tier_id,
+                    reason=reason,
+                    metric_value=value,
+                    created_at=created_at,
+                )
+                for account_id, from_tier_id, to_tier_id, reason, value in changes
+            ],
+            batch_size=1000,
+        )
+        return
+    columns = list(zip(*changes, strict=True))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO loyalty_tierchange (account_id, from_tier_id, to_tier_id, reason, note, metric_value, "
+            "created_at) SELECT a, f, t, r, '', v, %s "
+            "FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::numeric[]) AS c(a, f, t, r, v) "
+            "ORDER BY a",
+            [created_at, list(columns[0]), list(columns[1]), list(columns[2]), list(columns[3]), list(columns[4])],
+        )
+
+
+def _history_window_values(program, metric, windows) -> dict:
+    """{member id: the largest qualifying value over the given (member, start, end] windows} in one statement over a
+    temporary table of the windows (each window summed from order_member_spend_idx, or the ledger for points)."""
+    table = "loyalty_history_windows"
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {table}")
+        if connection.vendor == "postgresql":
+            cursor.execute(f"CREATE TEMP TABLE {table} (member_id bigint, start timestamptz, stop timestamptz)")
+            with cursor.cursor.copy(f"COPY {table} (member_id, start, stop) FROM STDIN") as copy:
+                for window in windows:
+                    copy.write_row(window)
+            cursor.execute(f"ANALYZE {table}")
+        else:
+            cursor.execute(f"CREATE TEMP TABLE {table} (member_id bigint, start datetime, stop datetime)")
+            adapt = connection.ops.adapt_datetimefield_value
+            cursor.executemany(
+                f"INSERT INTO {table} (member_id, start, stop) VALUES (%s, %s, %s)",  # noqa: S608
+                [(member_id, adapt(start), adapt(stop)) for member_id, start, stop in windows],
+            )
+        if metric == Tier.Metric.POINTS:
+            value = (
+                "SELECT SUM(t.points) FROM loyalty_pointstransaction t JOIN loyalty_account a ON a.id = t.account_id "
+                "WHERE a.member_id = w.member_id AND a.program_id = %s AND t.kind = 'earn' "
+                "AND t.order_id IS NOT NULL AND t.created_at > w.start AND t.created_at <= w.stop"
+            )
+            params = [program.pk]
+        else:
+            # The programme's channels as a list of numbers (a handful): a cheap filter on each order the index gives.
+            channel_ids = list(ChannelProgram.objects.filter(program=program).values_list("channel_id", flat=True))
+            channels = ", ".join(["%s"] * len(channel_ids)) or "NULL"
+            params = channel_ids
+            measure = "COUNT(*)" if metric == Tier.Metric.ORDERS else "SUM(o.amount - o.refunded_amount)"
+            status = " AND o.status <> 'refunded'" if metric == Tier.Metric.ORDERS else ""
+            value = (
+                f"SELECT {measure} FROM members_order o WHERE o.member_id = w.member_id "  # noqa: S608 - fixed SQL
+                f"AND o.channel_id IN ({channels}) "
+                f"AND o.occurred_at > w.start AND o.occurred_at <= w.stop{status}"
+            )
+        cursor.execute(
+            f"SELECT w.member_id, MAX(COALESCE(({value}), 0)) FROM {table} w GROUP BY w.member_id",  # noqa: S608
+            params,
+        )
+        # SQLite sums decimals as floats: back to cents.
+        found = {member_id: Decimal(str(total)).quantize(Decimal("0.01")) for member_id, total in cursor.fetchall()}
+        cursor.execute(f"DROP TABLE {table}")
+    return found
