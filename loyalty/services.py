@@ -1035,15 +1035,15 @@ def tiers_count_history(*, orders) -> dict:
     jobs do. Returns {"accounts_created", "upgraded"}. One upgrade per account (to the highest tier reached) where
     order-by-order loading may record several steps; the tier it ends in is the same."""
     links = dict(
-        ChannelProgram.objects.filter(channel_id__in={channel_id for _o, _m, channel_id, _at in orders}).values_list(
+        ChannelProgram.objects.filter(channel_id__in={order[2] for order in orders}).values_list(
             "channel_id", "program_id"
         )
     )
     by_program = {}
-    for _order_id, member_id, channel_id, occurred_at in orders:
+    for order_id, member_id, channel_id, occurred_at in orders:
         program_id = links.get(channel_id)
         if program_id is not None:
-            by_program.setdefault(program_id, []).append((member_id, occurred_at))
+            by_program.setdefault(program_id, []).append((order_id, member_id, occurred_at))
     counts = {"accounts_created": 0, "upgraded": 0}
     for program in Program.objects.filter(pk__in=by_program).order_by("pk"):
         created, upgraded = _history_tiers(program, by_program[program.pk])
@@ -1052,10 +1052,10 @@ def tiers_count_history(*, orders) -> dict:
     return counts
 
 
-def _history_tiers(program, member_times):
+def _history_tiers(program, orders):
     tiers = program_config(program)["tiers"]
     entry = _entry_tier(program)
-    member_ids = sorted({member_id for member_id, _at in member_times})
+    member_ids = sorted({member_id for _order_id, member_id, _at in orders})
     now = timezone.now()
     # The accounts there are, locked in id order (so that earning, one account at a time, never waits on this in a
     # cycle); then the missing ones, each with its "joined" record.
@@ -1078,14 +1078,10 @@ def _history_tiers(program, member_times):
         member_id for member_id, (_account, tier_id) in current.items() if higher and rank[tier_id] < len(tiers) - 1
     }
     values = {}
+    climbing_orders = [order for order in orders if order[1] in climbing]
     for key in {(tier.metric, tier.window, tier.window_days) for tier in higher}:
         sample = next(tier for tier in higher if (tier.metric, tier.window, tier.window_days) == key)
-        windows = {
-            (member_id, window_start(program, sample, at), at)
-            for member_id, at in member_times
-            if member_id in climbing
-        }
-        values[key] = _history_window_values(program, sample.metric, windows) if windows else {}
+        values[key] = _history_window_values(program, sample, climbing_orders) if climbing_orders else {}
     changes = []
     for member_id in climbing:
         account_id, tier_id = current[member_id]
@@ -1168,25 +1164,35 @@ def _tier_changes_write(changes, *, created_at):
         )
 
 
-def _history_window_values(program, metric, windows) -> dict:
-    """{member id: the largest qualifying value over the given (member, start, end] windows} in one statement over a
-    temporary table of the windows (each window summed from order_member_spend_idx, or the ledger for points)."""
+def _history_window_values(program, tier, orders) -> dict:
+    """{member id: the largest qualifying value of `tier`'s metric over the windows ending at the given orders
+    [(order id, member id, occurred_at)]}, in one statement (each window summed from order_member_spend_idx, or the
+    ledger for points). On PostgreSQL the windows are read from the orders themselves; elsewhere from a temporary
+    table of (member, start, end)."""
+    metric = tier.metric
     table = "loyalty_history_windows"
     with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {table}")
         if connection.vendor == "postgresql":
-            cursor.execute(f"CREATE TEMP TABLE {table} (member_id bigint, start timestamptz, stop timestamptz)")
-            with cursor.cursor.copy(f"COPY {table} (member_id, start, stop) FROM STDIN") as copy:
-                for window in windows:
-                    copy.write_row(window)
-            cursor.execute(f"ANALYZE {table}")
+            if tier.window == Tier.Window.CALENDAR_YEAR:
+                start = "(date_trunc('year', w0.occurred_at AT TIME ZONE %s) AT TIME ZONE %s)"
+                start_params = [program.time_zone, program.time_zone]
+            else:
+                start = "(w0.occurred_at - %s * interval '1 day')"
+                start_params = [tier.window_days]
+            source = (
+                f"(SELECT w0.member_id, {start} AS start, w0.occurred_at AS stop FROM members_order w0 "  # noqa: S608
+                "WHERE w0.id = ANY(string_to_array(%s, ',')::bigint[]))"
+            )
+            source_params = [*start_params, ",".join(str(order[0]) for order in orders)]
         else:
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
             cursor.execute(f"CREATE TEMP TABLE {table} (member_id bigint, start datetime, stop datetime)")
             adapt = connection.ops.adapt_datetimefield_value
             cursor.executemany(
                 f"INSERT INTO {table} (member_id, start, stop) VALUES (%s, %s, %s)",  # noqa: S608
-                [(member_id, adapt(start), adapt(stop)) for member_id, start, stop in windows],
+                [(member_id, adapt(window_start(program, tier, at)), adapt(at)) for _order_id, member_id, at in orders],
             )
+            source, source_params = table, []
         if metric == Tier.Metric.POINTS:
             value = (
                 "SELECT SUM(t.points) FROM loyalty_pointstransaction t JOIN loyalty_account a ON a.id = t.account_id "
@@ -1207,10 +1213,11 @@ def _history_window_values(program, metric, windows) -> dict:
                 f"AND o.occurred_at > w.start AND o.occurred_at <= w.stop{status}"
             )
         cursor.execute(
-            f"SELECT w.member_id, MAX(COALESCE(({value}), 0)) FROM {table} w GROUP BY w.member_id",  # noqa: S608
-            params,
+            f"SELECT w.member_id, MAX(COALESCE(({value}), 0)) FROM {source} w GROUP BY w.member_id",  # noqa: S608
+            [*params, *source_params],
         )
         # SQLite sums decimals as floats: back to cents.
         found = {member_id: Decimal(str(total)).quantize(Decimal("0.01")) for member_id, total in cursor.fetchall()}
-        cursor.execute(f"DROP TABLE {table}")
+        if connection.vendor != "postgresql":
+            cursor.execute(f"DROP TABLE {table}")
     return found

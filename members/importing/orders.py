@@ -704,6 +704,10 @@ def _write(new, report):
 
     if connection.vendor == "postgresql":
         ids = sequence_values(len(records), serial_of=Order._meta.db_table)
+        # COPY's text format written here, the columns' types known (psycopg's write_row() inspects every value and
+        # costs more than the rest of the writing); the server stores one batch while the next is formatted.
+        escape = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+        stamp = now.isoformat()
         with (
             connection.wrap_database_errors,
             connection.cursor() as cursor,
@@ -713,8 +717,25 @@ def _write(new, report):
             ) as copy,
         ):
             for start in range(0, len(records), BATCH):
-                for pk, record in zip(ids[start : start + BATCH], records[start : start + BATCH], strict=True):
-                    copy.write_row((pk, *record))
+                copy.write(
+                    "".join(
+                        f"{pk}\t{channel_id}\t{order_id.translate(escape)}\t{member_id}\t{store.translate(escape)}\t"
+                        f"{amount}\t0\t{currency}\t{occurred_at.isoformat()}\t{status}\t{fingerprint}\t{stamp}\n"
+                        for pk, (
+                            channel_id,
+                            order_id,
+                            member_id,
+                            store,
+                            amount,
+                            _refunded,
+                            currency,
+                            occurred_at,
+                            status,
+                            fingerprint,
+                            _now,
+                        ) in zip(ids[start : start + BATCH], records[start : start + BATCH], strict=True)
+                    ).encode()
+                )
                 written(min(start + BATCH, len(records)))
     else:
         objects = [Order(**dict(zip(_COPY_COLUMNS[1:], record, strict=True))) for record in records]

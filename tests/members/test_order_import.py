@@ -275,3 +275,36 @@ def test_the_order_fingerprint_is_the_api_payload_fingerprint(order_id, amount, 
         order_id=order_id, member_id=42, amount=Decimal(amount), currency="CNY", occurred_at=at, store=store
     )
     assert fast == services.payload_fingerprint(payload)
+
+
+def test_calendar_year_tiers_count_the_orders_of_the_year_of_each_order(tmp_path, channel, program):
+    """Tiers on the calendar year (in the programme's time zone): 2023's 900 and 2024's 600 never add up."""
+    program.tiers.exclude(rank=0).update(window="calendar_year")
+    services_path, import_path = MemberFactory(), MemberFactory()
+    history = [("2023-12-31 23:30:00", "900"), ("2024-01-01 00:30:00", "600"), ("2024-06-01 10:00:00", "500")]
+    from members.normalize import parse_datetime
+
+    for index, (when, amount) in enumerate(history):
+        services.order_record(
+            channel=channel,
+            order_id=f"S-{index}",
+            member=services_path,
+            amount=Decimal(amount),
+            occurred_at=parse_datetime(when),
+            award=False,
+        )
+    text = HEADERS + "".join(
+        f"{channel.code},I-{index},{import_path.member_no},{amount},{when},\n"
+        for index, (when, amount) in enumerate(history)
+    )
+    run(tmp_path, text)
+    tiers = {member: Account.objects.get(member=member).tier.code for member in (services_path, import_path)}
+    assert tiers == {services_path: "silver", import_path: "silver"}  # 600 + 500 in 2024
+    change = TierChange.objects.get(account__member=import_path, reason="upgrade")
+    assert change.metric_value == Decimal("1100.00")
+
+
+def test_text_is_stored_as_written(tmp_path, channel, zhang):
+    run(tmp_path, HEADERS + f'{channel.code},"Q\\1 ""x""",{zhang.member_no},10,2024-01-02,"店\\2, 二楼"\n')
+    order = Order.objects.get()
+    assert (order.order_id, order.store) == ('Q\\1 "x"', "店\\2, 二楼")
