@@ -52,7 +52,8 @@ def _fill(existing, members):
             "c AS (SELECT array_agg(id ORDER BY id) AS ids FROM members_channel) "
             "INSERT INTO members_order (channel_id, order_id, member_id, store, amount, refunded_amount, currency, "
             "occurred_at, status, fingerprint, created_at) "
-            "SELECT c.ids[1 + g %% array_length(c.ids, 1)], 'OLD-' || g, m.id, '', ((g::bigint * 7919) %% 300000) / 100.0, "
+            "SELECT c.ids[1 + g %% array_length(c.ids, 1)], 'OLD-' || g, m.id, '', "
+            "((g::bigint * 7919) %% 300000) / 100.0, "
             "0, 'CNY', date_trunc('second', now() - (g %% 1095) * interval '1 day' - (g %% 86400) * interval "
             "'1 second'), 'placed', '', now() FROM generate_series(0, %s - 1) g, c "
             "JOIN m ON true WHERE m.k = g %% (SELECT COUNT(*) FROM members_member)",
