@@ -514,8 +514,8 @@ class ImportJob(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        verbose_name = _("member import")
-        verbose_name_plural = _("member imports")
+        verbose_name = _("import job")
+        verbose_name_plural = _("import jobs")
 
     def __str__(self):
         return self.original_name
