@@ -30,7 +30,7 @@ from members import hooks, services
 from members.db import sequence_values
 from members.errors import DomainError, ImportFailed
 from members.models import Member, Order
-from members.normalize import normalize_email, normalize_phone, parse_datetime, parse_money
+from members.normalize import normalize_phone, parse_datetime, parse_money
 from members.selectors import channels_by_code_or_name
 
 from .engine import _email as clean_email
@@ -110,42 +110,22 @@ class MemberWidget(widgets.Widget):
         super().__init__()
         self._found = {}
 
-    @staticmethod
-    def _keys(text):
-        """(column, value) to look the text up by, in order: member number, then e-mail or phone."""
-        keys = [("member_no", text)]
-        with contextlib.suppress(ValueError):
-            keys.append(("email", normalize_email(text)) if "@" in text else ("phone", normalize_phone(text)))
-        return keys
-
     def prefetch(self, texts):
-        wanted = {}
-        for text in {str(text or "").strip() for text in texts} - {""} - set(self._found):
-            for column, value in self._keys(text):
-                wanted.setdefault(column, set()).add(value)
-        found = {}
-        for column, values in wanted.items():
-            for member in Member.objects.filter(**{f"{column}__in": values}):
-                found[(column, getattr(member, column))] = member
-        for text in {str(text or "").strip() for text in texts} - {""}:
-            member = next((found[key] for key in self._keys(text) if key in found), None)
-            if member is not None:
-                self._found[text] = member
+        """The members of these texts, as the engine finds them (members_by_reference), as model instances."""
+        wanted = {str(text or "").strip() for text in texts} - {""} - set(self._found)
+        holders = members_by_reference(wanted)
+        members = Member.objects.in_bulk({holder for holder, _standing in holders.values()})
+        self._found.update({text: members[holder] for text, (holder, _standing) in holders.items()})
 
     def clean(self, value, row=None, **kwargs):
         text = str(value or "").strip()
         if not text:
             raise ValueError(_("A member is required (member number, phone or e-mail)."))
+        if text not in self._found:
+            self.prefetch([text])
         member = self._found.get(text)
         if member is None:
-            self.prefetch([text])
-            member = self._found.get(text)
-        if member is None:
             raise ValueError(_("No member with the number, phone or e-mail %(member)s.") % {"member": text})
-        seen = set()
-        while member.merged_into_id and member.pk not in seen:
-            seen.add(member.pk)
-            member = Member.objects.get(pk=member.merged_into_id)
         return member
 
     def render(self, value, obj=None, **kwargs):
@@ -502,11 +482,12 @@ def _member_keys(text, region):
     return []
 
 
-def _match_members(rows):
-    """Each row's member by number, phone (any spelling) or e-mail, a merged-away member's orders going to the member
-    kept: a few queries for the whole file, whatever its size."""
-    texts = {row.values["member"] for row in rows if "member" in row.values}
-    # Member numbers first (most files use them); only the texts that are none are read as a phone or an e-mail.
+def members_by_reference(texts) -> dict:
+    """{text: (id of the member who holds the orders, (number, status))} for the texts that are a member's number,
+    phone (any spelling) or e-mail; a merged-away member's orders go to the member kept. A few queries for the whole
+    set of texts, whatever its size: member numbers first (most files use them), then the phones and e-mails of the
+    texts that are no member number."""
+    texts = set(texts)
     by_text = dict(_existing_keys("member_no", texts))
     keys = {text: _member_keys(text, settings.DEFAULT_PHONE_REGION) for text in texts if text not in by_text}
     for column in ("phone", "email"):
@@ -516,7 +497,11 @@ def _match_members(rows):
             if text not in by_text and found and found[0][0] == column and found[0][1] in ids:
                 by_text[text] = ids[found[0][1]]
     members = _members_followed(set(by_text.values()))
-    resolved = {text: members[pk] for text, pk in by_text.items()}
+    return {text: members[pk] for text, pk in by_text.items()}
+
+
+def _match_members(rows):
+    resolved = members_by_reference({row.values["member"] for row in rows if "member" in row.values})
     for row in rows:
         text = row.values.get("member")
         if text is None:

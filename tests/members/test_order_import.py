@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
+from django.utils import translation
 
 from loyalty.models import Account, PointsTransaction, TierChange
 from members import services
@@ -308,3 +309,20 @@ def test_text_is_stored_as_written(tmp_path, channel, zhang):
     run(tmp_path, HEADERS + f'{channel.code},"Q\\1 ""x""",{zhang.member_no},10,2024-01-02,"店\\2, 二楼"\n')
     order = Order.objects.get()
     assert (order.order_id, order.store) == ('Q\\1 "x"', "店\\2, 二楼")
+
+
+def test_an_order_recorded_meanwhile_by_someone_else_stops_the_import_with_nothing_written(channel, zhang):
+    """Between the check and the write another writer records one of the file's orders: the unique constraint
+    refuses the import as a whole, with a message to try again (which then finds the order unchanged or refused)."""
+    from members.errors import ImportFailed
+
+    def record_meanwhile(percent):
+        if percent == 40:  # the file is checked and matched; nothing is written yet
+            Order.objects.create(
+                channel=channel, order_id="C-2", member=zhang, amount=Decimal("5"), occurred_at=dt.datetime.now(dt.UTC)
+            )
+
+    data = (HEADERS + "".join(f"{channel.code},C-{n},{zhang.member_no},10,2024-01-02,\n" for n in range(4))).encode()
+    with translation.override("en"), pytest.raises(ImportFailed, match="Another change to these orders happened"):
+        orders_import(data=data, progress=record_meanwhile)
+    assert list(Order.objects.values_list("order_id", flat=True)) == ["C-2"]
