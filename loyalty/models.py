@@ -60,6 +60,14 @@ class Program(models.Model):
         default="month",
         help_text=_("When the tier's birthday points are given (once a year)."),
     )
+    staff_adjustment_limit = models.PositiveIntegerField(
+        _("staff adjustment limit (points)"),
+        default=1000,
+        help_text=_(
+            "The most points one adjustment by staff may add or take; staff with the permission to adjust without "
+            "limit may go beyond it."
+        ),
+    )
     # What a partner may send (the API refuses the rest; staff import older history through the order import).
     event_max_age_days = models.PositiveIntegerField(
         _("events accepted up to (days old)"),
@@ -215,6 +223,7 @@ class Account(models.Model):
         permissions = [
             ("adjust_points", _("Can adjust points by hand")),
             ("set_tier", _("Can set a tier by hand")),
+            ("adjust_points_without_limit", _("Can adjust points beyond the programme's limit per adjustment")),
         ]
         constraints = [
             models.UniqueConstraint(fields=["member", "program"], name="account_unique_per_program"),
@@ -656,6 +665,7 @@ class CouponBatch(models.Model):
         ordering = ["-created_at"]
         verbose_name = _("coupon batch")
         verbose_name_plural = _("coupon batches")
+        permissions = [("export_couponbatch", _("Can download a batch's codes"))]
 
     def __str__(self):
         return f"{self.template} x{self.count}"
@@ -683,6 +693,7 @@ class Fulfilment(models.Model):
         ordering = ["status", "redemption__created_at"]
         verbose_name = _("gift fulfilment")
         verbose_name_plural = _("gift fulfilment")
+        permissions = [("export_fulfilment", _("Can export gifts to ship (names and phones)"))]
 
     def __str__(self):
         return f"{self.redemption} {self.status}"
