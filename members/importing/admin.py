@@ -101,7 +101,7 @@ class MemberImportExportMixin(ExportMixin):
     def import_job_view(self, request, job_id):
         if not self._can_import(request):
             raise PermissionDenied
-        job = get_object_or_404(ImportJob, pk=job_id)
+        job = get_object_or_404(ImportJob, pk=job_id, kind=ImportJob.Kind.MEMBERS)
         if request.method == "POST" and job.dry_run and job.status == ImportJob.Status.DONE:
             confirmed = services.import_job_create(
                 upload=None, dry_run=False, skip_errors=job.skip_errors, actor=request.user, source=job
@@ -127,7 +127,7 @@ class MemberImportExportMixin(ExportMixin):
     def import_rejected_view(self, request, job_id):
         if not self._can_import(request):
             raise PermissionDenied
-        job = get_object_or_404(ImportJob, pk=job_id)
+        job = get_object_or_404(ImportJob, pk=job_id, kind=ImportJob.Kind.MEMBERS)
         if not job.error_file:
             raise Http404
         return FileResponse(job.error_file.open("rb"), as_attachment=True, filename=f"rejected-{job.pk}.csv")
@@ -181,7 +181,7 @@ class OrderHistoryImportMixin(ImportMixin):
 
     def _order_job(self, request, job_id):
         if not self.has_import_permission(request):
-            raise Http404
+            raise PermissionDenied
         return get_object_or_404(ImportJob, pk=job_id, kind=ImportJob.Kind.ORDERS)
 
     def import_job_view(self, request, job_id):
