@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('members', '0008_order_amount_zero_allowed'),
+        ('members', '0009_order_amount_zero_allowed'),
     ]
 
     operations = [
