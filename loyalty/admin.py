@@ -20,9 +20,9 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from core.errors import DomainError
 from members import hooks
 from members.admin import MemberAdmin, ReadOnlyAdmin, ReadOnlyInline
-from members.errors import DomainError
 from members.normalize import normalize_phone
 
 from . import rewards, rules, selectors, services

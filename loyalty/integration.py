@@ -77,7 +77,7 @@ def program_changed(*, instance, **kwargs):
 
 def on_members_imported(*, program_code=None, rows, actor=None):
     """Opening balances and tiers from the member import's `points_balance` and `tier` columns."""
-    from members.errors import DomainError
+    from core.errors import DomainError
 
     from .models import Program
 

@@ -9,9 +9,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from members.errors import IdempotencyConflict, NotFound, ValidationFailed
-from members.services import payload_fingerprint, require_active
+from core.errors import IdempotencyConflict, NotFound, ValidationFailed
+from core.idempotency import payload_fingerprint, replay_of
+from members.services import require_active
 
 from . import rules
 from .errors import CouponNotValid, InsufficientPoints, LimitExceeded, RewardUnavailable
@@ -57,10 +59,7 @@ def redeemed_in_period(reward: Reward, account, now) -> int:
     return redemptions.aggregate(total=Sum("quantity"))["total"] or 0
 
 
-def _replayed(existing, fingerprint):
-    if existing.fingerprint != fingerprint:
-        raise IdempotencyConflict(_("This redemption_id was already used with a different payload."))
-    return existing, False
+REDEMPTION_CONFLICT = gettext_lazy("This redemption_id was already used with a different payload.")
 
 
 @transaction.atomic
@@ -70,9 +69,11 @@ def reward_redeem(*, channel, member, reward_code: str, quantity: int, redemptio
     fingerprint = payload_fingerprint(
         {"member": member.pk, "reward": reward_code, "quantity": quantity, "redemption_id": redemption_id}
     )
-    existing = Redemption.objects.filter(channel=channel, redemption_id=redemption_id).first()
-    if existing is not None:
-        return _replayed(existing, fingerprint)
+    replayed = replay_of(
+        Redemption.objects, fingerprint, REDEMPTION_CONFLICT, channel=channel, redemption_id=redemption_id
+    )
+    if replayed:
+        return replayed
     require_active(member)
     program = program_for_channel(channel)
     reward = Reward.objects.filter(program=program, code=reward_code).select_related("min_tier").first()
@@ -80,9 +81,11 @@ def reward_redeem(*, channel, member, reward_code: str, quantity: int, redemptio
         raise NotFound(_("No reward %(code)s in this programme.") % {"code": reward_code})
     account = account_lock_or_create(member=member, program=program)
     # A concurrent replay may have committed while this one waited for the account.
-    existing = Redemption.objects.filter(channel=channel, redemption_id=redemption_id).first()
-    if existing is not None:
-        return _replayed(existing, fingerprint)
+    replayed = replay_of(
+        Redemption.objects, fingerprint, REDEMPTION_CONFLICT, channel=channel, redemption_id=redemption_id
+    )
+    if replayed:
+        return replayed
     reward = (
         Reward.objects.select_for_update(of=("self",)).select_related("min_tier", "coupon_template").get(pk=reward.pk)
     )

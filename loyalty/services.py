@@ -9,11 +9,12 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from members.db import insert_statement
-from members.errors import IdempotencyConflict, ValidationFailed
+from core.db import insert_statement
+from core.errors import ValidationFailed
+from core.idempotency import payload_fingerprint, replay, replay_of
 from members.models import Member, Order
-from members.services import payload_fingerprint
 
 from . import rules as rule_strategies
 from .errors import InsufficientPoints, ProgramNotConfigured
@@ -794,6 +795,9 @@ def points_earn_for_event(*, event) -> dict:
 # --- staff and partner actions --------------------------------------------------------------------------------------
 
 
+ADJUSTMENT_CONFLICT = gettext_lazy("This adjustment_id was already used with a different payload.")
+
+
 @transaction.atomic
 def points_adjust(
     *, account: Account, points: int, reason: str, channel=None, adjustment_id: str | None = None, actor=None
@@ -807,9 +811,9 @@ def points_adjust(
     fingerprint = payload_fingerprint({"account": account.pk, "points": points, "reason": reason})
     key = f"{channel.pk}:adjustment:{adjustment_id}" if channel is not None and adjustment_id else None
     if key:
-        existing = PointsTransaction.objects.filter(idempotency_key=key).first()
-        if existing is not None:
-            return _replayed(existing, fingerprint)
+        replayed = replay_of(PointsTransaction.objects, fingerprint, ADJUSTMENT_CONFLICT, idempotency_key=key)
+        if replayed:
+            return replayed
     account = accounts_lock(account.pk)[account.pk]
     reference = f"adjustment:{adjustment_id}" if adjustment_id else "adjustment"
     try:
@@ -841,14 +845,8 @@ def points_adjust(
     except IntegrityError:
         if key is None:
             raise
-        return _replayed(PointsTransaction.objects.get(idempotency_key=key), fingerprint)
+        return replay(PointsTransaction.objects.get(idempotency_key=key), fingerprint, ADJUSTMENT_CONFLICT)
     return row, True
-
-
-def _replayed(existing, fingerprint):
-    if existing.fingerprint != fingerprint:
-        raise IdempotencyConflict(_("This adjustment_id was already used with a different payload."))
-    return existing, False
 
 
 @transaction.atomic

@@ -15,8 +15,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from import_export.admin import ImportMixin
 
+from core.errors import DomainError
+
 from . import hooks, selectors, services
-from .errors import DomainError
 from .importing.admin import MemberImportExportMixin
 from .importing.orders import HistoryCSV, HistoryXLSX, OrderHistoryResource
 from .models import (

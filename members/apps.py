@@ -7,4 +7,4 @@ class MembersConfig(AppConfig):
     verbose_name = _("Members")
 
     def ready(self):
-        from .api import schema  # noqa: F401 - registers the API-key scheme with drf-spectacular
+        from .api import authentication  # noqa: F401 - registers the API-key scheme with drf-spectacular

@@ -1,8 +1,6 @@
 """Every write of the members app: one function per business action, keyword-only, atomic."""
 
 import datetime as dt
-import hashlib
-import json
 import secrets
 from decimal import Decimal
 
@@ -12,16 +10,12 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.db import insert_unless_exists, sequence_values
+from core.errors import ValidationFailed
+from core.idempotency import canonical, payload_fingerprint, replay, replay_of
+
 from . import hooks
-from .db import insert_unless_exists, sequence_values
-from .errors import (
-    DuplicateMember,
-    IdempotencyConflict,
-    MemberNotActive,
-    MergeRefused,
-    RefundExceedsOrder,
-    ValidationFailed,
-)
+from .errors import DuplicateMember, MemberNotActive, MergeRefused, RefundExceedsOrder
 from .models import (
     API_SCOPES,
     ApiKey,
@@ -444,31 +438,11 @@ def members_merge(*, keep: Member, drop: Member, by=None) -> MemberMerge:
 # --- orders, refunds, events: the facts loyalty and analytics read -----------------------------------------------
 
 
-def _canonical(value):
-    if isinstance(value, Decimal):
-        return format(value.quantize(Decimal("0.01")), "f")
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {key: _canonical(item) for key, item in sorted(value.items())}
-    if isinstance(value, list | tuple):
-        return [_canonical(item) for item in value]
-    return value
+def _conflict(what):
+    def message(existing):
+        return _("%(what)s %(id)s was already received with a different payload.") % {"what": what, "id": existing}
 
-
-def payload_fingerprint(payload: dict) -> str:
-    """The same request, however its JSON was spelled (key order, 10 vs 10.00, time zone), has one fingerprint."""
-    return hashlib.sha256(json.dumps(_canonical(payload), ensure_ascii=False).encode()).hexdigest()
-
-
-def _replay(existing, fingerprint, what):
-    if existing.fingerprint != fingerprint:
-        raise IdempotencyConflict(
-            _("%(what)s %(id)s was already received with a different payload.") % {"what": what, "id": existing}
-        )
-    return existing, False
+    return message
 
 
 def require_active(member):
@@ -530,7 +504,7 @@ def order_record(
     # Insert-first keeps a new order to one statement; a replay (even a concurrent one, which waits for the first
     # to commit) finds the row and answers with the original.
     if not insert_unless_exists(order, unique_fields=["channel", "order_id"]):
-        return _replay(Order.objects.get(channel=channel, order_id=order_id), fingerprint, _("Order"))
+        return replay(Order.objects.get(channel=channel, order_id=order_id), fingerprint, _conflict(_("Order")))
     if lines:
         OrderLine.objects.bulk_create(
             OrderLine(
@@ -552,16 +526,16 @@ def refund_record(*, channel: Channel, order: Order, refund_id: str, amount: Dec
     """Record a refund once per (channel, refund_id); refunds of one order never exceed its amount."""
     lines = [dict(line) for line in lines]
     fingerprint = payload_fingerprint({"order": order.pk, "refund_id": refund_id, "amount": amount, "lines": lines})
-    existing = Refund.objects.filter(channel=channel, refund_id=refund_id).first()
-    if existing is not None:
-        return _replay(existing, fingerprint, _("Refund"))
+    replayed = replay_of(Refund.objects, fingerprint, _conflict(_("Refund")), channel=channel, refund_id=refund_id)
+    if replayed:
+        return replayed
     if amount <= 0:
         raise ValidationFailed(fields={"amount": [_("A refund amount must be more than 0.")]})
     order = Order.objects.select_for_update().get(pk=order.pk)
     # Re-check under the order's lock: a concurrent replay may have committed meanwhile.
-    existing = Refund.objects.filter(channel=channel, refund_id=refund_id).first()
-    if existing is not None:
-        return _replay(existing, fingerprint, _("Refund"))
+    replayed = replay_of(Refund.objects, fingerprint, _conflict(_("Refund")), channel=channel, refund_id=refund_id)
+    if replayed:
+        return replayed
     if order.refunded_amount + amount > order.amount:
         raise RefundExceedsOrder(
             _("Order %(order)s is %(amount)s and %(refunded)s is refunded already; %(asked)s more is too much.")
@@ -572,7 +546,7 @@ def refund_record(*, channel: Channel, order: Order, refund_id: str, amount: Dec
         refund_id=refund_id,
         order=order,
         amount=amount,
-        lines=_canonical(lines),
+        lines=canonical(lines),
         fingerprint=fingerprint,
     )
     order.refunded_amount += amount
@@ -604,9 +578,9 @@ def event_record(
             "attributes": attributes,
         }
     )
-    existing = Event.objects.filter(channel=channel, event_id=event_id).first()
-    if existing is not None:
-        return _replay(existing, fingerprint, _("Event"))
+    replayed = replay_of(Event.objects, fingerprint, _conflict(_("Event")), channel=channel, event_id=event_id)
+    if replayed:
+        return replayed
     if type not in Event.Type.values:
         raise ValidationFailed(fields={"type": [_("Unknown event type.")]})
     if type == Event.Type.CUSTOM and not name:
@@ -625,6 +599,6 @@ def event_record(
                 fingerprint=fingerprint,
             )
     except IntegrityError:
-        return _replay(Event.objects.get(channel=channel, event_id=event_id), fingerprint, _("Event"))
+        return replay(Event.objects.get(channel=channel, event_id=event_id), fingerprint, _conflict(_("Event")))
     hooks.event_recorded.send(event=event)
     return event, True

@@ -7,9 +7,9 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.errors import NotFound, ValidationFailed
 from members import selectors as member_selectors
 from members import services as member_services
-from members.errors import NotFound, ValidationFailed
 from members.models import Order
 from members.normalize import normalize_phone
 

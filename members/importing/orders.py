@@ -16,8 +16,8 @@ from django.utils.translation import gettext as _
 from import_export import fields, resources, widgets
 from import_export.formats.base_formats import CSV, XLSX
 
+from core.errors import DomainError
 from members import services
-from members.errors import DomainError
 from members.models import Member, Order
 from members.normalize import normalize_email, normalize_phone, parse_datetime, parse_money
 from members.selectors import channels_by_code_or_name

@@ -21,8 +21,8 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from psycopg.copy import QueuedLibpqWriter
 
+from core.db import sequence_values
 from members import hooks
-from members.db import sequence_values
 from members.errors import ImportFailed
 from members.models import ChannelIdentity, ImportJob, Member, MemberHistory, MemberTag, Tag
 from members.selectors import channels_by_code_or_name

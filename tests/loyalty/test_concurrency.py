@@ -9,11 +9,12 @@ from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from core.errors import IdempotencyConflict
 from loyalty import services
 from loyalty.errors import InsufficientPoints
 from loyalty.models import Account, PointsLot, PointsTransaction
 from members import services as member_services
-from members.errors import IdempotencyConflict, RefundExceedsOrder
+from members.errors import RefundExceedsOrder
 from members.models import Order
 from tests.factories import MemberFactory
 

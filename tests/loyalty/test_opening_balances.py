@@ -5,10 +5,10 @@ import datetime as dt
 import pytest
 from django.db.models import Sum
 
+from core.errors import ValidationFailed
 from loyalty import services
 from loyalty.models import Account, PointsLot, PointsTransaction, TierChange
 from members import hooks
-from members.errors import ValidationFailed
 from tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db
