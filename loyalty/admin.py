@@ -21,8 +21,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from core.errors import DomainError
-from members import hooks
-from members.admin import MemberAdmin, ReadOnlyAdmin, ReadOnlyInline
+from members.admin import ReadOnlyAdmin, ReadOnlyInline
 from members.normalize import normalize_phone
 
 from . import rewards, rules, selectors, services
@@ -475,7 +474,7 @@ class JobRunAdmin(ReadOnlyAdmin):
     list_filter = ["program", "job"]
 
 
-def _member_panels(*, member, request):
+def member_panels(*, member, request):
     panels = []
     for account in Account.objects.filter(member=member).select_related("program", "tier"):
         latest = list(PointsTransaction.objects.filter(account=account).select_related("actor").order_by("-id")[:5])
@@ -508,7 +507,7 @@ def _member_panels(*, member, request):
     return panels
 
 
-def _dashboard_cards(*, request):
+def dashboard_cards(*, request):
     cards = []
     for program in Program.objects.filter(is_active=True):
         cards.append(
@@ -520,10 +519,6 @@ def _dashboard_cards(*, request):
         tiers = ", ".join(f"{row['tier__name']} {row['count']}" for row in selectors.members_by_tier(program=program))
         cards.append({"title": _("Members per tier"), "value": "", "hint": tiers or "-"})
     return cards
-
-
-hooks.member_panels.register(_member_panels)
-hooks.dashboard_cards.register(_dashboard_cards)
 
 
 # --- the points mall -------------------------------------------------------------------------------------------
@@ -827,6 +822,3 @@ def issue_coupons(modeladmin, request, queryset):
         "opts": modeladmin.model._meta,
     }
     return TemplateResponse(request, "admin/members/member/tag_action.html", context)
-
-
-MemberAdmin.actions = [*MemberAdmin.actions, issue_coupons]

@@ -17,7 +17,7 @@ from import_export.admin import ImportMixin
 
 from core.errors import DomainError
 
-from . import hooks, selectors, services
+from . import selectors, services
 from .importing.admin import MemberImportExportMixin
 from .importing.orders import HistoryCSV, HistoryXLSX, OrderHistoryResource
 from .models import (
@@ -304,7 +304,13 @@ class MemberAdmin(MemberImportExportMixin, admin.ModelAdmin):
     raw_id_fields = ["referrer"]
     show_full_result_count = False
     list_per_page = 50
-    actions = ["add_tag", "remove_tag", "freeze", "unfreeze", "merge_two"]
+    own_actions = ["add_tag", "remove_tag", "freeze", "unfreeze", "merge_two"]
+
+    @property
+    def actions(self):
+        # Higher apps add actions to the member list through the site's `member_actions` (config.admin).
+        return [*self.own_actions, *self.admin_site.member_actions]
+
     inlines = [
         IdentityInline,
         ConsentInline,
@@ -339,9 +345,7 @@ class MemberAdmin(MemberImportExportMixin, admin.ModelAdmin):
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
-            context["member_panels"] = [
-                panel for result in hooks.member_panels.send(member=obj, request=request) for panel in (result or [])
-            ]
+            context["member_panels"] = self.admin_site.member_panels.collect(member=obj, request=request)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
@@ -564,7 +568,7 @@ class MemberMergeAdmin(ReadOnlyAdmin):
     search_fields = ["kept__member_no", "dropped__member_no"]
 
 
-def _member_cards(request):
+def member_cards(*, request):
     today = timezone.localdate()
     stats = Member.objects.aggregate(
         total=Count("id", filter=Q(merged_into__isnull=True)),
@@ -580,6 +584,3 @@ def _member_cards(request):
             "hint": _("same name and birthday, or same name and phone digits"),
         },
     ]
-
-
-hooks.dashboard_cards.register(_member_cards)

@@ -3,7 +3,7 @@
 from django.db.models import Count, Prefetch, Q
 from django.db.models.functions import Right
 
-from . import hooks
+from . import extensions
 from .models import ApiKey, Channel, Consent, Member, MemberTag, api_key_hash
 
 
@@ -52,7 +52,8 @@ def member_consents(member) -> dict:
 def members_loyalty_summary(*, members, channel=None) -> dict:
     """{member_id: {"tier", "points"}} from the loyalty app when installed; empty balances otherwise."""
     summary = {member.pk: {"tier": None, "points": {"balance": 0, "pending": 0}} for member in members}
-    for result in hooks.member_loyalty_summary.send(members=members, channel=channel):
+    for entry in extensions.member_loyalty_summary:
+        result = entry(members=members, channel=channel)
         for member_id, values in (result or {}).items():
             summary[member_id].update(values)
     return summary

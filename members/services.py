@@ -14,7 +14,7 @@ from core.db import insert_unless_exists, sequence_values
 from core.errors import ValidationFailed
 from core.idempotency import canonical, payload_fingerprint, replay, replay_of
 
-from . import hooks
+from . import events
 from .errors import DuplicateMember, MemberNotActive, MergeRefused, RefundExceedsOrder
 from .models import (
     API_SCOPES,
@@ -47,7 +47,7 @@ CONSENT_CHANNELS = [choice.value for choice in Consent.Channel]
 def channel_get_or_create(*, code: str, name: str = "", kind: str = Channel.Kind.PARTNER) -> Channel:
     channel, created = Channel.objects.get_or_create(code=code, defaults={"name": name or code, "kind": kind})
     if created:
-        hooks.channel_created.send(channel=channel)
+        events.channel_created.send(channel=channel)
     return channel
 
 
@@ -375,7 +375,7 @@ _FILLABLE = ("birthday", "city", "country", "language")
 def members_merge(*, keep: Member, drop: Member, by=None) -> MemberMerge:
     """Move everything `drop` has to `keep`, close `drop` with a pointer to `keep`, and record it.
 
-    Higher apps move their own rows (points, coupons, messages) through `hooks.member_merged`, in this transaction.
+    Higher apps move their own rows (points, coupons, messages) through `events.member_merged`, in this transaction.
     """
     if keep.pk == drop.pk:
         raise MergeRefused(_("A member cannot be merged into itself."))
@@ -427,7 +427,7 @@ def members_merge(*, keep: Member, drop: Member, by=None) -> MemberMerge:
     for field, value in fills.items():
         setattr(keep, field, value)
     keep.save(update_fields=[*fills, "updated_at"])
-    for result in hooks.member_merged.send(kept=keep, dropped=drop):
+    for result in events.member_merged.send(kept=keep, dropped=drop):
         moved.update(result or {})
     merge = MemberMerge.objects.create(kept=keep, dropped=drop, merged_by=by, moved={**moved, "contact": contact})
     _history(keep, "merged_in", changes={"from": drop.member_no, **moved}, actor=by)
@@ -468,7 +468,7 @@ def order_record(
 ) -> tuple[Order, bool]:
     """Record an order once per (channel, order_id). Returns (order, created); a replay returns the original.
 
-    Loyalty earns through `hooks.order_recorded` in this transaction (unless `award` is off, for loaded history).
+    Loyalty earns through `events.order_recorded` in this transaction (unless `award` is off, for loaded history).
     """
     lines = [dict(line) for line in lines]
     fingerprint = payload_fingerprint(
@@ -517,7 +517,7 @@ def order_record(
             )
             for line in lines
         )
-    hooks.order_recorded.send(order=order, award=award)
+    events.order_recorded.send(order=order, award=award)
     return order, True
 
 
@@ -552,7 +552,7 @@ def refund_record(*, channel: Channel, order: Order, refund_id: str, amount: Dec
     order.refunded_amount += amount
     order.status = Order.Status.REFUNDED if order.refunded_amount == order.amount else Order.Status.PARTIALLY_REFUNDED
     order.save(update_fields=["refunded_amount", "status"])
-    hooks.refund_recorded.send(refund=refund, order=order)
+    events.refund_recorded.send(refund=refund, order=order)
     return refund, True
 
 
@@ -600,5 +600,5 @@ def event_record(
             )
     except IntegrityError:
         return replay(Event.objects.get(channel=channel, event_id=event_id), fingerprint, _conflict(_("Event")))
-    hooks.event_recorded.send(event=event)
+    events.event_recorded.send(event=event)
     return event, True

@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from psycopg.copy import QueuedLibpqWriter
 
 from core.db import sequence_values
-from members import hooks
+from members import events
 from members.errors import ImportFailed
 from members.models import ChannelIdentity, ImportJob, Member, MemberHistory, MemberTag, Tag
 from members.selectors import channels_by_code_or_name
@@ -178,6 +178,8 @@ def _import(data, *, skip_errors, dry_run, actor, program_code, progress):
             _write(good, outcomes, actor=actor, program_code=program_code, progress=written)
             if dry_run:
                 transaction.set_rollback(True)
+            else:
+                events.members_import_finished.send(counts=result.counts, actor=actor)
     except IntegrityError:
         raise ImportFailed(
             _("Another change to these members happened while importing; nothing was imported. Try again.")
@@ -419,7 +421,7 @@ def _write(people, outcomes, *, actor, program_code, progress):
     if opening:
         errors = [
             error
-            for found in hooks.members_imported.send(program_code=program_code, rows=opening, actor=actor)
+            for found in events.members_imported.send(program_code=program_code, rows=opening, actor=actor)
             for error in found or []
         ]
         if errors:

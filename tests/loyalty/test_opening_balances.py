@@ -8,7 +8,7 @@ from django.db.models import Sum
 from core.errors import ValidationFailed
 from loyalty import services
 from loyalty.models import Account, PointsLot, PointsTransaction, TierChange
-from members import hooks
+from members import events
 from tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db
@@ -63,12 +63,12 @@ def test_the_import_hook_reports_errors_with_row_numbers(program):
     member = MemberFactory()
     errors = [
         error
-        for result in hooks.members_imported.send(
+        for result in events.members_imported.send(
             rows=[{"member_id": member.pk, "points_balance": 10, "tier": "platinum", "row": 7}], actor=None
         )
         for error in result
     ]
     assert errors and errors[0]["row"] == 7
-    ok = hooks.members_imported.send(rows=[{"member_id": member.pk, "points_balance": 10, "tier": "", "row": 8}])
+    ok = events.members_imported.send(rows=[{"member_id": member.pk, "points_balance": 10, "tier": "", "row": 8}])
     assert ok == [[]]
     assert Account.objects.get(member=member).balance == 10

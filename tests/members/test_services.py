@@ -9,7 +9,7 @@ from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
 
-from members import hooks, selectors, services
+from members import events, selectors, services
 from members.errors import DuplicateMember, MergeRefused
 from members.models import (
     ChannelIdentity,
@@ -110,11 +110,8 @@ def test_merge_lets_higher_apps_move_their_rows_in_the_same_transaction(two_peop
         calls.append((kept.pk, dropped.pk))
         return {"points": 7}
 
-    hooks.member_merged.register(receiver)
-    try:
+    with events.member_merged.connected(receiver):
         merge = services.members_merge(keep=keep, drop=drop)
-    finally:
-        hooks.member_merged._receivers.remove(receiver)
     assert calls == [(keep.pk, drop.pk)]
     assert merge.moved["points"] == 7
 
@@ -125,12 +122,8 @@ def test_a_failing_higher_app_rolls_the_whole_merge_back(two_people):
     def receiver(*, kept, dropped):
         raise RuntimeError("loyalty could not move points")
 
-    hooks.member_merged.register(receiver)
-    try:
-        with pytest.raises(RuntimeError):
-            services.members_merge(keep=keep, drop=drop)
-    finally:
-        hooks.member_merged._receivers.remove(receiver)
+    with events.member_merged.connected(receiver), pytest.raises(RuntimeError):
+        services.members_merge(keep=keep, drop=drop)
     drop.refresh_from_db()
     assert drop.status == "active" and drop.merged_into is None
     assert Order.objects.filter(member=drop).count() == 2
