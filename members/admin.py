@@ -272,17 +272,7 @@ class MemberForm(forms.ModelForm):
     def clean_email(self):
         return self._normalised("email", normalize_email)
 
-    def clean_birthday(self):
-        birthday = self.cleaned_data.get("birthday")
-        if birthday and birthday > timezone.localdate():
-            raise forms.ValidationError(_("A birthday cannot be in the future."))
-        return birthday
-
-    def clean(self):
-        cleaned = super().clean()
-        if not self.instance.pk and not (cleaned.get("phone") or cleaned.get("email")):
-            raise forms.ValidationError(_("Give at least a phone number or an e-mail address."))
-        return cleaned
+    # The birthday and contact rules are the model's (its field validator and clean()), run by the form.
 
     def consents(self):
         return {channel: self.cleaned_data[f"consent_{channel}"] for channel in ("sms", "email", "wechat")}
@@ -415,7 +405,7 @@ class MemberAdmin(MemberImportExportMixin, admin.ModelAdmin):
     @admin.action(description=gettext_lazy("Unfreeze the selected members"))
     def unfreeze(self, request, queryset):
         count = services.members_set_status(
-            member_ids=queryset.filter(status=Member.Status.FROZEN).values_list("pk", flat=True),
+            member_ids=queryset.values_list("pk", flat=True),
             status=Member.Status.ACTIVE,
             actor=request.user,
         )

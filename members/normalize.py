@@ -106,13 +106,15 @@ def parse_date(raw):
         raise ValueError(_("This date does not exist.")) from None
 
 
-def parse_birthday(raw, today=None):
+def parse_birthday(raw):
+    """A written birthday checked by the model's rule (`members.models.validate_birthday`)."""
+    from .models import validate_birthday
+
     birthday = parse_date(raw)
-    today = today or timezone.localdate()
-    if birthday > today:
-        raise ValueError(_("A birthday cannot be in the future."))
-    if birthday.year < 1900:
-        raise ValueError(_("A birthday before 1900 is not plausible."))
+    try:
+        validate_birthday(birthday)
+    except ValidationError as error:
+        raise ValueError(error.messages[0]) from None
     return birthday
 
 

@@ -34,6 +34,7 @@ from .models import (
     Refund,
     Tag,
     api_key_hash,
+    validate_contact,
 )
 
 MEMBER_NO_FIRST = 1_000_000
@@ -149,15 +150,20 @@ def _raise_if_taken(*, phone=None, email=None, channel=None, external_id=None, e
             raise _duplicate_error(member_no, field)
 
 
+def _refusal(error: ValidationError) -> ValidationFailed:
+    """Django's ValidationError (a model rule) as the API's refusal, with API.md's field names."""
+    by_field = error.message_dict if hasattr(error, "error_dict") else {"__all__": error.messages}
+    fields = {("non_field_errors" if name == "__all__" else name): messages for name, messages in by_field.items()}
+    first = next(iter(fields.values()))[0]
+    return ValidationFailed(first, fields=fields)
+
+
 def _full_clean(member: Member) -> None:
+    """The model's own rules (birthday, contact, choices, lengths): DRF and the import never call full_clean."""
     try:
         member.full_clean(exclude=["member_no", "phone", "email"], validate_unique=False)
     except ValidationError as error:
-        raise ValidationFailed(fields=error.message_dict) from None
-    if member.birthday and member.birthday > timezone.localdate():
-        raise ValidationFailed(
-            _("A birthday cannot be in the future."), fields={"birthday": [_("A birthday cannot be in the future.")]}
-        )
+        raise _refusal(error) from None
 
 
 def _history(member, action, *, changes=None, actor=None, channel=None) -> None:
@@ -204,11 +210,10 @@ def member_create(
     actor=None,
 ) -> Member:
     """Sign a person up. `phone` and `email` must already be normalised (see `members.normalize`)."""
-    if not (phone or email or external_id):
-        raise ValidationFailed(
-            _("Give at least one of phone, email or external_id."),
-            fields={"non_field_errors": [_("Give at least one of phone, email or external_id.")]},
-        )
+    try:
+        validate_contact(phone=phone, email=email, external_id=external_id)
+    except ValidationError as error:
+        raise _refusal(error) from None
     if external_id and channel is None:
         raise ValidationFailed(fields={"external_id": [_("An external id needs a channel.")]})
     _raise_if_taken(phone=phone, email=email, channel=channel, external_id=external_id)
@@ -226,6 +231,7 @@ def member_create(
         join_channel=channel,
         referrer=referrer,
     )
+    member.external_id_to_link = external_id or ""
     _full_clean(member)
     try:
         # A savepoint, so that losing a race with a concurrent sign-up becomes a clean 409, not a broken transaction.
@@ -295,18 +301,21 @@ def _jsonable(value):
     return value
 
 
+# The statuses a member may come from, where not every one may: only a frozen member is unfrozen (a closed
+# member is not reopened by "unfreeze").
+STATUS_CHANGES_FROM = {Member.Status.ACTIVE: (Member.Status.FROZEN,)}
+
+
 @transaction.atomic
 def members_set_status(*, member_ids, status: str, actor=None, reason: str = "") -> int:
-    """Freeze, unfreeze or close members; a merged member stays closed. Returns how many changed."""
+    """Freeze, unfreeze or close members; a merged member stays closed, and only a frozen member becomes active
+    again. Members the change does not apply to are left alone. Returns how many changed."""
     if status not in Member.Status.values:
         raise ValidationFailed(fields={"status": [_("Unknown status.")]})
-    targets = list(
-        Member.objects.select_for_update()
-        .filter(pk__in=list(member_ids), merged_into__isnull=True)
-        .exclude(status=status)
-        .order_by("pk")
-        .values_list("pk", "status")
-    )
+    candidates = Member.objects.filter(pk__in=list(member_ids), merged_into__isnull=True).exclude(status=status)
+    if status in STATUS_CHANGES_FROM:
+        candidates = candidates.filter(status__in=STATUS_CHANGES_FROM[status])
+    targets = list(candidates.select_for_update().order_by("pk").values_list("pk", "status"))
     if not targets:
         return 0
     Member.objects.filter(pk__in=[pk for pk, _old in targets]).update(status=status, updated_at=timezone.now())

@@ -156,6 +156,20 @@ def test_freeze_and_unfreeze_are_recorded(member, admin_user):
     assert entry.actor == admin_user and entry.changes["status"] == ["active", "frozen"]
 
 
+def test_only_a_frozen_member_is_unfrozen_and_a_closed_one_stays_closed(member, admin_user):
+    frozen = MemberFactory(status="frozen")
+    member.status = "closed"
+    member.save(update_fields=["status"])
+
+    assert services.members_set_status(member_ids=[member.pk, frozen.pk], status="active", actor=admin_user) == 1
+
+    assert dict(Member.objects.filter(pk__in=[member.pk, frozen.pk]).values_list("pk", "status")) == {
+        member.pk: "closed",
+        frozen.pk: "active",
+    }
+    assert list(MemberHistory.objects.filter(action="status").values_list("member_id", flat=True)) == [frozen.pk]
+
+
 def test_tagging_twice_adds_once(member):
     tag = services.tag_get_or_create(name="VIP")
     assert services.members_tag(member_ids=[member.pk], tag=tag) == 1
