@@ -4,12 +4,12 @@ membership), each with its optional points bonus as a ledger row."""
 import datetime as dt
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from members.models import Event, Member, Order
 
+from . import spend
 from .models import Account, Badge, BadgeAward
 from .services import accounts_lock, points_award
 
@@ -21,9 +21,8 @@ def _value(badge: Badge, account: Account, now) -> float:
     if badge.rule in (Rule.FIRST_ORDER, Rule.ORDERS):
         return orders.exclude(status=Order.Status.REFUNDED).count()
     if badge.rule == Rule.SPEND:
-        if badge.window_days:
-            orders = orders.filter(occurred_at__gt=now - dt.timedelta(days=badge.window_days))
-        return orders.aggregate(total=Sum(F("amount") - F("refunded_amount")))["total"] or 0
+        start = now - dt.timedelta(days=badge.window_days) if badge.window_days else None
+        return spend.member_spend(member_id=account.member_id, program_id=account.program_id, start=start, end=None)
     if badge.rule == Rule.REVIEWS:
         return Event.objects.filter(member_id=account.member_id, type=Event.Type.REVIEW).count()
     if badge.rule == Rule.MEMBER_YEARS:

@@ -17,6 +17,7 @@ from core.idempotency import payload_fingerprint, replay, replay_of
 from members.models import Member, Order
 
 from . import rules as rule_strategies
+from . import spend
 from .errors import InsufficientPoints, ProgramNotConfigured
 from .models import (
     Account,
@@ -321,15 +322,15 @@ def qualifying_value(*, account: Account, tier: Tier, at: dt.datetime) -> Decima
             kind=Kind.EARN, order__isnull=False, created_at__gt=start, created_at__lte=at
         ).aggregate(value=Sum("points"))["value"]
         return Decimal(total or 0)
-    orders = Order.objects.filter(
-        member_id=account.member_id,
-        channel__program_link__program_id=account.program_id,
-        occurred_at__gt=start,
-        occurred_at__lte=at,
-    )
     if tier.metric == Tier.Metric.ORDERS:
+        orders = Order.objects.filter(
+            member_id=account.member_id,
+            channel__program_link__program_id=account.program_id,
+            occurred_at__gt=start,
+            occurred_at__lte=at,
+        )
         return Decimal(orders.exclude(status=Order.Status.REFUNDED).count())
-    return orders.aggregate(value=Sum(F("amount") - F("refunded_amount")))["value"] or Decimal(0)
+    return spend.member_spend(member_id=account.member_id, program_id=account.program_id, start=start, end=at)
 
 
 def _higher_tiers(account):
@@ -407,13 +408,6 @@ def _referral_account(order, program):
 
 
 _ACCOUNT_FIELDS = [field.attname for field in Account._meta.concrete_fields]
-# The account's spend in its programme's channels over a window: parameters program id, window start, window end.
-# Read from order_member_spend_idx alone (an index-only scan); the programme's channels are one hashed list.
-_WINDOW_SPEND_SQL = (
-    "SELECT SUM(o.amount - o.refunded_amount) FROM members_order o WHERE o.member_id = a.member_id"
-    " AND o.channel_id IN (SELECT cp.channel_id FROM loyalty_channelprogram cp WHERE cp.program_id = %s)"
-    " AND o.occurred_at > %s AND o.occurred_at <= %s"
-)
 
 
 @functools.cache
@@ -424,7 +418,7 @@ def _account_lock_sql(vendor_can_lock: bool) -> str:
     lock = " FOR UPDATE OF a" if vendor_can_lock else ""
     # Identifiers come from the model's metadata; values are parameters.
     return (
-        f"SELECT {columns}, ({_WINDOW_SPEND_SQL}) "  # noqa: S608
+        f"SELECT {columns}, ({spend.member_spend_sql('a.member_id')}) "  # noqa: S608
         f"FROM loyalty_account a WHERE a.member_id = %s AND a.program_id = %s{lock}"
     )
 
@@ -449,8 +443,7 @@ def _account_lock_for_order(order, program):
     account = Account.from_db(connection.alias, _ACCOUNT_FIELDS, row[:-1])
     account.program = program
     account.tier = next(tier for tier in config["tiers"] if tier.pk == account.tier_id)
-    spend = row[-1]
-    return account, {next(iter(keys)): Decimal(spend) if spend is not None else Decimal(0)}
+    return account, {next(iter(keys)): spend.as_amount(row[-1])}
 
 
 _FALL_BACK = object()
@@ -486,15 +479,16 @@ def _earn_in_one_statement(order, program, rules):
     reference = f"order:{order.order_id}"
     key = f"{order.channel_id}:order:{order.order_id}"
     cases = " ".join("WHEN %s THEN %s" for _tier in tiers)
+    window_spend = spend.member_spend_sql("a.member_id")
     case_params = [value for tier in tiers for value in (tier.pk, earnings[tier.pk].total)]
     sql = (
         "WITH acc AS ("  # noqa: S608 - fixed SQL; the tier cases are placeholders, values are parameters
-        f" SELECT a.id, a.balance, a.tier_id, CASE a.tier_id {cases} END AS points, ({_WINDOW_SPEND_SQL}) AS spend"
+        f" SELECT a.id, a.balance, a.tier_id, CASE a.tier_id {cases} END AS points, ({window_spend}) AS spend"
         " FROM loyalty_account a WHERE a.member_id = %s AND a.program_id = %s FOR UPDATE OF a),"
         " new_lot AS ("
         "  INSERT INTO loyalty_pointslot (account_id, points, remaining, status, available_at, expires_at,"
         "  reference, created_at)"
-        "  SELECT acc.id, acc.points, acc.points - LEAST(acc.points, GREATEST(0, -acc.balance)), 'available',"
+        "  SELECT acc.id, acc.points, acc.points - LEAST(acc.points, GREATEST(0, -acc.balance)), %s,"
         "  %s, %s, %s, %s FROM acc RETURNING id, account_id, points),"
         " changed AS ("
         "  UPDATE loyalty_account a SET balance = a.balance + l.points,"
@@ -503,7 +497,7 @@ def _earn_in_one_statement(order, program, rules):
         " ledger AS ("
         "  INSERT INTO loyalty_pointstransaction (account_id, kind, points, balance_after, status, reference,"
         "  reason, idempotency_key, fingerprint, channel_id, order_id, lot_id, expires_at, created_at)"
-        "  SELECT c.id, 'earn', l.points, c.balance, 'available', %s, %s, %s, '', %s, %s, l.id, %s, %s"
+        "  SELECT c.id, %s, l.points, c.balance, %s, %s, %s, %s, '', %s, %s, l.id, %s, %s"
         "  FROM changed c JOIN new_lot l ON l.account_id = c.id RETURNING id, balance_after)"
         " SELECT acc.id, acc.tier_id, acc.points, acc.spend, ledger.id, ledger.balance_after"
         " FROM acc CROSS JOIN ledger"
@@ -515,11 +509,14 @@ def _earn_in_one_statement(order, program, rules):
         order.occurred_at,
         order.member_id,
         program.pk,
+        PointsLot.Status.AVAILABLE.value,
         now,
         expires_at,
         reference,
         now,
         now,
+        Kind.EARN.value,
+        PointsTransaction.Status.AVAILABLE.value,
         reference,
         _("Order %(order)s") % {"order": order.order_id},
         key,
@@ -533,12 +530,12 @@ def _earn_in_one_statement(order, program, rules):
         found = cursor.fetchone()
     if found is None:  # no account yet: the general path creates it
         return _FALL_BACK
-    account_id, tier_id, points, spend, row_id, balance_after = found
+    account_id, tier_id, points, window_spend, row_id, balance_after = found
     tier = next(tier for tier in tiers if tier.pk == tier_id)
     account = Account(pk=account_id, member_id=order.member_id, program=program, tier=tier, balance=balance_after)
     account._state.adding = False
     _tier_upgrade_if_qualified(
-        account, at=order.occurred_at, known={next(iter(windows)): Decimal(spend) if spend is not None else Decimal(0)}
+        account, at=order.occurred_at, known={next(iter(windows)): spend.as_amount(window_spend)}
     )
     return PointsTransaction(
         pk=row_id,
