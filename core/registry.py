@@ -57,3 +57,44 @@ class Registry:
         finally:
             if position is not None and entry not in self._entries:
                 self._entries.insert(position, entry)
+
+
+class StrategyRegistry:
+    """Rules as data: a row's `kind` (an earning rule's, a badge's, next a segment condition's) picks one small
+    strategy class, registered under that key (the pattern of django-oscar's offer conditions and benefits)."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self._strategies = {}
+
+    def register(self, strategy_class):
+        """Class decorator: register one instance under the class's `key`."""
+        self._strategies[strategy_class.key] = strategy_class()
+        return strategy_class
+
+    def get(self, key):
+        try:
+            return self._strategies[key]
+        except KeyError:
+            raise LookupError(f"no {self.name} strategy for {key!r}") from None
+
+    def keys(self, **attributes) -> set:
+        """The keys whose strategies have all of these attribute values (e.g. `keys(triggered_by="order")`)."""
+        return {
+            key
+            for key, strategy in self._strategies.items()
+            if all(getattr(strategy, name, None) == value for name, value in attributes.items())
+        }
+
+    @contextlib.contextmanager
+    def replaced(self, strategy_class):
+        """`strategy_class` serves its key for the length of the block (tests), then the previous one again."""
+        previous = self._strategies.get(strategy_class.key)
+        self.register(strategy_class)
+        try:
+            yield
+        finally:
+            if previous is None:
+                del self._strategies[strategy_class.key]
+            else:
+                self._strategies[strategy_class.key] = previous

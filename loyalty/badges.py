@@ -7,6 +7,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.registry import StrategyRegistry
 from members.models import Event, Member, Order
 
 from . import spend
@@ -16,19 +17,83 @@ from .services import accounts_lock, points_award
 Rule = Badge.Rule
 
 
-def _value(badge: Badge, account: Account, now) -> float:
-    orders = Order.objects.filter(member_id=account.member_id, channel__program_link__program_id=account.program_id)
-    if badge.rule in (Rule.FIRST_ORDER, Rule.ORDERS):
-        return orders.exclude(status=Order.Status.REFUNDED).count()
-    if badge.rule == Rule.SPEND:
+class BadgeRule:
+    """One kind of badge: what it measures for an account, the level it needs, and which fact can earn it
+    (`triggered_by`: "order", "review", "time"; None for a badge given by hand or by a campaign)."""
+
+    key = ""
+    triggered_by = None
+
+    def needed(self, badge: Badge):
+        return badge.threshold
+
+    def value(self, badge: Badge, account: Account, now) -> float:
+        return 0
+
+
+badge_rules = StrategyRegistry("badge rule")
+
+
+def _orders(account):
+    return Order.objects.filter(member_id=account.member_id, channel__program_link__program_id=account.program_id)
+
+
+@badge_rules.register
+class OrderCount(BadgeRule):
+    key = Rule.ORDERS
+    triggered_by = "order"
+
+    def value(self, badge, account, now):
+        return _orders(account).exclude(status=Order.Status.REFUNDED).count()
+
+
+@badge_rules.register
+class FirstOrder(OrderCount):
+    key = Rule.FIRST_ORDER
+
+    def needed(self, badge):
+        return 1
+
+
+@badge_rules.register
+class Spend(BadgeRule):
+    """Net spend in the programme's channels, over the badge's window or ever."""
+
+    key = Rule.SPEND
+    triggered_by = "order"
+
+    def value(self, badge, account, now):
         start = now - dt.timedelta(days=badge.window_days) if badge.window_days else None
         return spend.member_spend(member_id=account.member_id, program_id=account.program_id, start=start, end=None)
-    if badge.rule == Rule.REVIEWS:
+
+
+@badge_rules.register
+class Reviews(BadgeRule):
+    key = Rule.REVIEWS
+    triggered_by = "review"
+
+    def value(self, badge, account, now):
         return Event.objects.filter(member_id=account.member_id, type=Event.Type.REVIEW).count()
-    if badge.rule == Rule.MEMBER_YEARS:
+
+
+@badge_rules.register
+class MemberYears(BadgeRule):
+    key = Rule.MEMBER_YEARS
+    triggered_by = "time"
+
+    def value(self, badge, account, now):
         joined = Member.objects.values_list("joined_at", flat=True).get(pk=account.member_id)
         return (now - joined).days / 365.25
-    return 0
+
+
+@badge_rules.register
+class Campaign(BadgeRule):
+    """Given by a campaign (the campaigns app), never earned by a measure."""
+
+    key = Rule.CAMPAIGN
+
+    def value(self, badge, account, now):
+        return 0
 
 
 def badges_evaluate(*, account: Account, rules=None, now=None) -> list[BadgeAward]:
@@ -40,8 +105,8 @@ def badges_evaluate(*, account: Account, rules=None, now=None) -> list[BadgeAwar
         badges = badges.filter(rule__in=rules)
     awarded = []
     for badge in badges:
-        needed = 1 if badge.rule == Rule.FIRST_ORDER else badge.threshold
-        if _value(badge, account, now) < needed:
+        strategy = badge_rules.get(badge.rule)
+        if strategy.value(badge, account, now) < strategy.needed(badge):
             continue
         try:
             with transaction.atomic():

@@ -2,9 +2,12 @@
 
 from django.utils.translation import gettext as _
 
+from members.models import Event
+
 from . import badges, demo, rewards, selectors, services
 
-ORDER_BADGES = {"first_order", "orders", "spend"}
+ORDER_BADGES = badges.badge_rules.keys(triggered_by="order")
+REVIEW_BADGES = badges.badge_rules.keys(triggered_by="review")
 
 
 def on_order_recorded(*, order, award=True):
@@ -25,10 +28,14 @@ def on_refund_recorded(*, refund, order):
 def on_event_recorded(*, event):
     result = services.points_earn_for_event(event=event)
     program = services.program_for_channel(event.channel, required=False)
-    if event.type == "review" and program is not None and "reviews" in services.program_config(program)["badge_rules"]:
+    if (
+        event.type == Event.Type.REVIEW
+        and program is not None
+        and services.program_config(program)["badge_rules"] & REVIEW_BADGES
+    ):
         account = selectors.account_for(member=event.member, program=program)
         if account is not None:
-            badges.badges_evaluate(account=account, rules=["reviews"])
+            badges.badges_evaluate(account=account, rules=sorted(REVIEW_BADGES))
     return result
 
 

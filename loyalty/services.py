@@ -618,7 +618,7 @@ def _referral_reward(referrer_account, referral_rules, order, *, referred_accoun
     program = referrer_account.program
     day = rule_strategies.local_date(program, order.occurred_at)
     for rule in referral_rules:
-        if not rule_strategies.rule_in_force(rule, day) or rule.points <= 0:
+        if not rule_strategies.earning_rule_types.get(rule.kind).rewards_referral(rule, day):
             continue
         if _limit_reached(rule, referrer_account, order.occurred_at):
             RuleApplication.objects.create(
@@ -738,14 +738,11 @@ def points_earn_for_event(*, event) -> dict:
     if program is None:
         return {"points": 0, "capped": False}
     day = rule_strategies.local_date(program, event.occurred_at)
+    facts = rule_strategies.EventFacts(type=event.type, name=event.name, channel_code=event.channel.code, day=day)
     matching = [
         rule
         for rule in program_config(program)["rules"]
-        if rule.kind == EarningRule.Kind.EVENT
-        and rule.event_type == event.type
-        and rule_strategies.rule_in_force(rule, day)
-        and (event.type != "custom" or rule.event_name == event.name)
-        and (not rule.channel_codes or event.channel.code in rule.channel_codes)
+        if rule_strategies.earning_rule_types.get(rule.kind).matches_event(rule, facts)
     ]
     if not matching:
         return {"points": 0, "capped": False}
