@@ -614,6 +614,39 @@ class RewardAdmin(admin.ModelAdmin):
     list_filter = ["program", "kind", "is_active"]
     list_editable = ["is_active", "sort_order"]
     search_fields = ["code", "name"]
+    actions = ["add_stock"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Redemptions change stock and the redeemed count with F() while staff edit the page: a saved form would
+        # write back the numbers it was loaded with. Stock is set when the reward is created, then added to.
+        return ["stock", "redeemed_count"] if obj is not None else ["redeemed_count"]
+
+    @admin.action(description=gettext_lazy("Add stock to the selected rewards"), permissions=["change"])
+    def add_stock(self, request, queryset):
+        form = AddStockForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            try:
+                count = rewards.rewards_stock_add(
+                    reward_ids=list(queryset.values_list("pk", flat=True)), quantity=form.cleaned_data["quantity"]
+                )
+            except DomainError as error:
+                self.message_user(request, error.message, messages.ERROR)
+                return None
+            self.message_user(request, _("Stock added to %(count)d rewards.") % {"count": count}, messages.SUCCESS)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Add stock"),
+            "form": form,
+            "rewards": queryset.order_by("pk")[:50],
+            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/loyalty/reward/add_stock.html", context)
+
+
+class AddStockForm(forms.Form):
+    quantity = forms.IntegerField(label=gettext_lazy("quantity to add"), min_value=1, max_value=1_000_000)
 
 
 @admin.register(Coupon)

@@ -188,6 +188,22 @@ def coupon_redeem(*, code: str, order_id: str = "", amount=None, channel=None) -
 
 
 @transaction.atomic
+def rewards_stock_add(*, reward_ids, quantity: int) -> int:
+    """Add `quantity` to the stock of each reward, in one UPDATE with F() so that redemptions running meanwhile
+    lose nothing. A reward with unlimited stock is refused (nothing changes). Returns how many changed."""
+    if not isinstance(quantity, int) or quantity <= 0:
+        raise ValidationFailed(fields={"quantity": [_("Add at least 1.")]})
+    rewards = Reward.objects.filter(pk__in=list(reward_ids))
+    unlimited = list(rewards.filter(stock__isnull=True).values_list("code", flat=True))
+    if unlimited:
+        raise ValidationFailed(
+            _("These rewards have unlimited stock: %(codes)s.") % {"codes": ", ".join(sorted(unlimited))},
+            fields={"stock": [_("Unlimited stock cannot be added to.")]},
+        )
+    return rewards.update(stock=F("stock") + quantity)
+
+
+@transaction.atomic
 def redemption_cancel(*, redemption: Redemption, reason: str, actor=None) -> Redemption:
     """Staff cancel a redemption (a gift out of stock, a complaint): the points come back as a new ledger row, the
     stock is restored, unused coupons are voided; who and why are recorded. A used coupon cannot be cancelled."""
