@@ -18,6 +18,7 @@ from import_export.admin import ImportMixin
 from core.errors import DomainError
 
 from . import selectors, services
+from .filters import MemberFilter
 from .importing.admin import MemberImportExportMixin
 from .importing.orders import HistoryCSV, HistoryXLSX, OrderHistoryResource
 from .models import (
@@ -167,15 +168,17 @@ class BirthdayMonthFilter(admin.SimpleListFilter):
 
 
 class TagFilter(admin.SimpleListFilter):
+    """The API's `tag` filter (MemberFilter), offered as a list of tags."""
+
     title = gettext_lazy("tag")
     parameter_name = "tag"
 
     def lookups(self, request, model_admin):
-        return [(str(tag.pk), tag.name) for tag in Tag.objects.all()[:200]]
+        return [(tag.name, tag.name) for tag in Tag.objects.all()[:200]]
 
     def queryset(self, request, queryset):
         if self.value():
-            return queryset.filter(member_tags__tag_id=self.value())
+            return MemberFilter(data={"tag": self.value()}, queryset=queryset, request=request).qs
         return queryset
 
 

@@ -1,4 +1,6 @@
-"""One FilterSet per list, used by the API and the admin."""
+"""The member list's filters, one FilterSet for the partner API (`GET /members/`) and, where the admin filters the
+same thing (the tag), for the admin's list filter too. `tier` asks the apps that know tiers
+(`members.extensions.member_tier_filter`); without one it answers 400."""
 
 import django_filters
 from django.utils.translation import gettext as _
