@@ -24,7 +24,7 @@ from core.errors import DomainError
 from members.admin import ReadOnlyAdmin, ReadOnlyInline
 from members.normalize import normalize_phone
 
-from . import rewards, rules, selectors, services
+from . import adjustments, program_config, rewards, rules, selectors, tiers
 from .models import (
     Account,
     Badge,
@@ -284,7 +284,9 @@ class EarningRuleAdmin(admin.ModelAdmin):
             earning = rules.earning_compute(
                 program=data["program"],
                 tier=data["tier"],
-                rules=[rule for rule in services.program_config(data["program"])["rules"] if rule.kind == "order"],
+                rules=[
+                    rule for rule in program_config.program_config(data["program"])["rules"] if rule.kind == "order"
+                ],
                 amount=data["amount"],
                 lines=data["lines"],
                 channel_code=data["channel_code"],
@@ -415,7 +417,7 @@ class AccountAdmin(admin.ModelAdmin):
         form = AdjustForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                services.points_adjust(
+                adjustments.points_adjust(
                     account=account,
                     points=form.cleaned_data["points"],
                     reason=form.cleaned_data["reason"],
@@ -435,7 +437,7 @@ class AccountAdmin(admin.ModelAdmin):
         form = SetTierForm(request.POST or None, program=account.program)
         if request.method == "POST" and form.is_valid():
             try:
-                services.tier_set(
+                tiers.tier_set(
                     account=account,
                     tier=form.cleaned_data["tier"],
                     reason=form.cleaned_data["reason"],

@@ -11,8 +11,8 @@ from core.registry import StrategyRegistry
 from members.models import Event, Member, Order
 
 from . import spend
+from .ledger import accounts_lock, points_award
 from .models import Account, Badge, BadgeAward
-from .services import accounts_lock, points_award
 
 Rule = Badge.Rule
 
@@ -96,6 +96,7 @@ class Campaign(BadgeRule):
         return 0
 
 
+@transaction.atomic(savepoint=False)
 def badges_evaluate(*, account: Account, rules=None, now=None) -> list[BadgeAward]:
     """Award the badges of these rules that the account now deserves and does not have (inside the caller's
     transaction; the account is locked before a bonus is credited)."""
@@ -126,6 +127,7 @@ def badges_evaluate(*, account: Account, rules=None, now=None) -> list[BadgeAwar
     return awarded
 
 
+@transaction.atomic(savepoint=False)
 def badges_daily(*, program, as_of) -> dict:
     """The badges that time alone earns (years of membership), for every account of the programme."""
     now = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time.min, tzinfo=timezone.get_default_timezone())

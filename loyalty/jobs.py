@@ -18,6 +18,7 @@ from core.db import sql_literal
 from members.models import Member, Order
 
 from . import spend
+from .ledger import repaid_sql
 from .models import Coupon, JobRun, PointsLot, PointsTransaction, Program, Tier, TierChange
 
 # Status and kind values as SQL literals, from the models' choices (constants of the code, never user input).
@@ -109,13 +110,9 @@ def _activate(cursor, program, moment, as_of):
         f"WHERE a.program_id = %s AND l.status = {LOT_PENDING} AND l.available_at < %s AND l.remaining > 0",
         [program.pk, moment],
     )
-    # A negative balance (debt) is repaid first: what a lot repays no longer remains in it.
-    repaid = (
-        "(CASE WHEN d.balance_before >= 0 THEN 0 ELSE "
-        "MAX(0, MIN(d.points, -d.balance_before - (d.running - d.points))) END)"
-    )
-    if connection.vendor == "postgresql":
-        repaid = repaid.replace("MAX(", "GREATEST(").replace("MIN(", "LEAST(")
+    # A negative balance (debt) is repaid first: what a lot repays no longer remains in it. The balance before
+    # this lot is the account's plus the lots before it in this run.
+    repaid = repaid_sql("d.points", "(d.balance_before + d.running - d.points)")
     _sql(
         cursor,
         "UPDATE loyalty_pointslot SET "
@@ -330,9 +327,7 @@ def _birthday(cursor, program, moment, as_of):
 
     expires = expiry_for(program, now)
     # A negative balance is repaid first, as with any earning.
-    remaining = "d.points - MIN(d.points, MAX(0, -a.balance))"
-    if connection.vendor == "postgresql":
-        remaining = remaining.replace("MIN(", "LEAST(").replace("MAX(", "GREATEST(")
+    remaining = f"d.points - {repaid_sql('d.points', 'a.balance')}"
     _sql(
         cursor,
         "INSERT INTO loyalty_pointslot (account_id, points, remaining, status, available_at, expires_at, reference, "

@@ -17,14 +17,9 @@ from members.services import require_active
 
 from . import rules
 from .errors import CouponNotValid, InsufficientPoints, LimitExceeded, RewardUnavailable
+from .ledger import account_lock_or_create, accounts_lock, points_give_back, points_spend
 from .models import Coupon, CouponBatch, Fulfilment, Redemption, Reward
-from .services import (
-    account_lock_or_create,
-    accounts_lock,
-    points_give_back,
-    points_spend,
-    program_for_channel,
-)
+from .program_config import program_for_channel
 
 # No look-alikes (0/O, 1/I/L): codes are read out and typed at a till.
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -139,6 +134,7 @@ def reward_redeem(*, channel, member, reward_code: str, quantity: int, redemptio
     return redemption, True
 
 
+@transaction.atomic(savepoint=False)
 def coupons_issue(*, template, member=None, count: int = 1, redemption=None, now=None) -> list[Coupon]:
     """Issue `count` coupons (unique unguessable codes; a rare clash is drawn again)."""
     now = now or timezone.now()
@@ -285,6 +281,7 @@ def coupons_issue_batch(*, template, count: int, note: str = "", actor=None) -> 
     return batch
 
 
+@transaction.atomic(savepoint=False)
 def coupons_move(*, from_member, to_member) -> int:
     """A merge hands the merged-away member's coupons (used or not, for the record) to the member kept."""
     return Coupon.objects.filter(member=from_member).update(member=to_member)

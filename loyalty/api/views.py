@@ -13,7 +13,7 @@ from members import services as member_services
 from members.models import Order
 from members.normalize import normalize_phone
 
-from .. import badges, rewards, selectors, services
+from .. import adjustments, badges, ledger, program_config, rewards, selectors
 from .. import rewards_selectors as reward_selectors
 from ..models import Reward
 from . import serializers as s
@@ -27,7 +27,7 @@ class ProgramMixin:
     @property
     def program(self):
         if not hasattr(self, "_program"):
-            self._program = services.program_for_channel(self.channel)
+            self._program = program_config.program_for_channel(self.channel)
         return self._program
 
     def member(self, *, member_no=None, phone=None):
@@ -172,8 +172,8 @@ class AdjustmentCreateView(ProgramMixin, APIView):
         values = data.validated_data
         member = self.member(member_no=member_no)
         member_services.require_active(member)
-        account = services.account_get_or_create(member=member, program=self.program)
-        row, created = services.points_adjust(
+        account = ledger.account_get_or_create(member=member, program=self.program)
+        row, created = adjustments.points_adjust(
             account=account,
             points=values["points"],
             reason=values["reason"],

@@ -194,12 +194,12 @@ def test_refund_replay_and_conflict(api, member):
 def test_refund_of_spent_points_drives_the_balance_negative(api, member):
     from django.db import transaction
 
-    from loyalty import services
+    from loyalty import ledger
 
     order(api, member, "O-1", "100.00")
     with transaction.atomic():
-        account = services.accounts_lock(Account.objects.get(member=member).pk)
-        services.points_spend(account=next(iter(account.values())), points=80, reference="test")
+        account = ledger.accounts_lock(Account.objects.get(member=member).pk)
+        ledger.points_spend(account=next(iter(account.values())), points=80, reference="test")
     response = api.post("/api/v1/orders/O-1/refunds/", {"refund_id": "R-1", "amount": "100.00"}, format="json")
     assert response.json()["points_reversed"] == 100
     assert balance(member) == -80

@@ -6,7 +6,7 @@ import pytest
 from django.db.models import Sum
 
 from core.errors import ValidationFailed
-from loyalty import services
+from loyalty import opening
 from loyalty.models import Account, PointsLot, PointsTransaction, TierChange
 from members import events
 from tests.factories import MemberFactory
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 def test_opening_rows_with_their_own_expiry_and_tiers(program, admin_user):
     first, second, third = MemberFactory(), MemberFactory(), MemberFactory()
     expiry = dt.datetime(2027, 12, 31, tzinfo=dt.UTC)
-    result = services.opening_balances_record(
+    result = opening.opening_balances_record(
         program=program,
         entries=[
             {"member_id": first.pk, "points_balance": 1200, "tier": "gold", "expires_at": expiry},
@@ -40,8 +40,8 @@ def test_opening_rows_with_their_own_expiry_and_tiers(program, admin_user):
 def test_importing_the_same_balances_twice_changes_nothing(program):
     member = MemberFactory()
     entries = [{"member_id": member.pk, "points_balance": 500, "tier": "silver"}]
-    services.opening_balances_record(program=program, entries=entries)
-    again = services.opening_balances_record(program=program, entries=entries)
+    opening.opening_balances_record(program=program, entries=entries)
+    again = opening.opening_balances_record(program=program, entries=entries)
     assert again == {"opened": 0, "skipped": 1}
     assert PointsTransaction.objects.aggregate(s=Sum("points"))["s"] == 500
 
@@ -49,11 +49,11 @@ def test_importing_the_same_balances_twice_changes_nothing(program):
 def test_unknown_tier_or_negative_points_change_nothing(program):
     member = MemberFactory()
     with pytest.raises(ValidationFailed):
-        services.opening_balances_record(
+        opening.opening_balances_record(
             program=program, entries=[{"member_id": member.pk, "points_balance": 5, "tier": "platinum"}]
         )
     with pytest.raises(ValidationFailed):
-        services.opening_balances_record(
+        opening.opening_balances_record(
             program=program, entries=[{"member_id": member.pk, "points_balance": -5, "tier": ""}]
         )
     assert not Account.objects.exists() and not PointsTransaction.objects.exists()

@@ -5,8 +5,9 @@ from django.urls import reverse
 from django.utils import translation
 
 from loyalty import rewards
+from loyalty.adjustments import points_adjust
+from loyalty.ledger import account_get_or_create
 from loyalty.models import Account, Coupon, CouponBatch, CouponTemplate, Fulfilment, Redemption, Reward
-from loyalty.services import account_get_or_create, points_adjust
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from loyalty import spend
 from loyalty.models import Account
-from loyalty.services import qualifying_value
+from loyalty.tiers import qualifying_value
 from members import services as member_services
 from tests.factories import ChannelFactory
 
