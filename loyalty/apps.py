@@ -11,8 +11,8 @@ class LoyaltyConfig(AppConfig):
 
         from members import events, extensions
 
-        from . import admin as loyalty_admin
         from . import integration
+        from .admin import member_pages
 
         # Domain events of members: in the sender's transaction, so points commit or roll back with the order.
         events.order_recorded.connect(integration.on_order_recorded)
@@ -27,9 +27,9 @@ class LoyaltyConfig(AppConfig):
         extensions.member_tier_filter.register(integration.member_tier_filter)
         extensions.demo_seeders.register(integration.seed_demo)
         # The admin's presentation hooks (the site is config.admin.CrmAdminSite; autodiscovery ran before this).
-        admin.site.member_panels.register(loyalty_admin.member_panels)
-        admin.site.dashboard_cards.register(loyalty_admin.dashboard_cards)
-        admin.site.member_actions.register(loyalty_admin.issue_coupons)
+        admin.site.member_panels.register(member_pages.member_panels)
+        admin.site.dashboard_cards.register(member_pages.dashboard_cards)
+        admin.site.member_actions.register(member_pages.issue_coupons)
 
         # Earning keeps a programme's rules and tiers per process until the programme's updated_at changes;
         # any save or delete of a rule or a tier touches it (cache invalidation, not domain flow).
