@@ -1,4 +1,5 @@
-"""Loyalty's answers to the members app's hooks (thin: each calls one service or selector)."""
+"""Loyalty's handlers for the members app's domain events and extension points (thin: each calls one service or
+selector)."""
 
 from django.utils.translation import gettext as _
 

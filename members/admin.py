@@ -1,4 +1,8 @@
-"""The operators' daily tool for members, channels and API keys. Thin: every change calls a service."""
+"""The operators' daily tool for members, channels and API keys. Thin: every change calls a service.
+
+Over 500 lines: the member page, its actions and the duplicate finder are one screen for operators; other
+apps add to it through the admin site's registries (config/admin.py), not here.
+"""
 
 import contextlib
 

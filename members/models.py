@@ -1,3 +1,8 @@
+"""Who the customer is: channels and their API keys, members, identities, tags, consents, orders, refunds, events,
+merges and import jobs. One module over 500 lines on purpose: Django expects an app's models in one place, and
+these tables are one schema that every other module reads.
+"""
+
 import datetime as dt
 import hashlib
 

@@ -1,4 +1,8 @@
-"""Every write of the members app: one function per business action, keyword-only, atomic."""
+"""Every write of the members app: one function per business action, keyword-only, atomic.
+
+Over 500 lines because it holds every write of the app on purpose (channels and keys, members, statuses, tags,
+identities, merge, orders, refunds, events), in sections; the import's writes are in `members/importing/`.
+"""
 
 import datetime as dt
 import secrets
