@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.registry import StrategyRegistry
-from members.models import Event, Member, Order
+from members.models import Event, Member
 
 from . import spend
 from .ledger import accounts_lock, points_award
@@ -34,17 +34,13 @@ class BadgeRule:
 badge_rules = StrategyRegistry("badge rule")
 
 
-def _orders(account):
-    return Order.objects.filter(member_id=account.member_id, channel__program_link__program_id=account.program_id)
-
-
 @badge_rules.register
 class OrderCount(BadgeRule):
     key = Rule.ORDERS
     triggered_by = "order"
 
     def value(self, badge, account, now):
-        return _orders(account).exclude(status=Order.Status.REFUNDED).count()
+        return spend.member_orders(member_id=account.member_id, program_id=account.program_id, start=None, end=None)
 
 
 @badge_rules.register

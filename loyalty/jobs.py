@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.db import sql_literal
-from members.models import Member, Order
+from members.models import Member
 
 from . import spend
 from .ledger import repaid_sql
@@ -213,13 +213,7 @@ def _qualifying_sql(program, tier: Tier, moment):
             [program.pk, PointsTransaction.Kind.EARN.value, start, end],
         )
     if tier.metric == Tier.Metric.ORDERS:
-        return (
-            "SELECT o.member_id, COUNT(*) AS value FROM members_order o "
-            "JOIN loyalty_channelprogram cp ON cp.channel_id = o.channel_id "
-            "WHERE cp.program_id = %s AND o.occurred_at >= %s AND o.occurred_at < %s AND o.status <> %s "
-            "GROUP BY o.member_id",
-            [program.pk, start, end, Order.Status.REFUNDED.value],
-        )
+        return spend.members_orders_sql(), [program.pk, start, end]
     return spend.members_spend_sql(), [program.pk, start, end]
 
 

@@ -11,7 +11,6 @@ from django.utils.translation import gettext as _
 
 from core.db import insert_statement
 from core.errors import ValidationFailed
-from members.models import Order
 
 from . import rules as rule_strategies
 from . import spend
@@ -40,13 +39,9 @@ def qualifying_value(*, account: Account, tier: Tier, at: dt.datetime) -> Decima
         ).aggregate(value=Sum("points"))["value"]
         return Decimal(total or 0)
     if tier.metric == Tier.Metric.ORDERS:
-        orders = Order.objects.filter(
-            member_id=account.member_id,
-            channel__program_link__program_id=account.program_id,
-            occurred_at__gt=start,
-            occurred_at__lte=at,
+        return Decimal(
+            spend.member_orders(member_id=account.member_id, program_id=account.program_id, start=start, end=at)
         )
-        return Decimal(orders.exclude(status=Order.Status.REFUNDED).count())
     return spend.member_spend(member_id=account.member_id, program_id=account.program_id, start=start, end=at)
 
 
