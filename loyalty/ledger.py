@@ -299,7 +299,12 @@ def accounts_merge(*, kept, dropped) -> dict:
         locked = accounts_lock(account.pk, target.pk)
         source, target = locked[account.pk], locked[target.pk]
         carried = source.balance
+        # As if both histories had happened to one account: a debt on either side is repaid first from the other
+        # side's available points (the debt rule), soonest-expiring lots first.
+        debt_repaid = repaid(max(source.balance, target.balance, 0), min(source.balance, target.balance))
         PointsLot.objects.filter(account=source).update(account=target)
+        if debt_repaid:
+            _take_from_lots(target, debt_repaid)
         for field in ("balance", "pending", "lifetime_earned", "lifetime_spent"):
             setattr(target, field, getattr(target, field) + getattr(source, field))
             setattr(source, field, 0)

@@ -1,7 +1,6 @@
 """The points mall in the admin: coupon templates and batches, rewards (stock added by an action), coupons,
 redemptions and their fulfilment."""
 
-import csv
 import io
 
 from django import forms
@@ -18,6 +17,8 @@ from django.utils.translation import gettext_lazy
 
 from core.errors import DomainError
 from members.admin import ReadOnlyAdmin
+from members.masking import can_view_personal_data, mask_phone
+from members.spreadsheets import csv_writer
 
 from .. import rewards
 from ..models import (
@@ -89,14 +90,23 @@ class CouponBatchAdmin(ReadOnlyAdmin):
         return format_html('<a href="{}">CSV</a>', reverse("admin:loyalty_couponbatch_csv", args=[obj.pk]))
 
     def csv_view(self, request, pk):
+        # The codes are money: downloading them is a permission of its own.
+        if not request.user.has_perm("loyalty.export_couponbatch"):
+            raise PermissionDenied
         batch = get_object_or_404(CouponBatch.objects.select_related("template"), pk=pk)
         rows = Coupon.objects.filter(batch=batch).order_by("id").values_list("code", "valid_from", "valid_until")
 
         def lines():
-            yield "\ufeffcode,value,min_spend,valid_from,valid_until\n"
+            buffer = io.StringIO()
+            writer = csv_writer(buffer)
+            writer.writerow(["code", "value", "min_spend", "valid_from", "valid_until"])
+            yield "\ufeff" + buffer.getvalue()
             for code, valid_from, valid_until in rows.iterator(chunk_size=5000):
-                yield f"{code},{batch.template.value},{batch.template.min_spend},{valid_from:%Y-%m-%d},"
-                yield f"{valid_until:%Y-%m-%d}\n" if valid_until else "\n"
+                buffer.seek(0)
+                buffer.truncate()
+                until = f"{valid_until:%Y-%m-%d}" if valid_until else ""
+                writer.writerow([code, batch.template.value, batch.template.min_spend, f"{valid_from:%Y-%m-%d}", until])
+                yield buffer.getvalue()
 
         response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="coupons-{batch.pk}.csv"'
@@ -186,7 +196,9 @@ class RedemptionAdmin(ReadOnlyAdmin):
     search_fields = ["redemption_id", "account__member__member_no"]
     actions = ["cancel"]
 
-    @admin.action(description=gettext_lazy("Cancel the selected redemptions (points back, stock back)"))
+    @admin.action(
+        description=gettext_lazy("Cancel the selected redemptions (points back, stock back)"), permissions=["change"]
+    )
     def cancel(self, request, queryset):
         form = CancelForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
@@ -247,6 +259,8 @@ class FulfilmentAdmin(ReadOnlyAdmin):
         ]
 
     def ship_view(self, request, pk):
+        if not self.has_change_permission(request):
+            raise PermissionDenied
         fulfilment = get_object_or_404(Fulfilment, pk=pk)
         form = ShipForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
@@ -267,7 +281,7 @@ class FulfilmentAdmin(ReadOnlyAdmin):
         }
         return TemplateResponse(request, "admin/loyalty/account/action_form.html", context)
 
-    @admin.action(description=gettext_lazy("Mark the selected gifts delivered"))
+    @admin.action(description=gettext_lazy("Mark the selected gifts delivered"), permissions=["change"])
     def mark_delivered(self, request, queryset):
         for fulfilment in queryset:
             try:
@@ -275,11 +289,15 @@ class FulfilmentAdmin(ReadOnlyAdmin):
             except DomainError as error:
                 self.message_user(request, error.message, messages.ERROR)
 
-    @admin.action(description=gettext_lazy("Export the selected gifts for the warehouse (CSV)"))
+    def has_export_permission(self, request):
+        return request.user.has_perm("loyalty.export_fulfilment")
+
+    @admin.action(description=gettext_lazy("Export the selected gifts for the warehouse (CSV)"), permissions=["export"])
     def export_csv(self, request, queryset):
         out = io.StringIO()
-        writer = csv.writer(out)
+        writer = csv_writer(out)
         writer.writerow(["redemption_id", "member_no", "name", "phone", "gift", "quantity", "status", "redeemed_at"])
+        show_phone = can_view_personal_data(request.user)
         for item in queryset.select_related("redemption__account__member", "redemption__reward"):
             member = item.redemption.account.member
             writer.writerow(
@@ -287,7 +305,7 @@ class FulfilmentAdmin(ReadOnlyAdmin):
                     item.redemption.redemption_id,
                     member.member_no,
                     member.name,
-                    member.phone or "",
+                    (member.phone if show_phone else mask_phone(member.phone)) or "",
                     item.redemption.reward.name,
                     item.redemption.quantity,
                     item.status,

@@ -77,7 +77,8 @@ class IssueCouponsForm(forms.Form):
 
 @admin.action(description=gettext_lazy("Issue coupons to the selected members"))
 def issue_coupons(modeladmin, request, queryset):
-    if not request.user.has_perm("loyalty.add_coupon"):
+    # Offered only with this permission (MemberAdmin.get_actions reads `required_permission`), and checked again.
+    if not request.user.has_perm(issue_coupons.required_permission):
         raise PermissionDenied
     form = IssueCouponsForm(request.POST if "apply" in request.POST else None)
     if form.is_valid():
@@ -101,3 +102,6 @@ def issue_coupons(modeladmin, request, queryset):
         "opts": modeladmin.model._meta,
     }
     return TemplateResponse(request, "admin/members/member/tag_action.html", context)
+
+
+issue_coupons.required_permission = "loyalty.add_coupon"

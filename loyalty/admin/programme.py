@@ -4,6 +4,7 @@ from decimal import Decimal, InvalidOperation
 
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 from django.template.response import TemplateResponse
 from django.urls import path
@@ -67,6 +68,11 @@ class ProgramAdmin(admin.ModelAdmin):
         (gettext_lazy("Earning"), {"fields": ["currency", "points_per_unit", "rounding", "time_zone"]}),
         (gettext_lazy("Pending and expiry"), {"fields": ["pending_days", "expiry_policy", "expiry_days"]}),
         (gettext_lazy("Birthday"), {"fields": ["birthday_on"]}),
+        (gettext_lazy("Staff"), {"fields": ["staff_adjustment_limit"]}),
+        (
+            gettext_lazy("Limits on partners' data"),
+            {"fields": ["event_max_age_days", "order_max_age_days", "future_skew_minutes", "max_order_amount"]},
+        ),
     ]
 
     def get_queryset(self, request):
@@ -251,6 +257,9 @@ class EarningRuleAdmin(admin.ModelAdmin):
         ]
 
     def preview_view(self, request):
+        # A tool for whoever writes the rules.
+        if not self.has_change_permission(request):
+            raise PermissionDenied
         form = PreviewForm(request.POST or None)
         earning = None
         if request.method == "POST" and form.is_valid():

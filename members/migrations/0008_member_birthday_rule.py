@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('members', '0006_hot_path_indexes'),
+        ('members', '0007_staff_notes_roles_and_permissions'),
     ]
 
     operations = [
