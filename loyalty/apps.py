@@ -30,6 +30,9 @@ class LoyaltyConfig(AppConfig):
         admin.site.member_panels.register(member_pages.member_panels)
         admin.site.dashboard_cards.register(member_pages.dashboard_cards)
         admin.site.member_actions.register(member_pages.issue_coupons)
+        events.member_joined.connect(integration.on_member_joined)
+        extensions.member_visibility.register(integration.member_visibility)
+        extensions.member_personal_data.register(integration.member_personal_data)
 
         # Earning keeps a programme's rules and tiers per process until the programme's updated_at changes;
         # any save or delete of a rule or a tier touches it (cache invalidation, not domain flow).

@@ -27,3 +27,10 @@ channel_created = DomainEvent("channel_created", "payload: channel=")
 # seed_demo --members N added members with order history: loyalty gives them their standing (points and tiers
 # from that history) in bulk.
 demo_members_created = DomainEvent("demo_members_created", "payload: member_ids=")
+# A person became a member through a channel, or an existing member signed up again through a channel of another
+# programme: payload (member=, channel=) (channel is None for staff and imports); loyalty opens the account in the
+# channel's programme, in the sign-up's transaction.
+member_joined = DomainEvent("member_joined", "payload: member=, channel=")
+# Members' personal data was erased: handlers take (member_ids=) and anonymise what they hold about them,
+# set-based, in the erasure's transaction (orders, ledger and figures stay).
+members_erased = DomainEvent("members_erased", "payload: member_ids=")

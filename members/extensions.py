@@ -14,3 +14,10 @@ member_loyalty_summary = Registry("member_loyalty_summary")
 member_tier_filter = Registry("member_tier_filter")
 # seed_demo: each app loads its part of the demo programme; entries take (stdout=).
 demo_seeders = Registry("demo_seeders")
+# Which members a partner channel sees (API.md: a channel sees only its programme's members): entries take
+# (channel=) and return a Q over Member, or None for no restriction; members.selectors.members_visible_to() applies
+# them all. Without entries (no loyalty app) a channel sees every member.
+member_visibility = Registry("member_visibility")
+# A member's personal data export (PIPL/GDPR access): entries take (member=) and return {section: JSON-able data}
+# (loyalty: points, ledger, coupons, redemptions, badges; campaigns: messages).
+member_personal_data = Registry("member_personal_data")

@@ -20,6 +20,8 @@ from django.utils.translation import gettext as _
 from members.errors import ImportFailed
 from members.models import validate_contact
 from members.normalize import (
+    CONTROL_CHARACTERS,
+    clean_text,
     normalize_email,
     normalize_gender,
     normalize_phone,
@@ -189,6 +191,9 @@ def _clean_chunk(mapping, table, first_number):
             if not text or not (text := text.strip()):
                 continue
             if cleaner is None:
+                # isprintable() is the fast test (C, no allocation); the pattern decides for the rare exceptions.
+                if not text.isprintable() and CONTROL_CHARACTERS.search(text) and not (text := clean_text(text)):
+                    continue
                 values[column] = text
                 continue
             try:

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('members', '0007_staff_notes_roles_and_permissions'),
+        ('members', '0008_member_privacy_closed_erased'),
     ]
 
     operations = [
