@@ -33,6 +33,7 @@ class LoyaltyConfig(AppConfig):
         events.member_joined.connect(integration.on_member_joined)
         extensions.member_visibility.register(integration.member_visibility)
         extensions.member_personal_data.register(integration.member_personal_data)
+        events.orders_imported.connect(integration.on_orders_imported)
 
         # Earning keeps a programme's rules and tiers per process until the programme's updated_at changes;
         # any save or delete of a rule or a tier touches it (cache invalidation, not domain flow).

@@ -7,7 +7,7 @@ from django.utils.translation import gettext as _
 
 from members.models import Event
 
-from . import badges, demo, earning, ledger, opening, program_config, refunds, rewards, selectors
+from . import badges, demo, earning, history, ledger, opening, program_config, refunds, rewards, selectors
 
 ORDER_BADGES = badges.badge_rules.keys(triggered_by="order")
 REVIEW_BADGES = badges.badge_rules.keys(triggered_by="review")
@@ -22,6 +22,10 @@ def on_order_recorded(*, order, award=True):
         if account is not None:
             badges.badges_evaluate(account=account, rules=sorted(ORDER_BADGES))
     return row
+
+
+def on_orders_imported(*, orders):
+    return history.tiers_count_history(orders=orders)
 
 
 def on_refund_recorded(*, refund, order):

@@ -34,3 +34,6 @@ member_joined = DomainEvent("member_joined", "payload: member=, channel=")
 # Members' personal data was erased: handlers take (member_ids=) and anonymise what they hold about them,
 # set-based, in the erasure's transaction (orders, ledger and figures stay).
 members_erased = DomainEvent("members_erased", "payload: member_ids=")
+# The order history import wrote orders without points: handlers take (orders=[(order id, member id, channel id,
+# occurred_at), ...]) in the import's transaction and do set-based what order_record(award=False) does per order.
+orders_imported = DomainEvent("orders_imported", "payload: orders=")

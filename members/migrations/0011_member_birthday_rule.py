@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('members', '0008_member_privacy_closed_erased'),
+        ('members', '0010_importjob_kind_order_history'),
     ]
 
     operations = [
