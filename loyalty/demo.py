@@ -6,7 +6,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from members.errors import DomainError
+from core.errors import DomainError
 from members.models import Channel, Member, Order
 
 from .models import ChannelProgram, CouponTemplate, EarningRule, Program, Reward, Tier
@@ -117,9 +117,9 @@ def demo_members_standing(*, member_ids) -> dict:
     program = Program.objects.filter(code="demo").first()
     if program is None or not member_ids:
         return {}
-    from . import rewards, services
+    from . import ledger, opening, rewards
 
-    services.accounts_open(member_ids=member_ids, program=program)
+    ledger.accounts_open(member_ids=member_ids, program=program)
     tiers = list(program.tiers.order_by("-rank"))
     year_ago = timezone.now() - timezone.timedelta(days=365)
     spend = dict(
@@ -140,7 +140,7 @@ def demo_members_standing(*, member_ids) -> dict:
         tier = next(t for t in tiers if year >= t.upgrade_threshold)
         entries.append({"member_id": member_id, "points_balance": int(lifetime.get(member_id) or 0), "tier": tier.code})
     for start in range(0, len(entries), 5000):
-        services.opening_balances_record(program=program, entries=entries[start : start + 5000])
+        opening.opening_balances_record(program=program, entries=entries[start : start + 5000])
     # Coupons handed out by staff to every fifth member, and redemptions by members who have the points.
     coupon = CouponTemplate.objects.filter(program=program, code="cny10").first()
     if coupon is not None:

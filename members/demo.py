@@ -64,7 +64,7 @@ def demo_staff_login(*, username: str, password: str) -> tuple[object, bool]:
 def demo_members_ensure(*, count: int) -> list[int]:
     """Top the demo members up to `count` (tagged 演示数据 demo, so that staff can filter them out): a second run adds
     none. Returns the ids of the members added; the higher apps give them their standing through
-    `hooks.demo_members_created` (points, tiers, coupons, redemptions)."""
+    `events.demo_members_created` (points, tiers, coupons, redemptions)."""
     tag, _created = Tag.objects.get_or_create(name=DEMO_TAG, defaults={"description": "seed_demo"})
     have = MemberTag.objects.filter(tag=tag).count()
     if have >= count:

@@ -4,7 +4,7 @@ from django.db.models import Count, Prefetch, Q, Sum
 from django.db.models.functions import Right
 from django.utils.translation import gettext as _
 
-from . import hooks
+from . import extensions
 from .models import (
     ApiKey,
     Channel,
@@ -37,13 +37,14 @@ def channels_by_code_or_name(texts) -> dict:
 
 
 def members_visible_to(*, channel, queryset=None):
-    """The members `channel` may see, list, read and change: its programme's members (the hooks decide which).
+    """The members `channel` may see, list, read and change: its programme's members (the entries of
+    `extensions.member_visibility` decide which).
 
     The one scoping rule of every member-scoped partner endpoint; `channel=None` (staff, jobs) sees everyone."""
     queryset = Member.objects.all() if queryset is None else queryset
     if channel is None:
         return queryset
-    for condition in hooks.member_visibility.send(channel=channel):
+    for condition in [entry(channel=channel) for entry in extensions.member_visibility]:
         if condition is not None:
             queryset = queryset.filter(condition)
     return queryset
@@ -102,7 +103,8 @@ def member_consents(member) -> dict:
 def members_loyalty_summary(*, members, channel=None) -> dict:
     """{member_id: {"tier", "points"}} from the loyalty app when installed; empty balances otherwise."""
     summary = {member.pk: {"tier": None, "points": {"balance": 0, "pending": 0}} for member in members}
-    for result in hooks.member_loyalty_summary.send(members=members, channel=channel):
+    for entry in extensions.member_loyalty_summary:
+        result = entry(members=members, channel=channel)
         for member_id, values in (result or {}).items():
             summary[member_id].update(values)
     return summary
@@ -144,22 +146,22 @@ def duplicate_candidates(*, limit: int = 200) -> list[dict]:
 
 def members_compare(*, keep, drop) -> list[tuple]:
     """(label, kept member's value, merged-away member's value) rows for the merge page: what each one has, with
-    the rows higher apps add (tier and points) through `hooks.member_compare_rows`."""
+    the rows higher apps add (tier and points) through `extensions.member_compare_rows`."""
     rows = []
     for label, name in ((_("channel identities"), "identities"), (_("tags"), "member_tags"), (_("events"), "events")):
         rows.append((label, getattr(keep, name).count(), getattr(drop, name).count()))
     orders = {member.pk: member.orders.aggregate(count=Count("id"), spend=Sum("amount")) for member in (keep, drop)}
     rows.append((_("orders"), orders[keep.pk]["count"], orders[drop.pk]["count"]))
     rows.append((_("order spend"), orders[keep.pk]["spend"] or 0, orders[drop.pk]["spend"] or 0))
-    for result in hooks.member_compare_rows.send(keep=keep, drop=drop):
-        rows.extend(result or [])
+    rows.extend(extensions.member_compare_rows.collect(keep=keep, drop=drop))
     return rows
 
 
 def member_personal_data(*, member) -> dict:
     """Everything the CRM holds about one person, as JSON-able data (PIPL/GDPR access and portability).
 
-    The members app's part here; higher apps add theirs through `hooks.member_personal_data` (points and the ledger,
+    The members app's part here; higher apps add theirs through `extensions.member_personal_data` (points and the
+    ledger,
     coupons, redemptions, badges, messages). A fixed number of queries per section, however long the history."""
     from django.utils import timezone
 
@@ -235,6 +237,6 @@ def member_personal_data(*, member) -> dict:
             .values("action", "changes", "created_at")
         ),
     }
-    for result in hooks.member_personal_data.send(member=member):
+    for result in [entry(member=member) for entry in extensions.member_personal_data]:
         data.update(result or {})
     return data

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 
 def open_accounts(apps, schema_editor):
-    from loyalty.services import accounts_open_sql
+    from loyalty.ledger import accounts_open_sql
 
     program_model, tier_model = apps.get_model("loyalty", "Program"), apps.get_model("loyalty", "Tier")
     programs = list(program_model.objects.filter(is_active=True).order_by("pk"))

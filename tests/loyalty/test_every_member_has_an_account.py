@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from loyalty import services
+from loyalty import ledger
 from loyalty.models import Account, TierChange
 from members import services as member_services
 from members.importing.services import members_import
@@ -90,9 +90,9 @@ def test_demo_members_all_have_accounts(program):
 
 def test_opening_accounts_again_changes_nothing(program):
     members = [MemberFactory() for _ in range(3)]
-    assert services.accounts_open(member_ids=[member.pk for member in members]) == 3
-    assert services.accounts_open(member_ids=[member.pk for member in members]) == 0
-    assert services.accounts_open() == 0
+    assert ledger.accounts_open(member_ids=[member.pk for member in members]) == 3
+    assert ledger.accounts_open(member_ids=[member.pk for member in members]) == 0
+    assert ledger.accounts_open() == 0
     assert Account.objects.count() == 3 and TierChange.objects.count() == 3
 
 
@@ -103,7 +103,7 @@ def test_with_several_programmes_a_member_joins_the_programme_of_their_channel(p
     Tier.objects.create(program=other, code="hk-basic", name="基本", rank=0)
     member = MemberFactory(join_channel=channel)
     loose = MemberFactory(join_channel=None)  # no channel, and no single programme to fall back on
-    services.accounts_open(member_ids=[member.pk, loose.pk])
+    ledger.accounts_open(member_ids=[member.pk, loose.pk])
     assert standing(member) == ("demo", "basic", 0)
     assert not Account.objects.filter(member=loose).exists()
 

@@ -260,7 +260,8 @@ def test_the_merge_page_compares_tier_points_and_orders_and_asks_before_merging(
 
     from django.conf import settings
 
-    from loyalty.services import account_get_or_create, points_adjust
+    from loyalty.adjustments import points_adjust
+    from loyalty.ledger import account_get_or_create
 
     staff.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
     keep, drop = MemberFactory(name="陈静"), MemberFactory(name="陈静")
@@ -280,3 +281,14 @@ def test_the_merge_page_compares_tier_points_and_orders_and_asks_before_merging(
     staff.post(url, {"keep": str(keep.pk), "confirm": "yes"})
     drop.refresh_from_db()
     assert drop.merged_into == keep
+
+
+def test_the_admin_tag_filter_is_the_apis(staff, member, api):
+    tag = services.tag_get_or_create(name="VIP")
+    services.members_tag(member_ids=[member.pk], tag=tag)
+    MemberFactory(name="李娜")
+
+    in_admin = list(staff.get(CHANGELIST, {"tag": "VIP"}).context["cl"].result_list)
+    in_api = [row["member_no"] for row in api.get("/api/v1/members/", {"tag": "VIP"}).json()["results"]]
+
+    assert in_admin == [member] and in_api == [member.member_no]

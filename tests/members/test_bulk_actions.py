@@ -10,8 +10,9 @@ from django.contrib.messages import get_messages
 from django.db.models import Count
 
 from loyalty import rewards
+from loyalty.adjustments import points_adjust
+from loyalty.ledger import account_get_or_create
 from loyalty.models import Account, Coupon, CouponTemplate, Redemption
-from loyalty.services import account_get_or_create, points_adjust
 from members import services
 from members.models import ApiKey, Member, MemberTag
 from tests.factories import MemberFactory
