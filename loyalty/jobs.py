@@ -14,6 +14,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from members.hooks import Hook
+
 from .models import JobRun, Program, Tier
 
 ORDER = [JobRun.Job.ACTIVATE, JobRun.Job.EXPIRE, JobRun.Job.TIERS, JobRun.Job.BIRTHDAY, JobRun.Job.BADGES]
@@ -60,8 +62,22 @@ def _run(program: Program, job: str, as_of: dt.date, work) -> JobRun:
     return run
 
 
+# Higher apps' daily work (analytics: RFM scores, the CLV fit), run after loyalty's own jobs without loyalty
+# importing them: a receiver takes (program=, as_of=) and returns the JobRun rows it recorded through job_run_once.
+daily_jobs = Hook("loyalty_daily_jobs")
+
+
+def job_run_once(*, program: Program, job: str, as_of: dt.date, work) -> JobRun:
+    """Run `work(cursor, program, moment, as_of)` once for this programme, job and day, recorded in JobRun."""
+    return _run(program, job, as_of, work)
+
+
 def jobs_run(*, program: Program, as_of: dt.date, jobs=None) -> list[JobRun]:
-    return [_run(program, job, as_of, WORK[job]) for job in (jobs or ORDER)]
+    runs = [_run(program, job, as_of, WORK[job]) for job in (jobs or ORDER)]
+    if jobs is None:
+        for result in daily_jobs.send(program=program, as_of=as_of):
+            runs.extend(result or [])
+    return runs
 
 
 # --- activate pending points ------------------------------------------------------------------------------------

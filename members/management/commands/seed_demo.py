@@ -23,6 +23,8 @@ class Command(BaseCommand):
             member_ids = demo.demo_members_create(count=members)
             hooks.demo_members_created.send(member_ids=member_ids)
             self.stdout.write(f"members added: {len(member_ids)}")
+        for seeder in hooks.demo_history.receivers:
+            seeder(stdout=self.stdout)
         if not no_staff:
             _user, created = demo.demo_staff_login(username=username, password=password)
             if created:
