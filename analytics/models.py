@@ -91,7 +91,7 @@ class MemberScore(models.Model):
     r = models.PositiveSmallIntegerField("R", null=True, blank=True)
     f = models.PositiveSmallIntegerField("F", null=True, blank=True)
     m = models.PositiveSmallIntegerField("M", null=True, blank=True)
-    rfm = models.CharField("RFM", max_length=3, blank=True)
+    rfm = models.CharField("RFM", max_length=3, blank=True, default="", db_default="")
     # CLV (time unit: weeks)
     clv_as_of = models.DateField(_("CLV as of"), null=True, blank=True)
     x = models.IntegerField(_("repeat order days"), null=True, blank=True)
