@@ -447,3 +447,41 @@ def clv_distribution(*, program, buckets=(0, 100, 500, 1000, 2000, 5000, 10000))
     return [
         {"from": low, "to": high, "members": totals[f"b{index}"]} for index, (low, high, _condition) in enumerate(bands)
     ]
+
+
+def monthly_stock(scope: Scope) -> list[dict]:
+    """Per month of the window, at the month's end (or at `to`): `members_total` (members of the programme who had
+    joined) and `points_liability` (the balance of all its accounts: the sum of their available ledger rows)."""
+    program = scope.program
+    totals: dict[str, dict[int, int]] = {"members_total": {}, "points_liability": {}}
+    before: dict[str, int] = {}
+    queries = {
+        "members_total": (
+            "m.joined_at",
+            "SELECT {key}, COUNT(*) FROM loyalty_account a JOIN members_member m ON m.id = a.member_id "
+            "WHERE a.program_id = %s AND m.joined_at < %s GROUP BY 1",
+        ),
+        "points_liability": (
+            "p.created_at",
+            "SELECT {key}, SUM(p.points) FROM loyalty_pointstransaction p JOIN loyalty_account a "
+            "ON a.id = p.account_id WHERE a.program_id = %s AND p.status = 'available' AND p.created_at < %s GROUP BY 1",
+        ),
+    }
+    first = scope.date_from.year * 12 + scope.date_from.month - 1
+    last = scope.date_to.year * 12 + scope.date_to.month - 1
+    with connection.cursor() as cursor:
+        for name, (column, sql) in queries.items():
+            key_sql, key_params = period_key(column, program, "month")
+            cursor.execute(sql.format(key=key_sql), [*key_params, program.pk, param(scope.end)])
+            for key, value in cursor:
+                if int(key) < first:
+                    before[name] = before.get(name, 0) + int(value or 0)
+                else:
+                    totals[name][int(key)] = int(value or 0)
+    running = {name: before.get(name, 0) for name in totals}
+    series = []
+    for key in range(first, last + 1):
+        for name in totals:
+            running[name] += totals[name].get(key, 0)
+        series.append({"month": key_label(key, "month"), **running})
+    return series

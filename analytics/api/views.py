@@ -63,7 +63,8 @@ class CohortsView(AnalyticsView):
     def get(self, request):
         values = self.parsed(s.CohortInputSerializer)
         date_to = values.get("to") or self.today()
-        date_from = values.get("from") or date_to.replace(day=1) - dt.timedelta(days=335)
+        year, month0 = divmod(date_to.year * 12 + date_to.month - 1 - 11, 12)
+        date_from = values.get("from") or dt.date(year, month0 + 1, 1)  # default: the twelve months up to `to`
         if date_from > date_to:
             date_from = date_to
         scope = Scope(program=self.program, date_from=date_from, date_to=date_to)
