@@ -212,7 +212,8 @@ def _member_panels(*, member, request):
                 (
                     _("CLV"),
                     _(
-                        "P(alive) %(p_alive).2f, %(purchases).2f purchases and %(clv)s expected in 52 weeks (as of %(day)s)"
+                        "P(alive) %(p_alive).2f, %(purchases).2f purchases and %(clv)s expected in 52 weeks "
+                        "(as of %(day)s)"
                     )
                     % {
                         "p_alive": score.p_alive,

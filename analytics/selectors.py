@@ -464,7 +464,8 @@ def monthly_stock(scope: Scope) -> list[dict]:
         "points_liability": (
             "p.created_at",
             "SELECT {key}, SUM(p.points) FROM loyalty_pointstransaction p JOIN loyalty_account a "
-            "ON a.id = p.account_id WHERE a.program_id = %s AND p.status = 'available' AND p.created_at < %s GROUP BY 1",
+            "ON a.id = p.account_id WHERE a.program_id = %s AND p.status = 'available' AND p.created_at < %s "
+            "GROUP BY 1",
         ),
     }
     first = scope.date_from.year * 12 + scope.date_from.month - 1
