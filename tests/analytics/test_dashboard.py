@@ -42,6 +42,12 @@ def shop(program, channel):
 
 
 @pytest.fixture
+def client(client):
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    return client
+
+
+@pytest.fixture
 def staff(client):
     user = User.objects.create_user("analyst", password="pw", is_staff=True)
     client.force_login(user)
@@ -87,5 +93,5 @@ def test_tables_export_as_csv_with_formulas_escaped(client, staff, shop):
 
 def test_the_member_page_shows_the_scores(admin_client, shop):
     member = shop[3]
-    page = admin_client.get(f"/admin/members/member/{member.pk}/change/").content.decode()
+    page = admin_client.get(f"/admin/members/member/{member.pk}/change/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "RFM" in page and "P(alive)" in page
