@@ -47,7 +47,7 @@ def _fill(program, channels, members, orders, end):
             "INSERT INTO members_member (member_no, name, phone, email, gender, city, country, language, status, "
             "joined_at, imported_spend, created_at, updated_at) "
             "SELECT 'A' || lpad(n::text, 9, '0'), 'm' || n, '+86136' || lpad(n::text, 8, '0'), NULL, 'unknown', '', "
-            "'CN', '', 'active', %s - (random() * 1000 || ' days')::interval, 0, now(), now() "
+            "'CN', '', 'active', %s - random() * interval '1000 days', 0, now(), now() "
             "FROM generate_series(1, %s) AS n",
             [end, members],
         )
@@ -65,7 +65,7 @@ def _fill(program, channels, members, orders, end):
             "INSERT INTO members_order (channel_id, order_id, member_id, store, amount, refunded_amount, currency, "
             "occurred_at, status, fingerprint, created_at) "
             "SELECT (%s::bigint[])[1 + n %% %s], 'A' || n, %s + floor(power(random(), 2) * %s)::bigint, '', "
-            "round((10 + random() * 990)::numeric, 2), 0, 'CNY', %s - (random() * 730 || ' days')::interval, "
+            "round((10 + random() * 990)::numeric, 2), 0, 'CNY', %s - random() * interval '730 days', "
             "'placed', '', now() FROM generate_series(1, %s) AS n",
             [channels, len(channels), low, high - low + 1, end, orders],
         )

@@ -31,8 +31,8 @@ refund_recorded = Hook("refund_recorded")
 event_recorded = Hook("event_recorded")
 # seed_demo: each app loads its part of the demo program; receivers take (stdout=, members=).
 demo_seeders = Hook("demo_seeders")
-# seed_demo, at its end once the demo members exist: receivers add history over them (analytics: a year of
-# orders); they take (stdout=).
+# seed_demo, once the demo members exist and before demo_members_created works out their loyalty standing from
+# their orders: receivers add history over them (analytics: a year of orders); they take (stdout=).
 demo_history = Hook("demo_history")
 # The staff home page: receivers return a list of {"title", "value", "hint"?} cards.
 dashboard_cards = Hook("dashboard_cards")

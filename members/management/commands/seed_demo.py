@@ -19,12 +19,14 @@ class Command(BaseCommand):
         self.stdout.write(f"channels: {', '.join(channel.code for channel in channels)}")
         for seeder in hooks.demo_seeders.receivers:
             seeder(stdout=self.stdout)
-        if members:
-            member_ids = demo.demo_members_create(count=members)
-            hooks.demo_members_created.send(member_ids=member_ids)
-            self.stdout.write(f"members added: {len(member_ids)}")
+        member_ids = demo.demo_members_create(count=members) if members else []
+        # History over the demo members (analytics: a year of orders) before their loyalty standing is worked out
+        # from all their orders.
         for seeder in hooks.demo_history.receivers:
             seeder(stdout=self.stdout)
+        if member_ids:
+            hooks.demo_members_created.send(member_ids=member_ids)
+            self.stdout.write(f"members added: {len(member_ids)}")
         if not no_staff:
             _user, created = demo.demo_staff_login(username=username, password=password)
             if created:
