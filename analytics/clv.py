@@ -11,7 +11,6 @@
 import datetime as dt
 import io
 import time
-from decimal import Decimal
 
 import numpy as np
 from django.db import connection, transaction
@@ -132,18 +131,36 @@ COLUMNS = [
 def scores_store(*, program, as_of: dt.date, summary: dict, scores: dict) -> int:
     """Upsert every member's CLV figures in one statement (PostgreSQL: from a COPY-filled temporary table)."""
     count = len(summary["member_id"])
-    columns = {
-        "member_id": summary["member_id"].astype(str),
-        "x": summary["x"].astype(np.int64).astype(str),
-        "t_x": np.char.mod("%.6f", summary["t_x"]),
-        "T": np.char.mod("%.6f", summary["T"]),
-        "repeat_mean_amount": np.char.mod("%.2f", summary["m"]),
-        "value_so_far": np.char.mod("%.2f", summary["spend"]),
-        "p_alive": np.char.mod("%.6f", scores["p_alive"]),
-        "expected_purchases": np.char.mod("%.6f", scores["expected_purchases"]),
-        "expected_average_spend": np.char.mod("%.2f", scores["expected_average_spend"]),
-        "clv": np.char.mod("%.2f", scores["clv"]),
-    }
+    names = [
+        "member_id",
+        "x",
+        "t_x",
+        "T",
+        "repeat_mean_amount",
+        "value_so_far",
+        "p_alive",
+        "expected_purchases",
+        "expected_average_spend",
+        "clv",
+    ]
+    values = [
+        summary["member_id"],
+        summary["x"],
+        summary["t_x"],
+        summary["T"],
+        summary["m"],
+        summary["spend"],
+        scores["p_alive"],
+        scores["expected_purchases"],
+        scores["expected_average_spend"],
+        scores["clv"],
+    ]
+    formats = ["%d", "%d", "%.6f", "%.6f", "%.2f", "%.2f", "%.6f", "%.6f", "%.2f", "%.2f"]
+    text = io.StringIO()
+    if count:
+        np.savetxt(
+            text, np.column_stack([np.asarray(column, dtype=float) for column in values]), fmt=formats, delimiter="\t"
+        )
     quoted = ", ".join(connection.ops.quote_name(column) for column in COLUMNS)
     updates = ", ".join(
         f"{connection.ops.quote_name(column)} = excluded.{connection.ops.quote_name(column)}" for column in COLUMNS[2:]
@@ -156,11 +173,7 @@ def scores_store(*, program, as_of: dt.date, summary: dict, scores: dict) -> int
                 "p_alive double precision, expected_purchases double precision, "
                 "expected_average_spend numeric(14, 2), clv numeric(14, 2)) ON COMMIT DROP"
             )
-            names = list(columns)
-            lines = np.char.add(columns[names[0]], "")
-            for name in names[1:]:
-                lines = np.char.add(np.char.add(lines, "\t"), columns[name])
-            buffer = io.StringIO("\n".join(lines.tolist()) + ("\n" if count else ""))
+            buffer = io.StringIO(text.getvalue())
             raw = cursor.cursor if hasattr(cursor, "cursor") else cursor
             with raw.copy(
                 f"COPY clv_scores ({', '.join(connection.ops.quote_name(n) for n in names)}) FROM STDIN"
@@ -177,7 +190,7 @@ def scores_store(*, program, as_of: dt.date, summary: dict, scores: dict) -> int
             cursor.execute("DROP TABLE clv_scores")
         else:
             marks = ", ".join(["%s"] * len(COLUMNS))
-            rows = zip(*(columns[name].tolist() for name in columns), strict=True)
+            rows = (line.split("\t") for line in text.getvalue().splitlines())
             sql = (
                 f"INSERT INTO analytics_memberscore ({quoted}) VALUES ({marks}) "  # noqa: S608
                 f"ON CONFLICT (member_id, program_id) DO UPDATE SET {updates}"
@@ -197,7 +210,3 @@ def scores_store(*, program, as_of: dt.date, summary: dict, scores: dict) -> int
             [program.pk, as_of],
         )
     return count
-
-
-def money(value: float) -> Decimal:
-    return Decimal(f"{value:.2f}")

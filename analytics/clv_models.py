@@ -44,13 +44,12 @@ def bgnbd_log_likelihood(params, x, t_x, T):
 
 
 def _fit(negative_log_likelihood, start, names) -> Fit:
-    result = optimize.minimize(
-        negative_log_likelihood, np.log(start), method="L-BFGS-B", bounds=[(-12, 12)] * len(start)
-    )
-    if not result.success:  # L-BFGS-B sometimes stops on a flat ridge: polish from there without gradients
-        polished = optimize.minimize(negative_log_likelihood, result.x, method="Nelder-Mead", options={"maxiter": 4000})
-        if polished.fun <= result.fun:
-            result = polished
+    bounds = [(-12, 12)] * len(start)
+    result = optimize.minimize(negative_log_likelihood, np.log(start), method="L-BFGS-B", bounds=bounds)
+    if not result.success:  # a stop on a flat stretch (line search): one restart from there usually finishes
+        again = optimize.minimize(negative_log_likelihood, result.x, method="L-BFGS-B", bounds=bounds)
+        if again.fun <= result.fun:
+            result = again
     params = dict(zip(names, np.exp(result.x).tolist(), strict=True))
     return Fit(
         params=params, log_likelihood=float(-result.fun), converged=bool(result.success), message=str(result.message)
