@@ -94,6 +94,10 @@ class ProgramAdmin(admin.ModelAdmin):
         (gettext_lazy("Earning"), {"fields": ["currency", "points_per_unit", "rounding", "time_zone"]}),
         (gettext_lazy("Pending and expiry"), {"fields": ["pending_days", "expiry_policy", "expiry_days"]}),
         (gettext_lazy("Birthday"), {"fields": ["birthday_on"]}),
+        (
+            gettext_lazy("Limits on partners' data"),
+            {"fields": ["event_max_age_days", "order_max_age_days", "future_skew_minutes", "max_order_amount"]},
+        ),
     ]
 
     def get_queryset(self, request):

@@ -11,11 +11,16 @@ The ledger's rules (see README "Loyalty"):
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from members.models import Channel, Member
+
+# The highest maximum order amount a programme may set: points (amount x rate x multiplier) then stay far inside a
+# 64-bit integer and any sum of accepted amounts inside the qualifying value's column.
+MAX_ORDER_AMOUNT_CEILING = Decimal("100000000.00")
 
 
 class Program(models.Model):
@@ -69,6 +74,33 @@ class Program(models.Model):
         default=Decimal("0.01"),
         help_text=_("Discounts future spend in customer lifetime value (CLV): 0.01 is 1 percent a month."),
     )
+    # What a partner may send (the API refuses the rest; staff import older history through the order import).
+    event_max_age_days = models.PositiveIntegerField(
+        _("events accepted up to (days old)"),
+        default=90,
+        validators=[MinValueValidator(1)],
+        help_text=_("An event older than this is refused by the API."),
+    )
+    order_max_age_days = models.PositiveIntegerField(
+        _("orders accepted up to (days old)"),
+        default=1095,
+        validators=[MinValueValidator(1)],
+        help_text=_("An order older than this is refused by the API; import older history instead."),
+    )
+    future_skew_minutes = models.PositiveIntegerField(
+        _("clock skew allowed (minutes)"),
+        default=5,
+        validators=[MaxValueValidator(24 * 60)],
+        help_text=_("How far in the future an order's or event's time may be (partners' clocks differ a little)."),
+    )
+    max_order_amount = models.DecimalField(
+        _("maximum order amount"),
+        max_digits=14,
+        decimal_places=2,
+        default=Decimal("1000000.00"),
+        validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(MAX_ORDER_AMOUNT_CEILING)],
+        help_text=_("An order or a refund above this amount is refused by the API."),
+    )
     channels = models.ManyToManyField(Channel, through="ChannelProgram", related_name="+", blank=True)
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
@@ -84,6 +116,10 @@ class Program(models.Model):
             models.CheckConstraint(
                 condition=Q(monthly_discount_rate__gte=0) & Q(monthly_discount_rate__lt=1),
                 name="program_discount_rate_in_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_order_amount__gt=0) & Q(max_order_amount__lte=MAX_ORDER_AMOUNT_CEILING),
+                name="program_max_order_amount_in_range",
             ),
         ]
 
@@ -427,7 +463,8 @@ class TierChange(models.Model):
     to_tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="+")
     reason = models.CharField(_("reason"), max_length=10, choices=Reason.choices)
     note = models.CharField(_("note"), max_length=200, blank=True)
-    metric_value = models.DecimalField(_("qualifying value"), max_digits=14, decimal_places=2, null=True, blank=True)
+    # Wide: a sum of many orders over the window (imported history included) must never overflow it.
+    metric_value = models.DecimalField(_("qualifying value"), max_digits=20, decimal_places=2, null=True, blank=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(_("when"))
 

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('loyalty', '0008_account_fillfactor'),
+        ('loyalty', '0009_program_partner_limits'),
         ('members', '0006_hot_path_indexes'),
     ]
 
