@@ -1,7 +1,6 @@
 """The Analytics section of the admin: the dashboard (permission `analytics.view_dashboard`), RFM thresholds,
 CLV fits and member scores, and each member's scores on the member page."""
 
-import csv
 import datetime as dt
 import io
 from zoneinfo import ZoneInfo
@@ -17,7 +16,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from loyalty.models import ChannelProgram, Program, Tier
-from members import hooks
+from members import hooks, spreadsheets
 from members.admin import ReadOnlyAdmin
 from members.models import Channel
 
@@ -25,24 +24,12 @@ from . import dashboard
 from .models import ClvFit, Dashboard, MemberScore, RfmThresholds
 from .sql import Scope
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value):
-    """A cell as text that a spreadsheet shows and never runs: text starting like a formula gets a quote."""
-    if value is None:
-        return ""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
-
 
 def csv_response(table: dict, filename: str) -> HttpResponse:
     out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([csv_cell(str(header)) for header in table["headers"]])
-    for row in table["rows"]:
-        writer.writerow([csv_cell(cell) for cell in row])
+    writer = spreadsheets.csv_writer(out)  # every cell formula-escaped
+    writer.writerow([str(header) for header in table["headers"]])
+    writer.writerows(["" if cell is None else cell for cell in row] for row in table["rows"])
     response = HttpResponse(("\ufeff" + out.getvalue()).encode("utf-8"), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response

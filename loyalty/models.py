@@ -74,6 +74,14 @@ class Program(models.Model):
         default=Decimal("0.01"),
         help_text=_("Discounts future spend in customer lifetime value (CLV): 0.01 is 1 percent a month."),
     )
+    staff_adjustment_limit = models.PositiveIntegerField(
+        _("staff adjustment limit (points)"),
+        default=1000,
+        help_text=_(
+            "The most points one adjustment by staff may add or take; staff with the permission to adjust without "
+            "limit may go beyond it."
+        ),
+    )
     # What a partner may send (the API refuses the rest; staff import older history through the order import).
     event_max_age_days = models.PositiveIntegerField(
         _("events accepted up to (days old)"),
@@ -234,6 +242,7 @@ class Account(models.Model):
         permissions = [
             ("adjust_points", _("Can adjust points by hand")),
             ("set_tier", _("Can set a tier by hand")),
+            ("adjust_points_without_limit", _("Can adjust points beyond the programme's limit per adjustment")),
         ]
         constraints = [
             models.UniqueConstraint(fields=["member", "program"], name="account_unique_per_program"),
@@ -675,6 +684,7 @@ class CouponBatch(models.Model):
         ordering = ["-created_at"]
         verbose_name = _("coupon batch")
         verbose_name_plural = _("coupon batches")
+        permissions = [("export_couponbatch", _("Can download a batch's codes"))]
 
     def __str__(self):
         return f"{self.template} x{self.count}"
@@ -702,6 +712,7 @@ class Fulfilment(models.Model):
         ordering = ["status", "redemption__created_at"]
         verbose_name = _("gift fulfilment")
         verbose_name_plural = _("gift fulfilment")
+        permissions = [("export_fulfilment", _("Can export gifts to ship (names and phones)"))]
 
     def __str__(self):
         return f"{self.redemption} {self.status}"

@@ -855,6 +855,13 @@ def points_adjust(
         raise ValidationFailed(fields={"points": [_("An adjustment cannot be 0.")]})
     if not (reason or "").strip():
         raise ValidationFailed(fields={"reason": [_("Say why the points are adjusted.")]})
+    if actor is not None and not actor.has_perm("loyalty.adjust_points_without_limit"):
+        limit = Program.objects.values_list("staff_adjustment_limit", flat=True).get(pk=account.program_id)
+        if abs(points) > limit:
+            message = _("One adjustment may move at most %(limit)d points; ask a colleague who may go beyond it.") % {
+                "limit": limit
+            }
+            raise ValidationFailed(message, fields={"points": [message]})
     fingerprint = payload_fingerprint({"account": account.pk, "points": points, "reason": reason})
     key = f"{channel.pk}:adjustment:{adjustment_id}" if channel is not None and adjustment_id else None
     if key:

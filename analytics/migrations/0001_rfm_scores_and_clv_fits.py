@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('loyalty', '0010_program_point_value_and_discount_rate'),
+        ('loyalty', '0011_program_point_value_and_discount_rate'),
         ('members', '0006_hot_path_indexes'),
     ]
 

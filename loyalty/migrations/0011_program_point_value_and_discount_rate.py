@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('loyalty', '0009_program_partner_limits'),
+        ('loyalty', '0010_staff_adjustment_limit_and_export_permissions'),
         ('members', '0006_hot_path_indexes'),
     ]
 
