@@ -71,6 +71,8 @@ class DashboardFilterForm(forms.Form):
 class DashboardAdmin(admin.ModelAdmin):
     """The dashboard in place of a list: KPI cards, charts and tables, each table exportable as CSV."""
 
+    actions = None
+
     def has_view_permission(self, request, obj=None):
         return request.user.has_perm("analytics.view_dashboard")
 
@@ -95,6 +97,9 @@ class DashboardAdmin(admin.ModelAdmin):
 
     def dashboard_view(self, request, table=None):
         if not self.has_view_permission(request):
+            raise PermissionDenied
+        # Exports are a permission apart from viewing, as everywhere in the admin.
+        if table is not None and not request.user.has_perm("analytics.export_dashboard"):
             raise PermissionDenied
         form = DashboardFilterForm(request.GET or None)
         valid = form.is_valid() if request.GET else True

@@ -158,6 +158,7 @@ class Dashboard(models.Model):
     class Meta:
         managed = False
         default_permissions = ("view",)
+        permissions = [("export_dashboard", _("Can export the dashboard's tables"))]
         verbose_name = _("dashboard")
         verbose_name_plural = _("dashboard")
 

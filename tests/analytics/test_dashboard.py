@@ -81,6 +81,8 @@ def test_bad_filters_are_shown_on_the_form(client, staff, shop):
 
 def test_tables_export_as_csv_with_formulas_escaped(client, staff, shop):
     staff.user_permissions.add(Permission.objects.get(codename="view_dashboard"))
+    assert client.get(URL + "export/monthly.csv").status_code == 403  # exporting is a permission of its own
+    staff.user_permissions.add(Permission.objects.get(codename="export_dashboard"))
     response = client.get(URL + "export/monthly.csv")
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     text = response.content.decode("utf-8-sig")
