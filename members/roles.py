@@ -79,7 +79,6 @@ ROLES = {
         "-members.view_personal_data",
         "loyalty.view_*",
         "analytics.view_*",
-        "analytics.export_dashboard",  # the dashboard's figures as CSV (no contacts in them)
         "campaigns.view_*",
     ],
     # Everything, including staff accounts and lock-outs (not a superuser: the role's permissions are listed).
