@@ -12,11 +12,15 @@ class LoyaltyConfig(AppConfig):
         from . import integration
 
         hooks.order_recorded.register(integration.on_order_recorded)
+        hooks.orders_imported.register(integration.on_orders_imported)
         hooks.refund_recorded.register(integration.on_refund_recorded)
         hooks.event_recorded.register(integration.on_event_recorded)
         hooks.member_merged.register(integration.on_member_merged)
         hooks.member_loyalty_summary.register(integration.member_loyalty_summary)
         hooks.member_tier_filter.register(integration.member_tier_filter)
+        hooks.member_visibility.register(integration.member_visibility)
+        hooks.member_joined.register(integration.on_member_joined)
+        hooks.member_personal_data.register(integration.member_personal_data)
         hooks.demo_seeders.register(integration.seed_demo)
         hooks.members_imported.register(integration.on_members_imported)
         hooks.channel_created.register(integration.on_channel_created)

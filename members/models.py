@@ -150,6 +150,14 @@ class Member(models.Model):
         verbose_name=_("merged into"),
         db_index=False,
     )
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True, editable=False)
+    erased_at = models.DateTimeField(
+        _("personal data erased at"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("Set when the member's personal data was erased on request or after the retention period."),
+    )
     imported_spend = models.DecimalField(
         _("spend before import"),
         max_digits=14,
@@ -169,6 +177,8 @@ class Member(models.Model):
             ("view_personal_data", _("Can see members' full phone numbers and e-mail addresses")),
             ("export_member", _("Can export members")),
             ("import_member", _("Can import members")),
+            ("export_personal_data", _("Can export a member's personal data")),
+            ("erase_member", _("Can erase a member's personal data")),
         ]
         # Few indexes on purpose: imports write 100,000s of members at a time. Unique phone, e-mail and number are
         # indexed by their constraints; status (three values) and the duplicate finder scan anyway.
@@ -367,7 +377,7 @@ class Order(models.Model):
         ]
         constraints = [
             models.UniqueConstraint(fields=["channel", "order_id"], name="order_unique_per_channel"),
-            models.CheckConstraint(condition=models.Q(amount__gt=0), name="order_amount_positive"),
+            models.CheckConstraint(condition=models.Q(amount__gte=0), name="order_amount_not_negative"),
             models.CheckConstraint(
                 condition=models.Q(refunded_amount__gte=0) & models.Q(refunded_amount__lte=models.F("amount")),
                 name="order_refunds_within_amount",
@@ -512,7 +522,12 @@ class MemberHistory(models.Model):
 
 
 class ImportJob(models.Model):
-    """A member import run from the admin: the file, the options, progress, and the result kept for later."""
+    """An import run from the admin (members, or order history): the file, the options, progress, and the result
+    kept for later."""
+
+    class Kind(models.TextChoices):
+        MEMBERS = "members", _("Members")
+        ORDERS = "orders", _("Order history")
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Waiting")
@@ -520,6 +535,7 @@ class ImportJob(models.Model):
         DONE = "done", _("Done")
         FAILED = "failed", _("Failed")
 
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, default=Kind.MEMBERS)
     file = models.FileField(_("file"), upload_to="imports/%Y/%m/")
     original_name = models.CharField(_("file name"), max_length=255)
     dry_run = models.BooleanField(_("preview only"), default=True)
@@ -538,8 +554,8 @@ class ImportJob(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        verbose_name = _("member import")
-        verbose_name_plural = _("member imports")
+        verbose_name = _("import job")
+        verbose_name_plural = _("import jobs")
 
     def __str__(self):
         return self.original_name
