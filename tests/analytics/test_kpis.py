@@ -191,3 +191,11 @@ def test_an_order_time_given_with_an_offset_is_stored_as_the_same_instant(channe
 
     assert Order.objects.filter(occurred_at__gte=at(2026, 10, 1)).count() == 0
     assert Order.objects.filter(occurred_at__lt=at(2026, 10, 1)).count() == 1
+
+
+def test_an_order_of_amount_zero_is_an_order(program, channel, member):
+    buy(channel, member, "Z-1", "0.00", at(2026, 10, 5, 12))  # a free gift
+    buy(channel, member, "Z-2", "90.00", at(2026, 10, 6, 12))
+    figures = selectors.order_figures(Scope(program=program, **OCTOBER))
+    assert (figures["orders"], figures["revenue"], figures["aov"]) == (2, Decimal("90.00"), Decimal("45.00"))
+    assert figures["repeat_purchase_rate"] == Decimal("1.0000")
