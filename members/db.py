@@ -18,9 +18,7 @@ def _insert_plan(model, alias):
         (
             field,
             field.attname,
-            # JSON needs encoding; datetimes need it on SQLite, which would otherwise keep the caller's offset in
-            # the text ("...+08:00") and compare it wrongly with the UTC text of every other row.
-            field.get_internal_type() in ("JSONField", "DateTimeField"),
+            field.get_internal_type() == "JSONField",
             getattr(field, "auto_now", False),
             getattr(field, "auto_now_add", False),
         )
