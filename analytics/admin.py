@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from loyalty.models import ChannelProgram, Program, Tier
-from members import hooks, spreadsheets
+from members import spreadsheets
 from members.admin import ReadOnlyAdmin
 from members.models import Channel
 
@@ -233,5 +233,5 @@ def _dashboard_cards(*, request):
     ]
 
 
-hooks.member_panels.register(_member_panels)
-hooks.dashboard_cards.register(_dashboard_cards)
+admin.site.member_panels.register(_member_panels)
+admin.site.dashboard_cards.register(_dashboard_cards)

@@ -8,10 +8,10 @@ class AnalyticsConfig(AppConfig):
 
     def ready(self):
         from loyalty import jobs
-        from members import hooks
+        from members import extensions
 
         from . import demo, integration
 
         jobs.daily_jobs.register(integration.daily_jobs)
-        hooks.member_loyalty_summary.register(integration.member_scores_summary)
-        hooks.demo_history.register(demo.seed_demo_history)
+        extensions.member_loyalty_summary.register(integration.member_scores_summary)
+        extensions.demo_history.register(demo.seed_demo_history)

@@ -1,7 +1,7 @@
 """Analytics' answers to the hooks of lower apps (thin: each calls one service or selector)."""
 
 from loyalty import jobs as loyalty_jobs
-from loyalty import services as loyalty_services
+from loyalty import program_config as loyalty_services
 
 from . import clv, rfm, selectors
 

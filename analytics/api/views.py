@@ -10,9 +10,9 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from loyalty import services as loyalty_services
+from core.errors import NotFound
+from loyalty import program_config as loyalty_services
 from members import selectors as member_selectors
-from members.errors import NotFound
 
 from .. import clv, selectors
 from ..sql import Scope

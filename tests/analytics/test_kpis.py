@@ -13,7 +13,7 @@ from django.utils import timezone
 from analytics import selectors
 from analytics.sql import Scope
 from loyalty import jobs, rewards
-from loyalty import services as loyalty_services
+from loyalty import ledger as loyalty_services
 from loyalty.models import ChannelProgram, Program, Tier
 from members import services as member_services
 from members.models import Refund
