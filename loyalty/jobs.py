@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.db import sql_literal
+from core.registry import Registry
 from members.models import Member
 
 from . import spend
@@ -85,8 +86,21 @@ def _run(program: Program, job: str, as_of: dt.date, work) -> JobRun:
     return run
 
 
+# Higher apps' daily work (analytics: RFM scores, the CLV fit), run after loyalty's own jobs without loyalty
+# importing them: a receiver takes (program=, as_of=) and returns the JobRun rows it recorded through job_run_once.
+daily_jobs = Registry("loyalty_daily_jobs")
+
+
+def job_run_once(*, program: Program, job: str, as_of: dt.date, work) -> JobRun:
+    """Run `work(cursor, program, moment, as_of)` once for this programme, job and day, recorded in JobRun."""
+    return _run(program, job, as_of, work)
+
+
 def jobs_run(*, program: Program, as_of: dt.date, jobs=None) -> list[JobRun]:
-    return [_run(program, job, as_of, WORK[job]) for job in (jobs or ORDER)]
+    runs = [_run(program, job, as_of, WORK[job]) for job in (jobs or ORDER)]
+    if jobs is None:
+        runs.extend(daily_jobs.collect(program=program, as_of=as_of))
+    return runs
 
 
 # --- activate pending points ------------------------------------------------------------------------------------

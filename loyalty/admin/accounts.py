@@ -221,11 +221,12 @@ class JobRunAdmin(ReadOnlyAdmin):
 
         result = run_daily_jobs.delay()
         if result.ready():
-            done = result.get()
+            # The task answers {programme code: {job: counts}}, plus other apps' entries (members_erased: a count).
+            programs = [code for code, runs in result.get().items() if isinstance(runs, dict)]
             self.message_user(
                 request,
                 _("Today's jobs ran for %(count)d programmes: %(programs)s.")
-                % {"count": len(done), "programs": ", ".join(done) or "-"},
+                % {"count": len(programs), "programs": ", ".join(programs) or "-"},
                 messages.SUCCESS,
             )
         else:

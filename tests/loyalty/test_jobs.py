@@ -238,7 +238,8 @@ def test_the_command_runs_every_job_once_per_day(channel, program):
     ledger = PointsTransaction.objects.count()
     call_command("run_loyalty_jobs", "--as-of", "2026-02-01", stdout=io.StringIO())
     assert PointsTransaction.objects.count() == ledger
-    assert JobRun.objects.filter(as_of=dt.date(2026, 2, 1)).count() == 5
+    # Loyalty's five jobs and the two that analytics registers (RFM scores, the CLV fit), each once.
+    assert JobRun.objects.filter(as_of=dt.date(2026, 2, 1)).count() == 7
     from django.core.management.base import CommandError
 
     with pytest.raises(CommandError):
@@ -249,4 +250,12 @@ def test_the_daily_task_runs_the_same_jobs(channel, program):
     from loyalty.tasks import run_daily_jobs
 
     result = run_daily_jobs("2026-03-01")
-    assert set(result["demo"]) == {"activate", "expire", "tiers", "birthday", "badges"}
+    assert set(result["demo"]) == {
+        "activate",
+        "expire",
+        "tiers",
+        "birthday",
+        "badges",
+        "analytics_rfm",  # registered by analytics in loyalty's daily-job registry
+        "analytics_clv",
+    }

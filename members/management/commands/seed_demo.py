@@ -24,10 +24,14 @@ class Command(BaseCommand):
         self.stdout.write(f"channels: {', '.join(channel.code for channel in channels)}")
         for seeder in extensions.demo_seeders:
             seeder(stdout=self.stdout)
+        member_ids = demo.demo_members_ensure(count=members) if members else []
+        # History over the demo members (analytics: a year of orders) before their loyalty standing is worked out
+        # from all their orders.
+        for seeder in extensions.demo_history:
+            seeder(stdout=self.stdout)
+        if member_ids:
+            events.demo_members_created.send(member_ids=member_ids)
         if members:
-            member_ids = demo.demo_members_ensure(count=members)
-            if member_ids:
-                events.demo_members_created.send(member_ids=member_ids)
             self.stdout.write(f"demo members added: {len(member_ids)} (of {members} wanted)")
         if not no_staff:
             _user, created = demo.demo_staff_login(username=username, password=password)

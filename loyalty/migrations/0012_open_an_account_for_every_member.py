@@ -21,6 +21,6 @@ def open_accounts(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("loyalty", "0010_staff_adjustment_limit_and_export_permissions")]
+    dependencies = [("loyalty", "0011_program_point_value_and_discount_rate")]
 
     operations = [migrations.RunPython(open_accounts, migrations.RunPython.noop)]
