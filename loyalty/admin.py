@@ -25,7 +25,7 @@ from members.admin import MemberAdmin, ReadOnlyAdmin, ReadOnlyInline
 from members.errors import DomainError
 from members.normalize import normalize_phone
 
-from . import rewards, rules, selectors, services
+from . import admin_forms, rewards, rules, selectors, services
 from .models import (
     Account,
     Badge,
@@ -154,6 +154,12 @@ class TierAdmin(admin.ModelAdmin):
 
 
 class RuleForm(forms.ModelForm):
+    weekdays = admin_forms.weekdays_field()
+    channel_codes = admin_forms.channels_field()
+    stores = admin_forms.stores_field()
+    categories = admin_forms.categories_field()
+    skus = admin_forms.skus_field()
+
     class Meta:
         model = EarningRule
         fields = [
@@ -184,9 +190,6 @@ class RuleForm(forms.ModelForm):
         cleaned = super().clean()
         if cleaned.get("limit_count") and not cleaned.get("limit_period"):
             self.add_error("limit_period", _("A limit needs a period."))
-        weekdays = cleaned.get("weekdays") or []
-        if any(day not in range(1, 8) for day in weekdays):
-            self.add_error("weekdays", _("Weekdays are numbers from 1 (Monday) to 7 (Sunday)."))
         if cleaned.get("kind") == EarningRule.Kind.EVENT and not cleaned.get("event_type"):
             self.add_error("event_type", _("An event rule needs an event type."))
         return cleaned
@@ -529,8 +532,17 @@ hooks.dashboard_cards.register(_dashboard_cards)
 # --- the points mall -------------------------------------------------------------------------------------------
 
 
+class CouponTemplateForm(forms.ModelForm):
+    channel_codes = admin_forms.channels_field()
+
+    class Meta:
+        model = CouponTemplate
+        fields = "__all__"
+
+
 @admin.register(CouponTemplate)
 class CouponTemplateAdmin(admin.ModelAdmin):
+    form = CouponTemplateForm
     list_display = ["code", "name", "program", "kind", "value", "min_spend", "valid_days", "valid_until", "stackable"]
     list_filter = ["program", "kind"]
     change_form_template = "admin/loyalty/coupontemplate/change_form.html"
@@ -600,8 +612,24 @@ class CouponBatchAdmin(ReadOnlyAdmin):
         return response
 
 
+class RewardForm(forms.ModelForm):
+    channel_codes = admin_forms.channels_field()
+
+    class Meta:
+        model = Reward
+        fields = "__all__"
+
+    def clean(self):
+        cleaned = super().clean()
+        program, min_tier = cleaned.get("program"), cleaned.get("min_tier")
+        if program and min_tier and min_tier.program_id != program.pk:
+            self.add_error("min_tier", _("This tier belongs to another programme."))
+        return cleaned
+
+
 @admin.register(Reward)
 class RewardAdmin(admin.ModelAdmin):
+    form = RewardForm
     list_display = [
         "code",
         "name",

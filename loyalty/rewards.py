@@ -175,7 +175,7 @@ def coupon_redeem(*, code: str, order_id: str = "", amount=None, channel=None) -
         raise CouponNotValid(_("This coupon expired on %(date)s.") % {"date": coupon.valid_until.date()})
     if now < coupon.valid_from:
         raise CouponNotValid(_("This coupon is not valid yet."))
-    if channel is not None and coupon.template.channel_codes and channel.code not in coupon.template.channel_codes:
+    if channel is not None and not rules.in_scope(coupon.template.channel_codes, channel.code):
         raise CouponNotValid(_("This coupon cannot be used in this channel."))
     if amount is not None and amount < coupon.template.min_spend:
         raise CouponNotValid(_("This coupon needs a spend of at least %(min)s.") % {"min": coupon.template.min_spend})

@@ -18,7 +18,7 @@ def catalogue(*, program, channel=None) -> list:
     return [
         reward
         for reward in rewards
-        if not reward.channel_codes or channel is None or channel.code in reward.channel_codes
+        if channel is None or rules.in_scope(reward.channel_codes, channel.code)
     ]
 
 

@@ -39,6 +39,17 @@ def local_date(program, moment: dt.datetime) -> dt.date:
     return moment.astimezone(ZoneInfo(program.time_zone)).date()
 
 
+def in_scope(scope, value) -> bool:
+    """Whether `value` is inside a rule's scope (a list of channel codes, stores, categories...), compared whole:
+    an empty scope means everywhere. A scope stored as a bare string (older rows, hand-written JSON) is one item,
+    never a substring test: "tmall" does not cover "mall"."""
+    if not scope:
+        return True
+    if isinstance(scope, str):
+        scope = [scope]
+    return value in scope
+
+
 def rule_in_force(rule, day: dt.date) -> bool:
     if not rule.is_active:
         return False
@@ -46,13 +57,15 @@ def rule_in_force(rule, day: dt.date) -> bool:
         return False
     if rule.valid_until and day > rule.valid_until:
         return False
-    return not rule.weekdays or day.isoweekday() in rule.weekdays
+    return in_scope(rule.weekdays, day.isoweekday())
 
 
 def _matching_amount(rule, amount: Decimal, lines) -> Decimal:
     if not (rule.categories or rule.skus):
         return amount
-    return sum((line.amount for line in lines if line.category in rule.categories or line.sku in rule.skus), Decimal(0))
+    categories = [rule.categories] if isinstance(rule.categories, str) else rule.categories
+    skus = [rule.skus] if isinstance(rule.skus, str) else rule.skus
+    return sum((line.amount for line in lines if line.category in categories or line.sku in skus), Decimal(0))
 
 
 def earning_compute(*, program, tier, rules, amount: Decimal, lines=(), channel_code="", store="", day=None):
@@ -67,9 +80,7 @@ def earning_compute(*, program, tier, rules, amount: Decimal, lines=(), channel_
     for rule in rules:
         if rule.kind != "order" or (day is not None and not rule_in_force(rule, day)):
             continue
-        if rule.channel_codes and channel_code not in rule.channel_codes:
-            continue
-        if rule.stores and store not in rule.stores:
+        if not (in_scope(rule.channel_codes, channel_code) and in_scope(rule.stores, store)):
             continue
         if rule.min_order_amount is not None and amount < rule.min_order_amount:
             continue

@@ -747,7 +747,7 @@ def points_earn_for_event(*, event) -> dict:
         and rule.event_type == event.type
         and rule_strategies.rule_in_force(rule, day)
         and (event.type != "custom" or rule.event_name == event.name)
-        and (not rule.channel_codes or event.channel.code in rule.channel_codes)
+        and rule_strategies.in_scope(rule.channel_codes, event.channel.code)
     ]
     if not matching:
         return {"points": 0, "capped": False}

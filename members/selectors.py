@@ -4,7 +4,7 @@ from django.db.models import Count, Prefetch, Q
 from django.db.models.functions import Right
 
 from . import hooks
-from .models import ApiKey, Channel, Consent, Member, MemberTag, api_key_hash
+from .models import ApiKey, Channel, Consent, Member, MemberTag, Order, OrderLine, api_key_hash
 
 
 def api_key_by_raw_key(*, raw_key: str) -> ApiKey | None:
@@ -90,3 +90,14 @@ def duplicate_candidates(*, limit: int = 200) -> list[dict]:
                 seen.add((first, pk))
                 pairs.append({"keep_id": first, "drop_id": pk, "why": why})
     return pairs[:limit]
+
+
+def order_stores(*, limit: int = 2000) -> list[str]:
+    """The stores orders were placed in (what an earning rule's store scope can name), sorted."""
+    return list(Order.objects.exclude(store="").order_by("store").values_list("store", flat=True).distinct()[:limit])
+
+
+def order_categories(*, limit: int = 2000) -> list[str]:
+    """The product categories of order lines (what an earning rule's category scope can name), sorted."""
+    lines = OrderLine.objects.exclude(category="").order_by("category")
+    return list(lines.values_list("category", flat=True).distinct()[:limit])
