@@ -537,7 +537,19 @@ class CouponTemplateForm(forms.ModelForm):
 
     class Meta:
         model = CouponTemplate
-        fields = "__all__"
+        fields = [
+            "program",
+            "code",
+            "name",
+            "kind",
+            "value",
+            "min_spend",
+            "valid_days",
+            "valid_from",
+            "valid_until",
+            "stackable",
+            "channel_codes",
+        ]
 
 
 @admin.register(CouponTemplate)
@@ -617,7 +629,28 @@ class RewardForm(forms.ModelForm):
 
     class Meta:
         model = Reward
-        fields = "__all__"
+        fields = [
+            "program",
+            "code",
+            "name",
+            "name_en",
+            "description",
+            "image",
+            "kind",
+            "points_cost",
+            "cash_price",
+            "stock",
+            "redeemed_count",
+            "per_member_limit",
+            "limit_period",
+            "valid_from",
+            "valid_until",
+            "min_tier",
+            "coupon_template",
+            "channel_codes",
+            "sort_order",
+            "is_active",
+        ]
 
     def clean(self):
         cleaned = super().clean()
