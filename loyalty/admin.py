@@ -5,12 +5,13 @@ Thin: every change calls a service; domain errors are shown on the form."""
 import contextlib
 import csv
 import io
+import uuid
 from decimal import Decimal, InvalidOperation
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.http import HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -23,6 +24,7 @@ from django.utils.translation import gettext_lazy
 from members import hooks
 from members.admin import MemberAdmin, ReadOnlyAdmin, ReadOnlyInline
 from members.errors import DomainError
+from members.models import Channel, Member
 from members.normalize import normalize_phone
 
 from . import admin_forms, rewards, rules, selectors, services
@@ -48,22 +50,19 @@ from .models import (
 
 
 class TierInline(admin.TabularInline):
+    """The tier ladder at a glance (it fits the page); the rest of a tier's settings are on its own page."""
+
     model = Tier
     extra = 0
+    show_change_link = True
     fields = [
+        "rank",
         "code",
         "name",
-        "name_en",
-        "rank",
-        "metric",
-        "window",
-        "window_days",
         "upgrade_threshold",
         "retention_threshold",
-        "downgrade",
         "points_multiplier",
         "discount_rate",
-        "free_shipping",
         "birthday_points",
     ]
 
@@ -468,7 +467,7 @@ class PointsTransactionAdmin(ReadOnlyAdmin):
         "actor",
     ]
     list_filter = ["kind", "status", "account__program", ("created_at", admin.DateFieldListFilter)]
-    list_select_related = ["account", "actor"]
+    list_select_related = ["account__member", "account__program", "actor"]
     search_fields = ["account__member__member_no", "reference"]
 
 
@@ -483,7 +482,11 @@ def _member_panels(*, member, request):
     for account in Account.objects.filter(member=member).select_related("program", "tier"):
         latest = list(PointsTransaction.objects.filter(account=account).select_related("actor").order_by("-id")[:5])
         rows = [
-            (_("tier"), f"{account.tier.name} ({_('since')} {timezone.localtime(account.tier_since):%Y-%m-%d})"),
+            (
+                _("tier"),
+                _("%(tier)s (since %(date)s)")
+                % {"tier": account.tier.name, "date": f"{timezone.localtime(account.tier_since):%Y-%m-%d}"},
+            ),
             (
                 _("points"),
                 _("%(balance)d available, %(pending)d pending, %(earned)d earned in all")
@@ -508,6 +511,64 @@ def _member_panels(*, member, request):
             )
         )
         panels.append({"title": _("%(program)s · tier and points") % {"program": account.program.name}, "rows": rows})
+    if request.user.has_perm("loyalty.add_redemption"):
+        link = format_html(
+            '<a class="button" href="{}">{}</a>',
+            reverse("admin:loyalty_redemption_redeem", args=[member.pk]),
+            _("Redeem a reward"),
+        )
+        if panels:
+            panels[0]["rows"].append(("", link))
+        else:
+            panels.append({"title": _("Tier and points"), "rows": [("", link)]})
+    panels += _member_rewards_panels(member=member)
+    return panels
+
+
+def _member_rewards_panels(*, member):
+    """The member's latest coupons and redemptions, each list linked to its full page."""
+    shown = 10
+    coupons = list(
+        Coupon.objects.filter(member=member).select_related("template").order_by("-issued_at", "-id")[:shown]
+    )
+    redemptions = list(
+        Redemption.objects.filter(account__member=member)
+        .select_related("reward", "fulfilment")
+        .order_by("-created_at", "-id")[:shown]
+    )
+    panels = []
+    if coupons:
+        rows = [
+            (
+                coupon.code,
+                f"{coupon.template.name} · {coupon.get_status_display()}"
+                + (
+                    f" · {_('valid until')} {timezone.localtime(coupon.valid_until):%Y-%m-%d}"
+                    if coupon.valid_until
+                    else ""
+                ),
+            )
+            for coupon in coupons
+        ]
+        url = reverse("admin:loyalty_coupon_changelist") + f"?q={member.member_no}"
+        rows.append(("", format_html('<a href="{}">{}</a>', url, _("All coupons of this member"))))
+        panels.append({"title": _("Coupons"), "rows": rows})
+    if redemptions:
+        rows = []
+        for redemption in redemptions:
+            text = _("%(reward)s × %(quantity)d · %(points)d points · %(status)s") % {
+                "reward": redemption.reward.name,
+                "quantity": redemption.quantity,
+                "points": redemption.points_spent,
+                "status": redemption.get_status_display(),
+            }
+            fulfilment = getattr(redemption, "fulfilment", None)
+            if fulfilment is not None:
+                text += f" · {fulfilment.get_status_display()}"
+            rows.append((timezone.localtime(redemption.created_at).strftime("%Y-%m-%d %H:%M"), text))
+        url = reverse("admin:loyalty_redemption_changelist") + f"?q={member.member_no}"
+        rows.append(("", format_html('<a href="{}">{}</a>', url, _("All redemptions of this member"))))
+        panels.append({"title": _("Redemptions"), "rows": rows})
     return panels
 
 
@@ -694,6 +755,58 @@ class CancelForm(forms.Form):
     reason = forms.CharField(label=gettext_lazy("reason"), max_length=200)
 
 
+class StaffRedeemForm(forms.Form):
+    """The counter without a POS: staff redeem a reward for a member, in a channel of the member's programme."""
+
+    channel = forms.ModelChoiceField(
+        Channel.objects.none(), label=gettext_lazy("channel"), help_text=gettext_lazy("Where the member redeems.")
+    )
+    reward = forms.ModelChoiceField(Reward.objects.none(), label=gettext_lazy("reward"))
+    quantity = forms.IntegerField(label=gettext_lazy("quantity"), min_value=1, max_value=100, initial=1)
+    recipient_name = forms.CharField(label=gettext_lazy("recipient"), max_length=100, required=False)
+    recipient_phone = forms.CharField(label=gettext_lazy("recipient's phone"), max_length=32, required=False)
+    address = forms.CharField(label=gettext_lazy("shipping address"), max_length=300, required=False)
+    redemption_id = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+    def __init__(self, *args, member, **kwargs):
+        super().__init__(*args, **kwargs)
+        programs = Program.objects.filter(is_active=True)
+        self.fields["channel"].queryset = Channel.objects.filter(
+            is_active=True, program_link__program__in=programs
+        ).order_by("code")
+        self.fields["reward"].queryset = (
+            Reward.objects.filter(program__in=programs, is_active=True)
+            .select_related("program")
+            .order_by("program", "sort_order", "points_cost")
+        )
+        self.fields["reward"].label_from_instance = lambda reward: (
+            _("%(name)s · %(points)d points (%(kind)s)")
+            % {
+                "name": reward.name,
+                "points": reward.points_cost,
+                "kind": reward.get_kind_display(),
+            }
+        )
+        self.fields["recipient_name"].help_text = _("Gifts only: who receives it, and where.")
+        self.initial.setdefault("recipient_name", member.name)
+        self.initial.setdefault("recipient_phone", member.phone or "")
+        self.initial.setdefault("redemption_id", f"staff-{uuid.uuid4().hex[:20]}")
+        first_channel = self.fields["channel"].queryset.first()
+        if first_channel is not None:
+            self.initial.setdefault("channel", first_channel.pk)
+
+    def clean(self):
+        cleaned = super().clean()
+        channel, reward = cleaned.get("channel"), cleaned.get("reward")
+        if channel and reward and channel.program_link.program_id != reward.program_id:
+            self.add_error("reward", _("This reward belongs to another programme than the channel."))
+        if reward and reward.kind == Reward.Kind.GIFT:
+            for field in ("recipient_name", "recipient_phone", "address"):
+                if not (cleaned.get(field) or "").strip():
+                    self.add_error(field, _("A gift is shipped: this field is required."))
+        return cleaned
+
+
 @admin.register(Redemption)
 class RedemptionAdmin(ReadOnlyAdmin):
     list_display = [
@@ -707,7 +820,7 @@ class RedemptionAdmin(ReadOnlyAdmin):
         "cancelled_by",
     ]
     list_filter = ["status", "reward"]
-    list_select_related = ["account", "reward", "cancelled_by"]
+    list_select_related = ["account__member", "account__program", "reward", "cancelled_by"]
     search_fields = ["redemption_id", "account__member__member_no"]
     actions = ["cancel"]
 
@@ -741,18 +854,126 @@ class RedemptionAdmin(ReadOnlyAdmin):
     def has_change_permission(self, request, obj=None):
         return super(ReadOnlyAdmin, self).has_change_permission(request, obj) and obj is None
 
+    def get_urls(self):
+        return [
+            path(
+                "redeem/<int:member_id>/",
+                self.admin_site.admin_view(self.redeem_view),
+                name="loyalty_redemption_redeem",
+            ),
+            *super().get_urls(),
+        ]
+
+    def redeem_view(self, request, member_id):
+        if not request.user.has_perm("loyalty.add_redemption"):
+            raise PermissionDenied
+        member = get_object_or_404(Member, pk=member_id)
+        form = StaffRedeemForm(request.POST or None, member=member)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            shipping = None
+            if data["reward"].kind == Reward.Kind.GIFT:
+                shipping = {
+                    "name": data["recipient_name"],
+                    "phone": data["recipient_phone"],
+                    "address": data["address"],
+                }
+            try:
+                redemption, _created = rewards.reward_redeem(
+                    channel=data["channel"],
+                    member=member,
+                    reward_code=data["reward"].code,
+                    quantity=data["quantity"],
+                    redemption_id=data["redemption_id"],
+                    shipping=shipping,
+                )
+            except DomainError as error:
+                form.add_error(None, error.message)
+            else:
+                self.message_user(
+                    request,
+                    _("%(reward)s redeemed for %(member)s: %(points)d points.")
+                    % {"reward": redemption.reward.name, "member": member.member_no, "points": redemption.points_spent},
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(reverse("admin:members_member_change", args=[member.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Redeem a reward for %(member)s") % {"member": member},
+            "form": form,
+            "member": member,
+            "accounts": Account.objects.filter(member=member).select_related("program", "tier"),
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/loyalty/redemption/redeem.html", context)
+
 
 class ShipForm(forms.Form):
     carrier = forms.CharField(label=gettext_lazy("carrier"), max_length=50)
     tracking_no = forms.CharField(label=gettext_lazy("tracking number"), max_length=64)
 
 
+class ShipSelectedForm(forms.Form):
+    """One carrier for the parcels, a tracking number for each."""
+
+    carrier = forms.CharField(label=gettext_lazy("carrier"), max_length=50)
+
+    def __init__(self, *args, fulfilments, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fulfilments = fulfilments
+        for fulfilment in fulfilments:
+            self.fields[f"tracking_{fulfilment.pk}"] = forms.CharField(
+                label=_("tracking number"), max_length=64, required=True
+            )
+
+    def rows(self):
+        return [(fulfilment, self[f"tracking_{fulfilment.pk}"]) for fulfilment in self.fulfilments]
+
+
+class FulfilmentForm(forms.ModelForm):
+    class Meta:
+        model = Fulfilment
+        fields = ["recipient_name", "recipient_phone", "address"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            field.required = True
+
+
+def _spreadsheet_safe(value):
+    """A cell a spreadsheet will not run as a formula."""
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+SHIP_AT_ONCE = 200
+
+
 @admin.register(Fulfilment)
-class FulfilmentAdmin(ReadOnlyAdmin):
-    list_display = ["redemption", "member_no", "gift", "status", "carrier", "tracking_no", "updated_at"]
+class FulfilmentAdmin(admin.ModelAdmin):
+    """The warehouse's list: gifts to ship with where they go; ship (carrier and tracking numbers), deliver, export.
+    The address can be corrected until the gift ships."""
+
+    form = FulfilmentForm
+    list_display = [
+        "redemption",
+        "member_no",
+        "gift",
+        "quantity",
+        "recipient_name",
+        "recipient_phone",
+        "address",
+        "status",
+        "carrier",
+        "tracking_no",
+        "ship_link",
+    ]
     list_filter = ["status"]
     list_select_related = ["redemption__reward", "redemption__account__member"]
-    actions = ["mark_delivered", "export_csv"]
+    search_fields = ["redemption__redemption_id", "redemption__account__member__member_no", "tracking_no"]
+    actions = ["ship", "mark_delivered", "export_csv"]
+    show_full_result_count = False
 
     @admin.display(description=gettext_lazy("member number"))
     def member_no(self, obj):
@@ -762,8 +983,48 @@ class FulfilmentAdmin(ReadOnlyAdmin):
     def gift(self, obj):
         return obj.redemption.reward.name
 
-    def has_change_permission(self, request, obj=None):
-        return super(ReadOnlyAdmin, self).has_change_permission(request, obj) and obj is None
+    @admin.display(description=gettext_lazy("quantity"))
+    def quantity(self, obj):
+        return obj.redemption.quantity
+
+    @admin.display(description="")
+    def ship_link(self, obj):
+        if obj.status != Fulfilment.Status.TO_SHIP:
+            return ""
+        return format_html('<a href="{}">{}</a>', reverse("admin:loyalty_fulfilment_ship", args=[obj.pk]), _("Ship"))
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = ["redemption", "status", "carrier", "tracking_no", "updated_by", "updated_at"]
+        if obj is not None and obj.status != Fulfilment.Status.TO_SHIP:
+            readonly += ["recipient_name", "recipient_phone", "address"]
+        return readonly
+
+    def get_fields(self, request, obj=None):
+        return ["redemption", "status", "recipient_name", "recipient_phone", "address", "carrier", "tracking_no"]
+
+    def save_model(self, request, obj, form, change):
+        if "address" not in form.cleaned_data:
+            return  # shipped: nothing on the page is editable
+        rewards.fulfilment_address_update(
+            fulfilment=obj,
+            recipient_name=form.cleaned_data["recipient_name"],
+            recipient_phone=form.cleaned_data["recipient_phone"],
+            address=form.cleaned_data["address"],
+            actor=request.user,
+        )
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except DomainError as error:
+            self.message_user(request, error.message, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
 
     def get_urls(self):
         return [
@@ -772,6 +1033,8 @@ class FulfilmentAdmin(ReadOnlyAdmin):
         ]
 
     def ship_view(self, request, pk):
+        if not self.has_change_permission(request):
+            raise PermissionDenied
         fulfilment = get_object_or_404(Fulfilment, pk=pk)
         form = ShipForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
@@ -782,6 +1045,7 @@ class FulfilmentAdmin(ReadOnlyAdmin):
             except DomainError as error:
                 form.add_error(None, error.message)
             else:
+                self.message_user(request, _("The gift is shipped."), messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:loyalty_fulfilment_changelist"))
         context = {
             **self.admin_site.each_context(request),
@@ -792,31 +1056,102 @@ class FulfilmentAdmin(ReadOnlyAdmin):
         }
         return TemplateResponse(request, "admin/loyalty/account/action_form.html", context)
 
-    @admin.action(description=gettext_lazy("Mark the selected gifts delivered"))
+    @admin.action(
+        description=gettext_lazy("Ship the selected gifts (carrier and tracking numbers)"), permissions=["change"]
+    )
+    def ship(self, request, queryset):
+        waiting = list(
+            queryset.filter(status=Fulfilment.Status.TO_SHIP)
+            .select_related("redemption__reward", "redemption__account__member")
+            .order_by("pk")[: SHIP_AT_ONCE + 1]
+        )
+        if not waiting:
+            self.message_user(request, _("None of the selected gifts is waiting to ship."), messages.WARNING)
+            return None
+        if len(waiting) > SHIP_AT_ONCE:
+            self.message_user(
+                request,
+                _("Ship at most %(count)d gifts at a time: each needs its tracking number.") % {"count": SHIP_AT_ONCE},
+                messages.ERROR,
+            )
+            return None
+        form = ShipSelectedForm(request.POST if "apply" in request.POST else None, fulfilments=waiting)
+        if form.is_valid():
+            shipped = 0
+            for fulfilment in waiting:
+                try:
+                    rewards.fulfilment_update(
+                        fulfilment=fulfilment,
+                        status=Fulfilment.Status.SHIPPED,
+                        carrier=form.cleaned_data["carrier"],
+                        tracking_no=form.cleaned_data[f"tracking_{fulfilment.pk}"],
+                        actor=request.user,
+                    )
+                    shipped += 1
+                except DomainError as error:
+                    self.message_user(request, f"{fulfilment.redemption}: {error.message}", messages.ERROR)
+            self.message_user(request, _("%(count)d gifts shipped.") % {"count": shipped}, messages.SUCCESS)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Ship gifts"),
+            "form": form,
+            "action": "ship",
+            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+            "select_across": request.POST.get("select_across", "0"),
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/loyalty/fulfilment/ship.html", context)
+
+    @admin.action(description=gettext_lazy("Mark the selected gifts delivered"), permissions=["change"])
     def mark_delivered(self, request, queryset):
-        for fulfilment in queryset:
+        delivered = 0
+        for fulfilment in queryset.filter(status=Fulfilment.Status.SHIPPED).order_by("pk").iterator(chunk_size=500):
             try:
                 rewards.fulfilment_update(fulfilment=fulfilment, status=Fulfilment.Status.DELIVERED, actor=request.user)
+                delivered += 1
             except DomainError as error:
                 self.message_user(request, error.message, messages.ERROR)
+        self.message_user(request, _("%(count)d gifts marked delivered.") % {"count": delivered}, messages.SUCCESS)
 
     @admin.action(description=gettext_lazy("Export the selected gifts for the warehouse (CSV)"))
     def export_csv(self, request, queryset):
         out = io.StringIO()
         writer = csv.writer(out)
-        writer.writerow(["redemption_id", "member_no", "name", "phone", "gift", "quantity", "status", "redeemed_at"])
-        for item in queryset.select_related("redemption__account__member", "redemption__reward"):
-            member = item.redemption.account.member
+        writer.writerow(
+            [
+                _("redemption id"),
+                _("member number"),
+                _("recipient"),
+                _("recipient's phone"),
+                _("shipping address"),
+                _("reward"),
+                _("quantity"),
+                _("status"),
+                _("carrier"),
+                _("tracking number"),
+                _("redeemed at"),
+            ]
+        )
+        rows = queryset.select_related("redemption__account__member", "redemption__reward").order_by("pk")
+        for item in rows.iterator(chunk_size=2000):
+            redemption = item.redemption
             writer.writerow(
                 [
-                    item.redemption.redemption_id,
-                    member.member_no,
-                    member.name,
-                    member.phone or "",
-                    item.redemption.reward.name,
-                    item.redemption.quantity,
-                    item.status,
-                    f"{timezone.localtime(item.redemption.created_at):%Y-%m-%d %H:%M}",
+                    _spreadsheet_safe(value)
+                    for value in (
+                        redemption.redemption_id,
+                        redemption.account.member.member_no,
+                        item.recipient_name,
+                        item.recipient_phone,
+                        item.address,
+                        redemption.reward.name,
+                        redemption.quantity,
+                        item.get_status_display(),
+                        item.carrier,
+                        item.tracking_no,
+                        f"{timezone.localtime(redemption.created_at):%Y-%m-%d %H:%M}",
+                    )
                 ]
             )
         response = HttpResponse("\ufeff" + out.getvalue(), content_type="text/csv; charset=utf-8")
@@ -851,7 +1186,7 @@ class BadgeAdmin(admin.ModelAdmin):
 class BadgeAwardAdmin(ReadOnlyAdmin):
     list_display = ["awarded_at", "badge", "account"]
     list_filter = ["badge"]
-    list_select_related = ["badge", "account"]
+    list_select_related = ["badge", "account__member", "account__program"]
 
 
 # --- an action loyalty adds to the members list (members cannot import loyalty) --------------------------------
@@ -891,3 +1226,54 @@ def issue_coupons(modeladmin, request, queryset):
 
 
 MemberAdmin.actions = [*MemberAdmin.actions, issue_coupons]
+
+
+class MemberTierFilter(admin.SimpleListFilter):
+    title = gettext_lazy("tier")
+    parameter_name = "tier"
+
+    def lookups(self, request, model_admin):
+        tiers = list(Tier.objects.filter(program__is_active=True).select_related("program").order_by("program", "rank"))
+        several = len({tier.program_id for tier in tiers}) > 1
+        return [(str(tier.pk), f"{tier.program.name} · {tier.name}" if several else tier.name) for tier in tiers]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(Exists(Account.objects.filter(member=OuterRef("pk"), tier_id=self.value())))
+        return queryset
+
+
+class MemberWithLoyaltyAdmin(MemberAdmin):
+    """The member list with what an operator looks for first: tier, points and spend, and a filter by tier
+    (members cannot import loyalty, so loyalty extends the members' admin here)."""
+
+    list_display = [
+        *(column for column in MemberAdmin.list_display if column not in ("email", "joined_at")),
+        "tier_column",
+        "points_column",
+        "spend_column",
+        "joined_at",
+    ]
+
+    def get_list_filter(self, request):
+        filters = list(super().get_list_filter(request))
+        return [*filters[:1], MemberTierFilter, *filters[1:]]
+
+    def get_queryset(self, request):
+        return selectors.members_with_standing(super().get_queryset(request))
+
+    @admin.display(description=gettext_lazy("tier"), ordering="tier_name")
+    def tier_column(self, obj):
+        return obj.tier_name or "-"
+
+    @admin.display(description=gettext_lazy("points"), ordering="points_balance")
+    def points_column(self, obj):
+        return "-" if obj.points_balance is None else f"{obj.points_balance:,}"
+
+    @admin.display(description=gettext_lazy("spend"), ordering="total_spend")
+    def spend_column(self, obj):
+        return f"{obj.total_spend:,.2f}"
+
+
+admin.site.unregister(Member)
+admin.site.register(Member, MemberWithLoyaltyAdmin)
