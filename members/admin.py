@@ -283,7 +283,7 @@ def history_changes_display(action, changes):
         else:
             text = _history_value(key, value)
         lines.append((str(label), text))
-    return format_html_join(mark_safe("<br>"), "{}: {}", lines)  # noqa: S308 (a constant tag)
+    return format_html_join(mark_safe("<br>"), "{}: {}", lines)
 
 
 class HistoryInline(ReadOnlyInline):
