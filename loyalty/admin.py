@@ -49,12 +49,13 @@ from .models import (
 )
 
 
-class TierInline(admin.TabularInline):
-    """The tier ladder at a glance (it fits the page); the rest of a tier's settings are on its own page."""
+class TierInline(ReadOnlyInline):
+    """The tier ladder at a glance, read-only so that it fits the page; each tier is edited (and added) on its own
+    page, with all its settings and their checks."""
 
     model = Tier
-    extra = 0
     show_change_link = True
+    verbose_name_plural = gettext_lazy("tiers (edit each on its page; add one under Tiers)")
     fields = [
         "rank",
         "code",
@@ -65,6 +66,7 @@ class TierInline(admin.TabularInline):
         "discount_rate",
         "birthday_points",
     ]
+    readonly_fields = fields
 
 
 class ChannelProgramInline(admin.TabularInline):
@@ -790,8 +792,10 @@ class StaffRedeemForm(forms.Form):
         self.fields["recipient_name"].help_text = _("Gifts only: who receives it, and where.")
         self.initial.setdefault("recipient_name", member.name)
         self.initial.setdefault("recipient_phone", member.phone or "")
-        self.initial.setdefault("redemption_id", f"staff-{uuid.uuid4().hex[:20]}")
-        first_channel = self.fields["channel"].queryset.first()
+        self.initial.setdefault("redemption_id", f"staff-{uuid.uuid4().hex[:12]}")
+        # A store first: this is the counter without a POS.
+        channels = self.fields["channel"].queryset
+        first_channel = channels.filter(kind__in=[Channel.Kind.STORE, Channel.Kind.POS]).first() or channels.first()
         if first_channel is not None:
             self.initial.setdefault("channel", first_channel.pk)
 
@@ -956,19 +960,7 @@ class FulfilmentAdmin(admin.ModelAdmin):
     The address can be corrected until the gift ships."""
 
     form = FulfilmentForm
-    list_display = [
-        "redemption",
-        "member_no",
-        "gift",
-        "quantity",
-        "recipient_name",
-        "recipient_phone",
-        "address",
-        "status",
-        "carrier",
-        "tracking_no",
-        "ship_link",
-    ]
+    list_display = ["redemption", "member_no", "gift", "ship_to", "status", "parcel", "ship_link"]
     list_filter = ["status"]
     list_select_related = ["redemption__reward", "redemption__account__member"]
     search_fields = ["redemption__redemption_id", "redemption__account__member__member_no", "tracking_no"]
@@ -981,11 +973,15 @@ class FulfilmentAdmin(admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("reward"))
     def gift(self, obj):
-        return obj.redemption.reward.name
+        return f"{obj.redemption.reward.name} × {obj.redemption.quantity}"
 
-    @admin.display(description=gettext_lazy("quantity"))
-    def quantity(self, obj):
-        return obj.redemption.quantity
+    @admin.display(description=gettext_lazy("ship to"))
+    def ship_to(self, obj):
+        return format_html("{} {}<br>{}", obj.recipient_name, obj.recipient_phone, obj.address)
+
+    @admin.display(description=gettext_lazy("parcel"))
+    def parcel(self, obj):
+        return f"{obj.carrier} {obj.tracking_no}".strip() or "-"
 
     @admin.display(description="")
     def ship_link(self, obj):
@@ -1247,12 +1243,15 @@ class MemberWithLoyaltyAdmin(MemberAdmin):
     """The member list with what an operator looks for first: tier, points and spend, and a filter by tier
     (members cannot import loyalty, so loyalty extends the members' admin here)."""
 
+    # Short columns, so that the list with its filters fits a 1,440-pixel screen: the channel by name, the join
+    # date without the time, no e-mail (the search finds it).
     list_display = [
-        *(column for column in MemberAdmin.list_display if column not in ("email", "joined_at")),
+        *(column for column in MemberAdmin.list_display if column not in ("email", "join_channel", "joined_at")),
         "tier_column",
         "points_column",
         "spend_column",
-        "joined_at",
+        "channel_column",
+        "joined_column",
     ]
 
     def get_list_filter(self, request):
@@ -1273,6 +1272,14 @@ class MemberWithLoyaltyAdmin(MemberAdmin):
     @admin.display(description=gettext_lazy("spend"), ordering="total_spend")
     def spend_column(self, obj):
         return f"{obj.total_spend:,.2f}"
+
+    @admin.display(description=gettext_lazy("join channel"), ordering="join_channel__name")
+    def channel_column(self, obj):
+        return obj.join_channel.name if obj.join_channel_id else "-"
+
+    @admin.display(description=gettext_lazy("joined at"), ordering="joined_at")
+    def joined_column(self, obj):
+        return f"{timezone.localtime(obj.joined_at):%Y-%m-%d}"
 
 
 admin.site.unregister(Member)

@@ -7,10 +7,19 @@ import re
 from django import forms
 from django.contrib.admin.widgets import FilteredSelectMultiple
 from django.utils.dates import WEEKDAYS
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from members import selectors as member_selectors
 from members.models import Channel
+
+
+class ScopeSelect(FilteredSelectMultiple):
+    """Django admin's two-box selector with a search box. Wrapped in its own box: the selector's script puts
+    itself first in its parent, which would otherwise be the form row, ahead of the row's label."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        return format_html('<div class="crm-scope">{}</div>', super().render(name, value, attrs, renderer))
 
 
 def _channel_choices():
@@ -37,7 +46,7 @@ def channels_field():
         label=_("channels"),
         choices=_channel_choices,
         required=False,
-        widget=FilteredSelectMultiple(_("channels"), is_stacked=False),
+        widget=ScopeSelect(_("channels"), is_stacked=False),
         help_text=_("None chosen = all channels."),
     )
 
@@ -47,7 +56,7 @@ def stores_field():
         label=_("stores"),
         choices=lambda: _named(member_selectors.order_stores()),
         required=False,
-        widget=FilteredSelectMultiple(_("stores"), is_stacked=False),
+        widget=ScopeSelect(_("stores"), is_stacked=False),
         help_text=_("The stores orders came from. None chosen = all stores."),
     )
 
@@ -57,7 +66,7 @@ def categories_field():
         label=_("categories"),
         choices=lambda: _named(member_selectors.order_categories()),
         required=False,
-        widget=FilteredSelectMultiple(_("categories"), is_stacked=False),
+        widget=ScopeSelect(_("categories"), is_stacked=False),
         help_text=_("The product categories of order lines. None chosen = the whole order."),
     )
 

@@ -130,3 +130,9 @@ def test_the_member_history_reads_as_words(admin_client, admin_user, member):
     assert "性别: 未知 → 女" in page
     assert "短信授权: 是" in page
     assert '{"city"' not in page and "[&quot;" not in page
+
+
+def test_the_two_box_selector_of_scopes_speaks_chinese(admin_client):
+    catalogue = admin_client.get("/admin/jsi18n/").content.decode()
+    # The catalogue is JavaScript with \\u escapes: "Choose all %s" -> 选择全部%s.
+    assert '"Choose all %s": "\\u9009\\u62e9\\u5168\\u90e8%s"' in catalogue

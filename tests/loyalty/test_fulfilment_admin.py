@@ -41,7 +41,7 @@ def gifts(channel, program):
 
 def test_the_list_shows_where_each_gift_goes_and_a_ship_link(admin_client, gifts):
     page = admin_client.get(URL).content.decode()
-    assert "收件人0" in page and "上海市静安区南京西路 1601 号" in page
+    assert "收件人0 13800138000<br>上海市静安区南京西路 1601 号" in page
     assert reverse("admin:loyalty_fulfilment_ship", args=[gifts[0].pk]) in page
 
 
