@@ -16,3 +16,4 @@ import tempfile  # noqa: E402
 
 # Uploaded import files and rejected-row files go to a throwaway folder.
 MEDIA_ROOT = tempfile.mkdtemp(prefix="crm-test-media-")
+AXES_ENABLED = False  # the test client logs in without a request; tests/config/test_security.py turns it on

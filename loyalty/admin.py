@@ -3,7 +3,6 @@ ledger, staff adjustments and manual tiers (each behind its own permission), and
 Thin: every change calls a service; domain errors are shown on the form."""
 
 import contextlib
-import csv
 import io
 import uuid
 from decimal import Decimal, InvalidOperation
@@ -24,8 +23,10 @@ from django.utils.translation import gettext_lazy
 from members import hooks
 from members.admin import MemberAdmin, ReadOnlyAdmin, ReadOnlyInline
 from members.errors import DomainError
+from members.masking import can_view_personal_data, mask_phone
 from members.models import Channel, Member
 from members.normalize import normalize_phone
+from members.spreadsheets import csv_writer
 
 from . import admin_forms, rewards, rules, selectors, services
 from .models import (
@@ -95,6 +96,11 @@ class ProgramAdmin(admin.ModelAdmin):
         (gettext_lazy("Earning"), {"fields": ["currency", "points_per_unit", "rounding", "time_zone"]}),
         (gettext_lazy("Pending and expiry"), {"fields": ["pending_days", "expiry_policy", "expiry_days"]}),
         (gettext_lazy("Birthday"), {"fields": ["birthday_on"]}),
+        (gettext_lazy("Staff"), {"fields": ["staff_adjustment_limit"]}),
+        (
+            gettext_lazy("Limits on partners' data"),
+            {"fields": ["event_max_age_days", "order_max_age_days", "future_skew_minutes", "max_order_amount"]},
+        ),
     ]
 
     def get_queryset(self, request):
@@ -282,6 +288,9 @@ class EarningRuleAdmin(admin.ModelAdmin):
         ]
 
     def preview_view(self, request):
+        # A tool for whoever writes the rules.
+        if not self.has_change_permission(request):
+            raise PermissionDenied
         form = PreviewForm(request.POST or None)
         earning = None
         if request.method == "POST" and form.is_valid():
@@ -673,14 +682,23 @@ class CouponBatchAdmin(ReadOnlyAdmin):
         return format_html('<a href="{}">CSV</a>', reverse("admin:loyalty_couponbatch_csv", args=[obj.pk]))
 
     def csv_view(self, request, pk):
+        # The codes are money: downloading them is a permission of its own.
+        if not request.user.has_perm("loyalty.export_couponbatch"):
+            raise PermissionDenied
         batch = get_object_or_404(CouponBatch.objects.select_related("template"), pk=pk)
         rows = Coupon.objects.filter(batch=batch).order_by("id").values_list("code", "valid_from", "valid_until")
 
         def lines():
-            yield "\ufeffcode,value,min_spend,valid_from,valid_until\n"
+            buffer = io.StringIO()
+            writer = csv_writer(buffer)
+            writer.writerow(["code", "value", "min_spend", "valid_from", "valid_until"])
+            yield "\ufeff" + buffer.getvalue()
             for code, valid_from, valid_until in rows.iterator(chunk_size=5000):
-                yield f"{code},{batch.template.value},{batch.template.min_spend},{valid_from:%Y-%m-%d},"
-                yield f"{valid_until:%Y-%m-%d}\n" if valid_until else "\n"
+                buffer.seek(0)
+                buffer.truncate()
+                until = f"{valid_until:%Y-%m-%d}" if valid_until else ""
+                writer.writerow([code, batch.template.value, batch.template.min_spend, f"{valid_from:%Y-%m-%d}", until])
+                yield buffer.getvalue()
 
         response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="coupons-{batch.pk}.csv"'
@@ -828,7 +846,9 @@ class RedemptionAdmin(ReadOnlyAdmin):
     search_fields = ["redemption_id", "account__member__member_no"]
     actions = ["cancel"]
 
-    @admin.action(description=gettext_lazy("Cancel the selected redemptions (points back, stock back)"))
+    @admin.action(
+        description=gettext_lazy("Cancel the selected redemptions (points back, stock back)"), permissions=["change"]
+    )
     def cancel(self, request, queryset):
         form = CancelForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
@@ -945,12 +965,6 @@ class FulfilmentForm(forms.ModelForm):
             field.required = True
 
 
-def _spreadsheet_safe(value):
-    """A cell a spreadsheet will not run as a formula."""
-    text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 SHIP_AT_ONCE = 200
 
 
@@ -979,6 +993,19 @@ class FulfilmentAdmin(admin.ModelAdmin):
     def ship_to(self, obj):
         return format_html("{} {}<br>{}", obj.recipient_name, obj.recipient_phone, obj.address)
 
+    @admin.display(description=gettext_lazy("ship to"))
+    def masked_ship_to(self, obj):
+        return format_html("{} {}<br>{}", obj.recipient_name, mask_phone(obj.recipient_phone), obj.address)
+
+    @admin.display(description=gettext_lazy("recipient's phone"))
+    def masked_recipient_phone(self, obj):
+        return mask_phone(obj.recipient_phone)
+
+    def get_list_display(self, request):
+        if can_view_personal_data(request.user):
+            return self.list_display
+        return ["masked_ship_to" if name == "ship_to" else name for name in self.list_display]
+
     @admin.display(description=gettext_lazy("parcel"))
     def parcel(self, obj):
         return f"{obj.carrier} {obj.tracking_no}".strip() or "-"
@@ -999,10 +1026,13 @@ class FulfilmentAdmin(admin.ModelAdmin):
         readonly = ["redemption", "status", "carrier", "tracking_no", "updated_by", "updated_at"]
         if obj is not None and obj.status != Fulfilment.Status.TO_SHIP:
             readonly += ["recipient_name", "recipient_phone", "address"]
+        if not can_view_personal_data(request.user):
+            readonly.append("masked_recipient_phone")  # shown in part, kept as it is on save
         return readonly
 
     def get_fields(self, request, obj=None):
-        return ["redemption", "status", "recipient_name", "recipient_phone", "address", "carrier", "tracking_no"]
+        phone = "recipient_phone" if can_view_personal_data(request.user) else "masked_recipient_phone"
+        return ["redemption", "status", "recipient_name", phone, "address", "carrier", "tracking_no"]
 
     def save_model(self, request, obj, form, change):
         if "address" not in form.cleaned_data:
@@ -1010,7 +1040,7 @@ class FulfilmentAdmin(admin.ModelAdmin):
         rewards.fulfilment_address_update(
             fulfilment=obj,
             recipient_name=form.cleaned_data["recipient_name"],
-            recipient_phone=form.cleaned_data["recipient_phone"],
+            recipient_phone=form.cleaned_data.get("recipient_phone", obj.recipient_phone),
             address=form.cleaned_data["address"],
             actor=request.user,
         )
@@ -1110,10 +1140,13 @@ class FulfilmentAdmin(admin.ModelAdmin):
                 self.message_user(request, error.message, messages.ERROR)
         self.message_user(request, _("%(count)d gifts marked delivered.") % {"count": delivered}, messages.SUCCESS)
 
-    @admin.action(description=gettext_lazy("Export the selected gifts for the warehouse (CSV)"))
+    def has_export_permission(self, request):
+        return request.user.has_perm("loyalty.export_fulfilment")
+
+    @admin.action(description=gettext_lazy("Export the selected gifts for the warehouse (CSV)"), permissions=["export"])
     def export_csv(self, request, queryset):
         out = io.StringIO()
-        writer = csv.writer(out)
+        writer = csv_writer(out)
         writer.writerow(
             [
                 _("redemption id"),
@@ -1129,25 +1162,23 @@ class FulfilmentAdmin(admin.ModelAdmin):
                 _("redeemed at"),
             ]
         )
+        show_phone = can_view_personal_data(request.user)
         rows = queryset.select_related("redemption__account__member", "redemption__reward").order_by("pk")
         for item in rows.iterator(chunk_size=2000):
             redemption = item.redemption
             writer.writerow(
                 [
-                    _spreadsheet_safe(value)
-                    for value in (
-                        redemption.redemption_id,
-                        redemption.account.member.member_no,
-                        item.recipient_name,
-                        item.recipient_phone,
-                        item.address,
-                        redemption.reward.name,
-                        redemption.quantity,
-                        item.get_status_display(),
-                        item.carrier,
-                        item.tracking_no,
-                        f"{timezone.localtime(redemption.created_at):%Y-%m-%d %H:%M}",
-                    )
+                    redemption.redemption_id,
+                    redemption.account.member.member_no,
+                    item.recipient_name,
+                    item.recipient_phone if show_phone else mask_phone(item.recipient_phone),
+                    item.address,
+                    redemption.reward.name,
+                    redemption.quantity,
+                    item.get_status_display(),
+                    item.carrier,
+                    item.tracking_no,
+                    f"{timezone.localtime(redemption.created_at):%Y-%m-%d %H:%M}",
                 ]
             )
         response = HttpResponse("\ufeff" + out.getvalue(), content_type="text/csv; charset=utf-8")
@@ -1193,10 +1224,8 @@ class IssueCouponsForm(forms.Form):
     quantity = forms.IntegerField(label=gettext_lazy("coupons per member"), min_value=1, max_value=10, initial=1)
 
 
-@admin.action(description=gettext_lazy("Issue coupons to the selected members"))
+@admin.action(description=gettext_lazy("Issue coupons to the selected members"), permissions=["issue_coupons"])
 def issue_coupons(modeladmin, request, queryset):
-    if not request.user.has_perm("loyalty.add_coupon"):
-        raise PermissionDenied
     form = IssueCouponsForm(request.POST if "apply" in request.POST else None)
     if form.is_valid():
         members = list(queryset.filter(status="active"))
@@ -1222,6 +1251,7 @@ def issue_coupons(modeladmin, request, queryset):
 
 
 MemberAdmin.actions = [*MemberAdmin.actions, issue_coupons]
+MemberAdmin.has_issue_coupons_permission = lambda self, request: request.user.has_perm("loyalty.add_coupon")
 
 
 class MemberTierFilter(admin.SimpleListFilter):

@@ -12,7 +12,6 @@ from loyalty import rewards, rules
 from loyalty.errors import CouponNotValid
 from loyalty.models import Coupon, CouponTemplate, EarningRule, Reward, Tier
 from members import services as member_services
-from tests.factories import ChannelFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -43,8 +42,8 @@ def _rule_post(program, **overrides):
 
 @pytest.fixture
 def shops(channel):
-    tmall = ChannelFactory(code="tmall", name="天猫旗舰店")
-    mall = ChannelFactory(code="mall", name="积分商城")
+    tmall = member_services.channel_get_or_create(code="tmall", name="天猫旗舰店")  # joins the only programme
+    mall = member_services.channel_get_or_create(code="mall", name="积分商城")
     member = member_services.member_create(name="李娜", phone="+8613900000001")
     order, _created = member_services.order_record(
         channel=channel,
@@ -173,6 +172,6 @@ def test_a_coupon_for_tmall_is_refused_in_mall(program, shops):
     )
     coupon = rewards.coupons_issue(template=template)[0]
     with pytest.raises(CouponNotValid):
-        rewards.coupon_redeem(code=coupon.code, channel=mall)
+        rewards.coupon_redeem(code=coupon.code, channel=mall, amount=Decimal("100"))
     assert Coupon.objects.get(pk=coupon.pk).status == "issued"
-    assert rewards.coupon_redeem(code=coupon.code, channel=tmall).status == "used"
+    assert rewards.coupon_redeem(code=coupon.code, channel=tmall, amount=Decimal("100")).status == "used"
