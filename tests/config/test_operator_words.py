@@ -12,8 +12,8 @@ from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import translation
 
+from loyalty.ledger import account_get_or_create
 from loyalty.models import Account
-from loyalty.services import account_get_or_create
 from members import services as member_services
 
 pytestmark = pytest.mark.django_db

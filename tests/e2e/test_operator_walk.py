@@ -16,9 +16,10 @@ import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
 
+from loyalty.adjustments import points_adjust
 from loyalty.demo import demo_program
+from loyalty.ledger import account_get_or_create
 from loyalty.models import Fulfilment, Redemption, Reward
-from loyalty.services import account_get_or_create, points_adjust
 from members.models import Member, MemberTag
 from members.services import channel_get_or_create
 

@@ -11,8 +11,9 @@ from django.urls import reverse
 from django.utils import translation
 
 from loyalty import rewards
+from loyalty.adjustments import points_adjust
+from loyalty.ledger import account_get_or_create
 from loyalty.models import Fulfilment
-from loyalty.services import account_get_or_create, points_adjust
 from tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db

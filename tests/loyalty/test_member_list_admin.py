@@ -8,8 +8,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from loyalty.adjustments import points_adjust
 from loyalty.models import Account, Tier
-from loyalty.services import points_adjust
 from members import services as member_services
 from tests.factories import MemberFactory
 

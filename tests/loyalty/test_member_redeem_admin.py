@@ -5,8 +5,9 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.urls import reverse
 
+from loyalty.adjustments import points_adjust
+from loyalty.ledger import account_get_or_create
 from loyalty.models import Account, Coupon, Fulfilment, Redemption, Reward
-from loyalty.services import account_get_or_create, points_adjust
 
 pytestmark = pytest.mark.django_db
 
