@@ -26,7 +26,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("django_celery_beat", "0019_alter_periodictasks_options"),
-        ('loyalty', '0012_open_an_account_for_every_member'),
+        ('loyalty', '0013_open_an_account_for_every_member'),
     ]
 
     operations = [

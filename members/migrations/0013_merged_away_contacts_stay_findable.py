@@ -14,7 +14,7 @@ def fill_from_the_merge_record(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('members', '0011_member_birthday_rule'),
+        ('members', '0012_operator_labels'),
     ]
 
     operations = [

@@ -21,6 +21,6 @@ def open_accounts(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("loyalty", "0011_program_point_value_and_discount_rate")]
+    dependencies = [("loyalty", "0012_gift_shipping_address_and_operator_labels")]
 
     operations = [migrations.RunPython(open_accounts, migrations.RunPython.noop)]
