@@ -1270,9 +1270,9 @@ def _history_window_values_by_member(program, tier, orders) -> dict:
     for _order_id, member_id, occurred_at in orders:
         times.setdefault(member_id, set()).add(occurred_at)
     sql = (
-        "WITH m AS MATERIALIZED (SELECT member_id, string_to_array(times, ';')::timestamptz[] AS times "
+        "WITH m AS MATERIALIZED (SELECT member_id, string_to_array(times, ';')::timestamptz[] AS times "  # noqa: S608
         "FROM unnest(string_to_array(%s, ',')::bigint[], string_to_array(%s, ',')) AS i(member_id, times)) "
-        "SELECT m.member_id, (SELECT MAX(x.value) FROM ("  # noqa: S608
+        "SELECT m.member_id, (SELECT MAX(x.value) FROM ("
         f" SELECT o.occurred_at, {measure} OVER ({frame}) AS value FROM members_order o"
         f" WHERE o.member_id = m.member_id AND o.channel_id IN ({channels}) AND {lower}"
         " AND o.occurred_at <= m.times[cardinality(m.times)]"
