@@ -1,10 +1,9 @@
 """Input and output serializers of the members endpoints; plain Serializers, one per direction."""
 
-from django.utils.translation import gettext as _
 from rest_framework import serializers
 
-from ..models import Member
-from ..normalize import check_birthday, normalize_email, normalize_phone
+from ..models import Member, validate_birthday, validate_contact
+from ..normalize import normalize_email, normalize_phone
 
 
 class ConsentsSerializer(serializers.Serializer):
@@ -25,7 +24,9 @@ class MemberWriteSerializer(serializers.Serializer):
     phone = serializers.CharField(max_length=40, required=False, allow_blank=True, allow_null=True)
     email = serializers.CharField(max_length=254, required=False, allow_blank=True, allow_null=True)
     gender = serializers.ChoiceField(choices=Member.Gender.values, required=False)
-    birthday = serializers.DateField(required=False, allow_null=True, input_formats=["iso-8601"])
+    birthday = serializers.DateField(
+        required=False, allow_null=True, input_formats=["iso-8601"], validators=[validate_birthday]
+    )
     city = serializers.CharField(max_length=100, required=False, allow_blank=True)
     consents = ConsentsSerializer(required=False)
 
@@ -35,17 +36,14 @@ class MemberWriteSerializer(serializers.Serializer):
     def validate_email(self, value):
         return _normalised(normalize_email, value) if value else None
 
-    def validate_birthday(self, value):
-        return _normalised(check_birthday, value) if value else value
-
 
 class MemberCreateSerializer(MemberWriteSerializer):
     external_id = serializers.CharField(max_length=128, required=False, allow_blank=True)
     referrer_member_no = serializers.CharField(max_length=16, required=False, allow_blank=True)
 
     def validate(self, attrs):
-        if not (attrs.get("phone") or attrs.get("email") or attrs.get("external_id")):
-            raise serializers.ValidationError(_("Give at least one of phone, email or external_id."))
+        # DRF turns Django's ValidationError from here into a 400 with non_field_errors.
+        validate_contact(phone=attrs.get("phone"), email=attrs.get("email"), external_id=attrs.get("external_id"))
         return attrs
 
 
@@ -61,6 +59,11 @@ class TierSerializer(serializers.Serializer):
 class PointsSummarySerializer(serializers.Serializer):
     balance = serializers.IntegerField()
     pending = serializers.IntegerField()
+
+
+class MemberClvSummarySerializer(serializers.Serializer):
+    p_alive = serializers.DecimalField(max_digits=6, decimal_places=4)
+    clv = serializers.DecimalField(max_digits=14, decimal_places=2)
 
 
 class MemberSerializer(serializers.Serializer):
@@ -79,6 +82,8 @@ class MemberSerializer(serializers.Serializer):
     points = serializers.SerializerMethodField()
     consents = serializers.SerializerMethodField()
     tags = serializers.SerializerMethodField()
+    rfm = serializers.SerializerMethodField()
+    clv = serializers.SerializerMethodField()
 
     def _summary(self, member):
         return self.context["loyalty"][member.pk]
@@ -95,3 +100,12 @@ class MemberSerializer(serializers.Serializer):
 
     def get_tags(self, member) -> list[str]:
         return [member_tag.tag.name for member_tag in member.member_tags.all()]
+
+    def get_rfm(self, member) -> str | None:
+        """The RFM code (such as "544") once the daily job has scored the member in this programme."""
+        return self._summary(member).get("rfm")
+
+    def get_clv(self, member) -> MemberClvSummarySerializer(allow_null=True):
+        """{p_alive, clv} once a CLV fit has scored the member in this programme."""
+        found = self._summary(member).get("clv")
+        return MemberClvSummarySerializer(found).data if found else None
