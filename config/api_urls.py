@@ -5,4 +5,5 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("members.api.urls")),
     path("", include("loyalty.api.urls")),
+    path("", include("campaigns.api.urls")),
 ]

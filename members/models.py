@@ -15,6 +15,9 @@ API_SCOPES = (
     "rewards:read",
     "rewards:redeem",
     "coupons:write",
+    "campaigns:read",
+    "campaigns:write",
+    "webhooks:write",
     "analytics:read",
 )
 

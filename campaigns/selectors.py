@@ -1,0 +1,94 @@
+"""Reads of the campaigns app: who a segment holds, now."""
+
+from django.db.models import Q
+from django.utils.translation import gettext as _
+
+from loyalty.models import Account
+from members.errors import ValidationFailed
+from members.models import Member
+
+from . import rules
+from .models import Segment, SegmentMember
+
+SAMPLE_SIZE = 20
+
+
+def _segment_q(code, context) -> Q:
+    """Resolve a `segment` condition: the other segment's rule (compiled in place) or its list."""
+    segment = Segment.objects.filter(program=context.program, code=code).first()
+    if segment is None:
+        raise ValidationFailed(fields={"rule": [_("No segment with code %(code)s.") % {"code": code}]})
+    if segment.kind == Segment.Kind.STATIC:
+        return Q(member_id__in=SegmentMember.objects.filter(segment=segment).values("member_id"))
+    if code in context.resolving:
+        raise ValidationFailed(fields={"rule": [_("Segment %(code)s refers to itself.") % {"code": code}]})
+    context.resolving.add(code)
+    try:
+        return rules.rule_compile(segment.rule, context)
+    finally:
+        context.resolving.discard(code)
+
+
+def context_for(*, program, now=None, code=None) -> rules.Context:
+    context = rules.Context(program=program, now=now, segment_resolver=_segment_q)
+    if code:
+        context.resolving.add(code)
+    return context
+
+
+def rule_accounts(*, program, rule, now=None, code=None):
+    """The accounts of the programme's active members that match `rule` (one query, not yet run)."""
+    return rules.matching_accounts(rule, context_for(program=program, now=now, code=code))
+
+
+def segment_accounts(*, segment: Segment, now=None):
+    if segment.kind == Segment.Kind.STATIC:
+        return Account.objects.filter(
+            program_id=segment.program_id,
+            member__status=Member.Status.ACTIVE,
+            member_id__in=SegmentMember.objects.filter(segment=segment).values("member_id"),
+        )
+    return rule_accounts(program=segment.program, rule=segment.rule, now=now, code=segment.code)
+
+
+def segment_member_numbers(*, segment: Segment, now=None):
+    """Member numbers of the segment, ordered by member number (a stable order to page through)."""
+    return (
+        segment_accounts(segment=segment, now=now)
+        .order_by("member__member_no")
+        .values_list("member__member_no", flat=True)
+    )
+
+
+def rule_preview(*, program, rule, now=None) -> dict:
+    accounts = rule_accounts(program=program, rule=rule, now=now)
+    sample = list(accounts.order_by("member__member_no").values_list("member__member_no", flat=True)[:SAMPLE_SIZE])
+    return {"count": accounts.count(), "sample": sample}
+
+
+def segments_for(*, program):
+    return Segment.objects.filter(program=program).order_by("code")
+
+
+def segment_by_code(*, program, code) -> Segment | None:
+    return Segment.objects.filter(program=program, code=code).first()
+
+
+def segments_referring_to(*, segment: Segment) -> list[str]:
+    """Codes of the programme's segments whose rule names `segment` (a `segment` condition)."""
+    return [
+        other.code
+        for other in Segment.objects.filter(program_id=segment.program_id, kind=Segment.Kind.DYNAMIC).exclude(
+            pk=segment.pk
+        )
+        if segment.code in _named_segments(other.rule)
+    ]
+
+
+def _named_segments(node) -> set:
+    if isinstance(node, dict):
+        if node.get("field") == "segment":
+            value = node.get("value")
+            return set(value) if isinstance(value, list) else {value}
+        return set().union(*(_named_segments(item) for key in ("all", "any") for item in node.get(key) or []))
+    return set()
