@@ -102,6 +102,7 @@ class Field:
     operators = EQUALITY
     takes_days = False
     needs_days = False
+    kind = "text"  # the editor's input: text, number, date
 
     def parse(self, value, context):
         return _text(value)
@@ -218,6 +219,7 @@ class ConsentField(EqualityField):
 
 class JoinedAtField(OrderedField):
     name, label = "joined_at", gettext_lazy("joined on")
+    kind = "date"
 
     def parse(self, value, context):
         return _date(value)
@@ -232,6 +234,7 @@ class JoinedAtField(OrderedField):
 class BirthdayMonthField(OrderedField):
     name, label = "birthday_month", gettext_lazy("birthday month")
     operators = OPERATORS
+    kind = "number"
 
     def parse(self, value, context):
         return _int(value, low=1, high=12)
@@ -250,6 +253,7 @@ class BirthdayMonthField(OrderedField):
 
 class PointsBalanceField(OrderedField):
     name, label = "points_balance", gettext_lazy("points balance")
+    kind = "number"
 
     def parse(self, value, context):
         return _int(value)
@@ -287,6 +291,7 @@ class OrdersField(GroupedMemberField):
 
 class OrdersCountField(OrdersField):
     name, label = "orders_count", gettext_lazy("number of orders")
+    kind = "number"
 
     def parse(self, value, context):
         return _int(value)
@@ -302,6 +307,7 @@ class OrdersCountField(OrdersField):
 
 class SpendField(OrdersField):
     name, label = "spend", gettext_lazy("spend (net of refunds)")
+    kind = "number"
 
     def parse(self, value, context):
         return _decimal(value)
@@ -317,6 +323,7 @@ class SpendField(OrdersField):
 class PointsExpiringField(GroupedMemberField):
     name, label = "points_expiring", gettext_lazy("points expiring")
     takes_days = needs_days = True
+    kind = "number"
 
     def parse(self, value, context):
         return _int(value)
@@ -342,6 +349,7 @@ class LastOrderDaysAgoField(OrderedField):
     with no order never matches `lte` (nor `eq`, `between`) and always matches `gte`."""
 
     name, label = "last_order_days_ago", gettext_lazy("days since the last order")
+    kind = "number"
 
     def parse(self, value, context):
         return _int(value, low=0)
@@ -535,3 +543,59 @@ def matching_accounts(rule, context: Context):
     return Account.objects.filter(
         rule_compile(rule, context), program=context.program, member__status=Member.Status.ACTIVE
     )
+
+
+# -- for people ---------------------------------------------------------------------------------------------------
+
+OPERATOR_WORDS = {
+    "eq": gettext_lazy("is"),
+    "ne": gettext_lazy("is not"),
+    "in": gettext_lazy("is one of"),
+    "not_in": gettext_lazy("is none of"),
+    "gte": gettext_lazy("is at least"),
+    "lte": gettext_lazy("is at most"),
+    "between": gettext_lazy("is between"),
+}
+
+
+def _value_words(value) -> str:
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value)
+    return str(value)
+
+
+def rule_describe(rule) -> str:
+    """The rule in the operator's words: "all of: tier is gold; number of orders in the last 30 days is at least 2"."""
+    if not isinstance(rule, dict):
+        return ""
+    for key, words in (("all", _("all of")), ("any", _("any of"))):
+        if key in rule and isinstance(rule[key], list):
+            parts = [rule_describe(item) for item in rule[key]]
+            return f"{words} ({'; '.join(parts)})"
+    field = FIELDS.get(rule.get("field"))
+    label = field.label if field else rule.get("field")
+    op = rule.get("op")
+    value = rule.get("value")
+    if op == "between" and isinstance(value, list) and len(value) == 2:
+        text = _("%(field)s is between %(low)s and %(high)s") % {"field": label, "low": value[0], "high": value[1]}
+    else:
+        text = f"{label} {OPERATOR_WORDS.get(op, op)} {_value_words(value)}"
+    if rule.get("days"):
+        text += " " + _("(in the last %(days)s days)") % {"days": rule["days"]}
+    return text
+
+
+def editor_fields(context) -> list[dict]:
+    """What the admin's rule editor offers: each field with its operators, choices and whether it takes days."""
+    return [
+        {
+            "name": field.name,
+            "label": str(field.label),
+            "operators": [{"code": op, "label": str(OPERATOR_WORDS[op])} for op in field.operators],
+            "choices": field.choices(context),
+            "takes_days": field.takes_days,
+            "needs_days": field.needs_days,
+            "kind": field.kind,
+        }
+        for field in FIELDS.values()
+    ]

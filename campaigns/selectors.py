@@ -1,11 +1,15 @@
 """Reads of the campaigns app: who a segment holds, now."""
 
+import contextlib
+
 from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from loyalty.models import Account
 from members.errors import ValidationFailed
+from members.importing.engine import read_table
 from members.models import Member
+from members.normalize import normalize_phone
 
 from . import rules
 from .models import Segment, SegmentMember
@@ -92,3 +96,51 @@ def _named_segments(node) -> set:
             return set(value) if isinstance(value, list) else {value}
         return set().union(*(_named_segments(item) for key in ("all", "any") for item in node.get(key) or []))
     return set()
+
+
+def members_in_file(*, data: bytes) -> tuple[list[int], list[tuple[int, str]]]:
+    """The members a file lists (a CSV or XLSX of phone numbers in any spelling, or member numbers), read as the
+    member import reads files. Returns (member ids, [(row number, value) that matched no member]); merged-away
+    members count as the member they were merged into. Two queries, whatever the file's size."""
+    headers, table = read_table(data)
+    rows = [headers, *table]
+    first = 1
+    if headers and not _looks_like_member(headers[0]):
+        rows, first = table, 2  # a header row
+    values = [(number, str(row[0]).strip()) for number, row in enumerate(rows, start=first) if row and row[0].strip()]
+    phones = {}
+    for number, value in values:
+        with contextlib.suppress(ValueError):
+            phones[number] = normalize_phone(value)
+    found = {
+        key: merged or pk
+        for key, pk, merged in Member.objects.filter(member_no__in=[value for _number, value in values]).values_list(
+            "member_no", "pk", "merged_into_id"
+        )
+    }
+    found.update(
+        {
+            phone: merged or pk
+            for phone, pk, merged in Member.objects.filter(phone__in=set(phones.values())).values_list(
+                "phone", "pk", "merged_into_id"
+            )
+        }
+    )
+    matched, unmatched = [], []
+    for number, value in values:
+        member_id = found.get(value) or found.get(phones.get(number))
+        if member_id:
+            matched.append(member_id)
+        else:
+            unmatched.append((number, value))
+    return matched, unmatched
+
+
+def _looks_like_member(text: str) -> bool:
+    if text.isdigit():
+        return True
+    try:
+        normalize_phone(text)
+    except ValueError:
+        return False
+    return True
