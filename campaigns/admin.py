@@ -65,9 +65,9 @@ class RuleBuilderWidget(forms.Textarea):
 
 
 class SegmentForm(forms.ModelForm):
-    rule = forms.JSONField(label=gettext_lazy("rule"), required=False)
+    rule = forms.JSONField(label=gettext_lazy("Rule"), required=False)
     members_file = forms.FileField(
-        label=gettext_lazy("members file"),
+        label=gettext_lazy("Members file"),
         required=False,
         help_text=gettext_lazy(
             "For a list segment: a CSV or XLSX file whose first column holds phone numbers (any spelling) or member "
@@ -133,6 +133,13 @@ class SegmentAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         fixed = ["program", "code", "kind"] if obj is not None else []
         return [*fixed, *self.readonly_fields]
+
+    def get_changeform_initial_data(self, request):
+        initial = super().get_changeform_initial_data(request)
+        programs = list(Program.objects.order_by("pk")[:2])
+        if len(programs) == 1:
+            initial.setdefault("program", programs[0].pk)  # the usual case: one programme, chosen already
+        return initial
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)

@@ -1,5 +1,7 @@
 """Campaigns: who the brand reaches (segments) and how (campaigns, journeys, messages)."""
 
+import datetime as dt
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -65,3 +67,195 @@ class SegmentMember(models.Model):
 
     def __str__(self):
         return f"{self.segment_id}:{self.member_id}"
+
+
+class ProgramMessaging(models.Model):
+    """A programme's rules for marketing messages: the frequency cap and the quiet hours (API.md)."""
+
+    program = models.OneToOneField(
+        Program, on_delete=models.CASCADE, related_name="messaging", verbose_name=_("programme")
+    )
+    frequency_cap = models.PositiveIntegerField(
+        _("marketing messages per member per 7 days"),
+        default=3,
+        help_text=_("Campaigns and journeys together; a message over the cap is skipped."),
+    )
+    quiet_from = models.TimeField(_("quiet hours from"), default=dt.time(21, 0))
+    quiet_until = models.TimeField(_("quiet hours until"), default=dt.time(9, 0))
+
+    class Meta:
+        ordering = ["program"]
+        verbose_name = _("messaging settings")
+        verbose_name_plural = _("messaging settings")
+
+    def __str__(self):
+        return str(self.program)
+
+
+class Campaign(models.Model):
+    """A message to a segment, once or at a set time, with variants, a held-out control group and an offer."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        SCHEDULED = "scheduled", _("Scheduled")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    class Channel(models.TextChoices):
+        SMS = "sms", _("SMS")
+        EMAIL = "email", _("E-mail")
+        WECHAT = "wechat", _("WeChat")
+        APP = "app", _("App")
+
+    program = models.ForeignKey(
+        Program, on_delete=models.CASCADE, related_name="campaigns", verbose_name=_("programme")
+    )
+    code = models.SlugField(_("code"), max_length=64)
+    name = models.CharField(_("name"), max_length=200)
+    segment = models.ForeignKey(Segment, on_delete=models.PROTECT, related_name="campaigns", verbose_name=_("segment"))
+    channel = models.CharField(_("message channel"), max_length=10, choices=Channel.choices)
+    control_share = models.DecimalField(
+        _("control group share"),
+        max_digits=4,
+        decimal_places=3,
+        default=0,
+        help_text=_(
+            "Share of the audience held out and never messaged (0 to 0.5), to measure what the campaign earned."
+        ),
+    )
+    conversion_days = models.PositiveIntegerField(_("conversion window (days)"), default=14)
+    offer_coupon_template = models.ForeignKey(
+        "loyalty.CouponTemplate",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("coupon offered"),
+    )
+    offer_points = models.PositiveIntegerField(_("bonus points offered"), null=True, blank=True)
+    scheduled_at = models.DateTimeField(_("scheduled at"), null=True, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.DRAFT)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("campaign")
+        verbose_name_plural = _("campaigns")
+        permissions = [("send_campaign", _("Can send or cancel a campaign"))]
+        constraints = [
+            models.UniqueConstraint(fields=["program", "code"], name="campaign_code_unique_per_program"),
+            models.CheckConstraint(
+                condition=Q(control_share__gte=0) & Q(control_share__lte="0.5"), name="campaign_control_share_range"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.code})"
+
+
+class Variant(models.Model):
+    """One version of a campaign's message, sent to its share of the members not held out."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="variants")
+    code = models.SlugField(_("code"), max_length=32)
+    share = models.DecimalField(_("share"), max_digits=4, decimal_places=3, default=1)
+    subject = models.CharField(_("subject"), max_length=200, blank=True)
+    body = models.TextField(_("body"))
+
+    class Meta:
+        ordering = ["campaign", "code"]
+        verbose_name = _("variant")
+        verbose_name_plural = _("variants")
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "code"], name="variant_code_unique"),
+            models.CheckConstraint(condition=Q(share__gt=0) & Q(share__lte=1), name="variant_share_range"),
+        ]
+
+    def __str__(self):
+        return self.code
+
+
+class Recipient(models.Model):
+    """A member of a campaign's audience, frozen when it was sent: in the control group or in one variant."""
+
+    CONTROL = "control"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="recipients")
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="+", verbose_name=_("member"))
+    group = models.CharField(_("group"), max_length=32)
+
+    class Meta:
+        ordering = ["campaign", "id"]
+        verbose_name = _("recipient")
+        verbose_name_plural = _("recipients")
+        constraints = [models.UniqueConstraint(fields=["campaign", "member"], name="recipient_once_per_campaign")]
+
+    def __str__(self):
+        return f"{self.campaign_id}:{self.member_id}"
+
+
+class Message(models.Model):
+    """One marketing message to one member, from a campaign or a journey step: queued, then sent, skipped (with the
+    reason) or failed after the backend's retries. A campaign messages a member at most once (a constraint)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        SENT = "sent", _("Sent")
+        SKIPPED = "skipped", _("Skipped")
+        FAILED = "failed", _("Failed")
+
+    class Reason(models.TextChoices):
+        NO_CONSENT = "no_consent", _("No consent (or no address) for this channel")
+        FREQUENCY_CAP = "frequency_cap", _("Over the frequency cap")
+        CANCELLED = "cancelled", _("Campaign cancelled")
+        NOT_ACTIVE = "member_not_active", _("Member frozen or closed")
+        FAILED = "failed", _("The provider refused it")
+
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="messages", verbose_name=_("member"))
+    campaign = models.ForeignKey(
+        Campaign, null=True, blank=True, on_delete=models.CASCADE, related_name="messages", verbose_name=_("campaign")
+    )
+    variant = models.CharField(_("variant"), max_length=32, blank=True)
+    channel = models.CharField(_("message channel"), max_length=10, choices=Campaign.Channel.choices)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
+    reason = models.CharField(_("reason"), max_length=20, choices=Reason.choices, blank=True)
+    subject = models.CharField(_("subject"), max_length=200, blank=True)
+    body = models.TextField(_("body"), blank=True)
+    coupon = models.ForeignKey(
+        "loyalty.Coupon", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("coupon")
+    )
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    provider_reference = models.CharField(_("provider reference"), max_length=100, blank=True)
+    error = models.CharField(_("error"), max_length=500, blank=True)
+    not_before = models.DateTimeField(_("not before"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
+        indexes = [
+            models.Index(fields=["member", "sent_at"], name="message_member_sent_idx"),
+            models.Index(fields=["campaign", "status"], name="message_campaign_status_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "member"], condition=Q(campaign__isnull=False), name="message_once_per_campaign"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.channel}:{self.member_id}:{self.status}"

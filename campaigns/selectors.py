@@ -2,7 +2,7 @@
 
 import contextlib
 
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from django.utils.translation import gettext as _
 
 from loyalty.models import Account
@@ -12,7 +12,7 @@ from members.models import Member
 from members.normalize import normalize_phone
 
 from . import rules
-from .models import Segment, SegmentMember
+from .models import Campaign, Message, Recipient, Segment, SegmentMember
 
 SAMPLE_SIZE = 20
 
@@ -144,3 +144,30 @@ def _looks_like_member(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def campaigns_for(*, program):
+    return Campaign.objects.filter(program=program).order_by("-created_at", "-id")
+
+
+def campaign_by_code(*, program, code) -> Campaign | None:
+    return Campaign.objects.filter(program=program, code=code).first()
+
+
+def campaign_audience(*, campaign: Campaign):
+    """The frozen audience with each member's message outcome (status null for the control group)."""
+    outcome = Message.objects.filter(campaign_id=campaign.pk, member_id=OuterRef("member_id"))
+    return (
+        Recipient.objects.filter(campaign=campaign)
+        .select_related("member")
+        .annotate(status=Subquery(outcome.values("status")[:1]), reason=Subquery(outcome.values("reason")[:1]))
+        .order_by("id")
+    )
+
+
+def messages_of(*, member, program=None):
+    """The member's messages, newest first (a channel sees its programme's campaigns' messages)."""
+    messages = Message.objects.filter(member=member).select_related("campaign")
+    if program is not None:
+        messages = messages.filter(Q(campaign__program=program) | Q(campaign__isnull=True))
+    return messages.order_by("-created_at", "-id")

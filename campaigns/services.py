@@ -1,5 +1,8 @@
 """Every write of the campaigns app: one function per business action, atomic, keyword-only arguments."""
 
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -7,16 +10,14 @@ from django.utils.translation import gettext as _
 from members.errors import ValidationFailed
 from members.models import Member
 
-from . import selectors
+from . import selectors, sending
 from .errors import SegmentInUse
-from .models import Segment, SegmentMember
+from .models import Campaign, Segment, SegmentMember, Variant
 
 
-def _full_clean(segment: Segment) -> None:
-    from django.core.exceptions import ValidationError
-
+def _full_clean(instance, exclude=("program", "created_by")) -> None:
     try:
-        segment.full_clean(exclude=["program", "created_by"], validate_unique=False)
+        instance.full_clean(exclude=list(exclude), validate_unique=False)
     except ValidationError as error:
         raise ValidationFailed(fields=error.message_dict) from None
 
@@ -90,3 +91,88 @@ def segment_delete(*, segment: Segment) -> None:
             _("Segments %(codes)s use this segment; change them first.") % {"codes": ", ".join(referring)}
         )
     segment.delete()
+
+
+SHARE_TOLERANCE = Decimal("0.001")
+
+
+def _message_errors(prefix: str, message: dict | None) -> dict:
+    if not isinstance(message, dict) or not str(message.get("body") or "").strip():
+        return {f"{prefix}.body": [_("A message needs a body.")]}
+    errors = {}
+    for part in ("subject", "body"):
+        unknown = sending.placeholders_check(str(message.get(part) or ""))
+        if unknown:
+            errors[f"{prefix}.{part}"] = [
+                _("Unknown placeholders %(names)s; use %(known)s.")
+                % {"names": ", ".join(unknown), "known": ", ".join(f"{{{name}}}" for name in sending.PLACEHOLDERS)}
+            ]
+    return errors
+
+
+@transaction.atomic
+def campaign_create(
+    *,
+    program,
+    code: str,
+    name: str,
+    segment: Segment,
+    channel: str,
+    message: dict | None = None,
+    variants=None,
+    control_share: Decimal = Decimal(0),
+    conversion_days: int = 14,
+    coupon_template=None,
+    points: int | None = None,
+    scheduled_at=None,
+    actor=None,
+) -> Campaign:
+    """A campaign to `segment`; without `variants` its `message` is the one variant "A". Nothing is sent yet."""
+    errors = {}
+    if segment.program_id != program.pk:
+        errors["segment"] = [_("This segment belongs to another programme.")]
+    if variants:
+        total = sum((Decimal(str(variant["share"])) for variant in variants), Decimal(0))
+        if abs(total - 1) > SHARE_TOLERANCE:
+            errors["variants"] = [
+                _("The variants' shares add up to %(total)s; they must add up to 1.") % {"total": total}
+            ]
+        codes = [variant["code"] for variant in variants]
+        if len(set(codes)) != len(codes) or "control" in codes:
+            errors["variants"] = [_("Each variant needs its own code (and none may be called control).")]
+        for index, variant in enumerate(variants):
+            errors.update(_message_errors(f"variants[{index}].message", variant.get("message") or message))
+    else:
+        errors.update(_message_errors("message", message))
+    if coupon_template is not None and coupon_template.program_id != program.pk:
+        errors["offer.coupon_template"] = [_("This coupon template belongs to another programme.")]
+    if Campaign.objects.filter(program=program, code=code).exists():
+        errors["code"] = [_("A campaign with this code exists already.")]
+    if errors:
+        raise ValidationFailed(fields=errors)
+    campaign = Campaign(
+        program=program,
+        code=code,
+        name=name,
+        segment=segment,
+        channel=channel,
+        control_share=control_share,
+        conversion_days=conversion_days,
+        offer_coupon_template=coupon_template,
+        offer_points=points or None,
+        scheduled_at=scheduled_at,
+        status=Campaign.Status.SCHEDULED if scheduled_at else Campaign.Status.DRAFT,
+        created_by=actor,
+    )
+    _full_clean(campaign, exclude=("program", "segment", "created_by", "offer_coupon_template"))
+    campaign.save()
+    for variant in variants or [{"code": "A", "share": 1, "message": message}]:
+        text = variant.get("message") or message
+        Variant.objects.create(
+            campaign=campaign,
+            code=variant["code"],
+            share=Decimal(str(variant["share"])),
+            subject=text.get("subject") or "",
+            body=text["body"],
+        )
+    return campaign

@@ -199,6 +199,27 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
+# Campaign messages: one delivery backend per message channel (campaigns/delivery/). Unset, SMS, WeChat and app
+# messages are written as JSON lines to CAMPAIGN_MESSAGE_FILE (development and tests) and e-mail goes through
+# EMAIL_URL (the console with DEBUG). With ALIYUN_SMS_ACCESS_KEY_ID set, SMS goes through Alibaba Cloud SMS.
+CAMPAIGN_MESSAGE_FILE = env.str("CAMPAIGN_MESSAGE_FILE", default=str(Path(MEDIA_ROOT) / "messages.jsonl"))
+CAMPAIGN_BACKENDS = {}
+if env.str("ALIYUN_SMS_ACCESS_KEY_ID", default=""):
+    CAMPAIGN_BACKENDS["sms"] = {
+        "BACKEND": "campaigns.delivery.aliyun_sms.AliyunSmsBackend",
+        "OPTIONS": {
+            "access_key_id": env.str("ALIYUN_SMS_ACCESS_KEY_ID"),
+            "access_key_secret": env.str("ALIYUN_SMS_ACCESS_KEY_SECRET"),
+            "sign_name": env.str("ALIYUN_SMS_SIGN_NAME"),
+            "template_code": env.str("ALIYUN_SMS_TEMPLATE_CODE"),
+            "template_param": env.str("ALIYUN_SMS_TEMPLATE_PARAM", default="content"),
+            "endpoint": env.str("ALIYUN_SMS_ENDPOINT", default="https://dysmsapi.aliyuncs.com/"),
+        },
+    }
+vars().update(env.email_url("EMAIL_URL", default="consolemail://" if DEBUG else "smtp://localhost:25"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="crm@localhost")
+CAMPAIGN_EMAIL_SUBJECT = env.str("CAMPAIGN_EMAIL_SUBJECT", default="News from your membership")
+
 # Imports.
 IMPORT_EXPORT_USE_TRANSACTIONS = True
 IMPORT_EXPORT_SKIP_ADMIN_LOG = True

@@ -7,4 +7,10 @@ urlpatterns = [
     path("segments/preview/", views.SegmentPreviewView.as_view(), name="segment-preview"),
     path("segments/<slug:code>/", views.SegmentDetailView.as_view(), name="segment-detail"),
     path("segments/<slug:code>/members/", views.SegmentMembersView.as_view(), name="segment-members"),
+    path("campaigns/", views.CampaignListView.as_view(), name="campaign-list"),
+    path("campaigns/<slug:code>/", views.CampaignDetailView.as_view(), name="campaign-detail"),
+    path("campaigns/<slug:code>/send/", views.CampaignSendView.as_view(), name="campaign-send"),
+    path("campaigns/<slug:code>/cancel/", views.CampaignCancelView.as_view(), name="campaign-cancel"),
+    path("campaigns/<slug:code>/audience/", views.CampaignAudienceView.as_view(), name="campaign-audience"),
+    path("members/<str:member_no>/messages/", views.MemberMessageListView.as_view(), name="member-messages"),
 ]

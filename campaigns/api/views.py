@@ -7,20 +7,23 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from loyalty.services import program_for_channel
-from members.errors import NotFound
+from loyalty.api.views import ProgramMixin
+from loyalty.models import CouponTemplate
+from members.errors import NotFound, ValidationFailed
 
-from .. import selectors, services
-from ..models import Segment
+from .. import results, selectors, sending, services
+from ..models import Campaign, Message, Recipient, Segment
 from . import serializers as s
 
 
-class ProgramScoped:
-    @property
-    def program(self):
-        if not hasattr(self, "_program"):
-            self._program = program_for_channel(self.request.user.channel)
-        return self._program
+class ProgramScoped(ProgramMixin):
+    """The calling channel's programme (and, through ProgramMixin, its members only)."""
+
+    def campaign(self, code) -> Campaign:
+        campaign = selectors.campaign_by_code(program=self.program, code=code)
+        if campaign is None:
+            raise NotFound(_("No campaign with code %(code)s.") % {"code": code})
+        return campaign
 
     def segment(self, code) -> Segment:
         segment = selectors.segment_by_code(program=self.program, code=code)
@@ -89,3 +92,85 @@ class SegmentPreviewView(ProgramScoped, APIView):
         data = s.PreviewInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         return Response(selectors.rule_preview(program=self.program, rule=data.validated_data["rule"]))
+
+
+class CampaignListView(ProgramScoped, GenericAPIView):
+    required_scopes = {"GET": "campaigns:read", "POST": "campaigns:write"}
+    serializer_class = s.CampaignSerializer
+    queryset = Campaign.objects.none()
+
+    def get(self, request):
+        page = self.paginate_queryset(selectors.campaigns_for(program=self.program))
+        return self.get_paginated_response(
+            s.CampaignSerializer([results.campaign_results(campaign=c) for c in page], many=True).data
+        )
+
+    @extend_schema(request=s.CampaignInputSerializer, responses={201: s.CampaignSerializer})
+    def post(self, request):
+        data = s.CampaignInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        segment = selectors.segment_by_code(program=self.program, code=values.pop("segment"))
+        if segment is None:
+            raise ValidationFailed(fields={"segment": [_("No segment with this code in this programme.")]})
+        offer = values.pop("offer", {}) or {}
+        template = None
+        if offer.get("coupon_template"):
+            template = CouponTemplate.objects.filter(program=self.program, code=offer["coupon_template"]).first()
+            if template is None:
+                raise ValidationFailed(fields={"offer.coupon_template": [_("No coupon template with this code.")]})
+        campaign = services.campaign_create(
+            program=self.program,
+            segment=segment,
+            coupon_template=template,
+            points=offer.get("points"),
+            **values,
+        )
+        return Response(s.CampaignSerializer(results.campaign_results(campaign=campaign)).data, status=201)
+
+
+class CampaignDetailView(ProgramScoped, APIView):
+    required_scopes = {"GET": "campaigns:read"}
+
+    @extend_schema(responses=s.CampaignSerializer)
+    def get(self, request, code):
+        return Response(s.CampaignSerializer(results.campaign_results(campaign=self.campaign(code))).data)
+
+
+class CampaignSendView(ProgramScoped, APIView):
+    required_scopes = {"POST": "campaigns:write"}
+
+    @extend_schema(request=None, responses={202: dict})
+    def post(self, request, code):
+        campaign = sending.campaign_send(campaign=self.campaign(code))
+        return Response({"status": campaign.status}, status=status.HTTP_202_ACCEPTED)
+
+
+class CampaignCancelView(ProgramScoped, APIView):
+    required_scopes = {"POST": "campaigns:write"}
+
+    @extend_schema(request=None, responses={200: dict})
+    def post(self, request, code):
+        campaign = sending.campaign_cancel(campaign=self.campaign(code))
+        return Response({"status": campaign.status})
+
+
+class CampaignAudienceView(ProgramScoped, GenericAPIView):
+    required_scopes = {"GET": "campaigns:read"}
+    serializer_class = s.RecipientSerializer
+    queryset = Recipient.objects.none()
+
+    def get(self, request, code):
+        page = self.paginate_queryset(selectors.campaign_audience(campaign=self.campaign(code)))
+        return self.get_paginated_response(s.RecipientSerializer(page, many=True).data)
+
+
+class MemberMessageListView(ProgramScoped, GenericAPIView):
+    required_scopes = {"GET": ("campaigns:read", "members:read")}
+    serializer_class = s.MemberMessageSerializer
+    queryset = Message.objects.none()
+
+    def get(self, request, member_no):
+        member = self.member(member_no=member_no)
+        page = self.paginate_queryset(selectors.messages_of(member=member, program=self.program))
+        return self.get_paginated_response(s.MemberMessageSerializer(page, many=True).data)

@@ -191,6 +191,8 @@
         });
     }
     root.addEventListener("rulechange", function () { clearTimeout(timer); timer = setTimeout(run, 400); });
+    var program = document.getElementById("id_program");
+    if (program) program.addEventListener("change", run);
     run();
   }
 
