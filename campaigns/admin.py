@@ -5,7 +5,8 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import JsonResponse
+from django.http import HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
@@ -14,8 +15,8 @@ from django.utils.translation import gettext_lazy, ngettext
 from loyalty.models import Program
 from members.errors import DomainError, ImportFailed, ValidationFailed
 
-from . import rules, selectors, services
-from .models import Segment
+from . import results, rules, selectors, sending, services
+from .models import Campaign, Message, ProgramMessaging, Segment, Variant
 
 
 class RuleBuilderWidget(forms.Textarea):
@@ -232,3 +233,206 @@ class SegmentAdmin(admin.ModelAdmin):
                 "words": rules.rule_describe(rule),
             }
         )
+
+
+class VariantInline(admin.TabularInline):
+    model = Variant
+    extra = 0
+    min_num = 1
+    fields = ["code", "share", "subject", "body"]
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and (obj is None or obj.status in EDITABLE)
+
+    def has_add_permission(self, request, obj=None):
+        return super().has_add_permission(request, obj) and (obj is None or obj.status in EDITABLE)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and (obj is None or obj.status in EDITABLE)
+
+
+EDITABLE = (Campaign.Status.DRAFT, Campaign.Status.SCHEDULED)
+
+
+class CampaignForm(forms.ModelForm):
+    class Meta:
+        model = Campaign
+        fields = [
+            "program",
+            "code",
+            "name",
+            "segment",
+            "channel",
+            "control_share",
+            "conversion_days",
+            "offer_coupon_template",
+            "offer_points",
+            "scheduled_at",
+        ]
+
+    def clean(self):
+        data = super().clean()
+        segment, program = data.get("segment"), data.get("program")
+        if segment and program and segment.program_id != program.pk:
+            self.add_error("segment", _("This segment belongs to another programme."))
+        template = data.get("offer_coupon_template")
+        if template and program and template.program_id != program.pk:
+            self.add_error("offer_coupon_template", _("This coupon template belongs to another programme."))
+        return data
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    form = CampaignForm
+    inlines = [VariantInline]
+    list_display = ["code", "name", "channel", "segment", "status", "scheduled_at", "sent_at"]
+    list_filter = ["program", "status", "channel"]
+    search_fields = ["code", "name"]
+    readonly_fields = ["status", "sent_at", "cancelled_at", "results", "created_by", "created_at"]
+    change_form_template = "admin/campaigns/campaign/change_form.html"
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = [
+            (None, {"fields": ["program", "code", "name", "segment", "channel"]}),
+            (
+                _("Test and offer"),
+                {"fields": ["control_share", "conversion_days", "offer_coupon_template", "offer_points"]},
+            ),
+            (_("When"), {"fields": ["scheduled_at", "status", "sent_at", "cancelled_at"]}),
+        ]
+        if obj is not None and obj.status not in EDITABLE:
+            fieldsets.append((_("Results"), {"fields": ["results"]}))
+        return fieldsets
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and obj.status not in EDITABLE:
+            return [*CampaignForm.Meta.fields, *self.readonly_fields]
+        return ["program", "code", *self.readonly_fields] if obj else self.readonly_fields
+
+    @admin.display(description=gettext_lazy("results"))
+    def results(self, obj):
+        answer = results.campaign_results(campaign=obj)
+        control = answer["control"]
+
+        def rate(value):
+            return "-" if value is None else f"{value * 100:.2f}%"
+
+        rows = [
+            (
+                _("control"),
+                control["members"],
+                "-",
+                control["converted"],
+                rate(control["conversion_rate"]),
+                control["revenue"],
+                "",
+            )
+        ]
+        for variant in answer["variants"]:
+            lift = variant["uplift"]
+            rows.append(
+                (
+                    variant["code"],
+                    variant["members"],
+                    variant["sent"],
+                    variant["converted"],
+                    rate(variant["conversion_rate"]),
+                    variant["revenue"],
+                    results.results_sentence(variant, control) if lift else "",
+                )
+            )
+        head = format_html_join(
+            "",
+            "<th>{}</th>",
+            ((label,) for label in (_("group"), _("members"), _("sent"), _("converted"), _("rate"), _("revenue"), "")),
+        )
+        body = format_html_join("", "<tr>" + "<td>{}</td>" * 7 + "</tr>", rows)
+        skipped = ", ".join(
+            f"{Message.Reason(reason).label if reason in Message.Reason.values else reason}: {count}"
+            for reason, count in answer["skipped"].items()
+        )
+        return format_html(
+            '<table class="campaign-results"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>'
+            "<p>{}: {} · {}: {} · {}: {} · {}: {}</p>",
+            head,
+            body,
+            _("Sent"),
+            answer["sent"],
+            _("Queued"),
+            answer["queued"],
+            _("Failed"),
+            answer["failed"],
+            _("Skipped"),
+            skipped,
+        )
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+            obj.status = Campaign.Status.SCHEDULED if obj.scheduled_at else Campaign.Status.DRAFT
+        elif obj.status in EDITABLE:
+            obj.status = Campaign.Status.SCHEDULED if obj.scheduled_at else Campaign.Status.DRAFT
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        campaign = form.instance
+        try:
+            services.campaign_check(campaign=campaign)
+        except ValidationFailed as error:
+            for field, problems in (error.fields or {}).items():
+                self.message_user(request, f"{field}: {' '.join(map(str, problems))}", messages.WARNING)
+
+    def get_urls(self):
+        return [
+            path("<int:pk>/send/", self.admin_site.admin_view(self.send_view), name="campaigns_campaign_send"),
+            path("<int:pk>/cancel/", self.admin_site.admin_view(self.cancel_view), name="campaigns_campaign_cancel"),
+            *super().get_urls(),
+        ]
+
+    def _act(self, request, pk, act, done):
+        if request.method != "POST" or not request.user.has_perm("campaigns.send_campaign"):
+            raise PermissionDenied
+        campaign = get_object_or_404(Campaign, pk=pk)
+        try:
+            if act is sending.campaign_send:
+                services.campaign_check(campaign=campaign)
+            campaign = act(campaign=campaign)
+        except DomainError as error:
+            self.message_user(request, error.message, messages.ERROR)
+        else:
+            self.message_user(request, done % {"name": campaign.name, "status": campaign.get_status_display()})
+        return HttpResponseRedirect(reverse("admin:campaigns_campaign_change", args=[pk]))
+
+    def send_view(self, request, pk):
+        return self._act(request, pk, sending.campaign_send, _("%(name)s: %(status)s."))
+
+    def cancel_view(self, request, pk):
+        return self._act(request, pk, sending.campaign_cancel, _("%(name)s: %(status)s."))
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        context["can_send"] = request.user.has_perm("campaigns.send_campaign")
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    list_display = ["member", "campaign", "channel", "variant", "status", "reason", "created_at", "sent_at"]
+    list_filter = ["status", "reason", "channel"]
+    search_fields = ["member__member_no", "member__phone", "campaign__code"]
+    list_select_related = ["member", "campaign"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ProgramMessaging)
+class ProgramMessagingAdmin(admin.ModelAdmin):
+    list_display = ["program", "frequency_cap", "quiet_from", "quiet_until"]

@@ -5,3 +5,11 @@ from django.utils.translation import gettext_lazy as _
 class CampaignsConfig(AppConfig):
     name = "campaigns"
     verbose_name = _("Campaigns")
+
+    def ready(self):
+        from members import hooks
+
+        from . import integration
+
+        hooks.member_merged.register(integration.on_member_merged)
+        hooks.member_panels.register(integration.member_panels)

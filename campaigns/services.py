@@ -131,19 +131,15 @@ def campaign_create(
     errors = {}
     if segment.program_id != program.pk:
         errors["segment"] = [_("This segment belongs to another programme.")]
-    if variants:
-        total = sum((Decimal(str(variant["share"])) for variant in variants), Decimal(0))
-        if abs(total - 1) > SHARE_TOLERANCE:
-            errors["variants"] = [
-                _("The variants' shares add up to %(total)s; they must add up to 1.") % {"total": total}
-            ]
-        codes = [variant["code"] for variant in variants]
-        if len(set(codes)) != len(codes) or "control" in codes:
-            errors["variants"] = [_("Each variant needs its own code (and none may be called control).")]
-        for index, variant in enumerate(variants):
-            errors.update(_message_errors(f"variants[{index}].message", variant.get("message") or message))
-    else:
+    if not variants:
         errors.update(_message_errors("message", message))
+    else:
+        codes = [variant["code"] for variant in variants]
+        if len(set(codes)) != len(codes):
+            errors["variants"] = [_("Each variant needs its own code.")]
+        for index, variant in enumerate(variants):
+            if not variant.get("message") and not message:
+                errors[f"variants[{index}].message"] = [_("A message needs a body.")]
     if coupon_template is not None and coupon_template.program_id != program.pk:
         errors["offer.coupon_template"] = [_("This coupon template belongs to another programme.")]
     if Campaign.objects.filter(program=program, code=code).exists():
@@ -175,4 +171,23 @@ def campaign_create(
             subject=text.get("subject") or "",
             body=text["body"],
         )
+    campaign_check(campaign=campaign)
     return campaign
+
+
+def campaign_check(*, campaign: Campaign) -> None:
+    """What a campaign needs before it can be sent: variants with their own codes whose shares add up to 1, and
+    messages whose placeholders can be filled. Raises ValidationFailed with the fields at fault."""
+    variants = list(campaign.variants.order_by("code"))
+    errors = {}
+    if not variants:
+        errors["variants"] = [_("A campaign needs at least one variant (its message).")]
+    total = sum((variant.share for variant in variants), Decimal(0))
+    if variants and abs(total - 1) > SHARE_TOLERANCE:
+        errors["variants"] = [_("The variants' shares add up to %(total)s; they must add up to 1.") % {"total": total}]
+    if any(variant.code == "control" for variant in variants):
+        errors["variants"] = [_("No variant may be called control: that is the held-out group.")]
+    for index, variant in enumerate(variants):
+        errors.update(_message_errors(f"variants[{index}].message", {"subject": variant.subject, "body": variant.body}))
+    if errors:
+        raise ValidationFailed(fields=errors)

@@ -1,0 +1,51 @@
+"""How campaigns plugs into the apps below it (through the hooks they own)."""
+
+from django.db.models import Exists, OuterRef
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
+
+from .models import Message, Recipient, SegmentMember
+
+PANEL_MESSAGES = 10
+
+
+def on_member_merged(*, kept, dropped) -> dict:
+    """Messages, campaign audiences and list segments follow the member kept. Where both were in one campaign, the
+    merged-away member's rows stay with it (the campaign's record of who got what is not rewritten)."""
+    moved = {}
+    for model, label, key in (
+        (Message, "messages", "campaign_id"),
+        (Recipient, "campaign audiences", "campaign_id"),
+        (SegmentMember, "list segments", "segment_id"),
+    ):
+        rows = model.objects.filter(member=dropped)
+        if model is Message:
+            rows = rows.filter(campaign__isnull=False)
+        clash = model.objects.filter(member=kept, **{key: OuterRef(key)})
+        moved[label] = rows.filter(~Exists(clash)).update(member=kept)
+    moved["messages"] += Message.objects.filter(member=dropped, campaign__isnull=True).update(member=kept)
+    return moved
+
+
+def member_panels(*, member, request=None) -> list:
+    messages = list(Message.objects.filter(member=member).select_related("campaign").order_by("-id")[:PANEL_MESSAGES])
+    rows = [
+        (
+            message.created_at.strftime("%Y-%m-%d %H:%M"),
+            format_html(
+                "{} · {} · {}{}",
+                message.campaign.name if message.campaign else "-",
+                message.get_channel_display(),
+                message.get_status_display(),
+                f" ({message.get_reason_display()})" if message.reason else "",
+            ),
+        )
+        for message in messages
+    ]
+    if not rows:
+        rows = [("", _("No messages yet."))]
+    else:
+        url = reverse("admin:campaigns_message_changelist") + f"?member__id__exact={member.pk}"
+        rows.append(("", format_html('<a href="{}">{}</a>', url, _("All messages"))))
+    return [{"title": _("Messages"), "rows": rows}]
