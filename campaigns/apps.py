@@ -9,7 +9,9 @@ class CampaignsConfig(AppConfig):
     def ready(self):
         from members import hooks
 
-        from . import integration
+        from . import demo, integration
 
         hooks.member_merged.register(integration.on_member_merged)
         hooks.member_panels.register(integration.member_panels)
+        hooks.daily_jobs.register(integration.daily_work)
+        hooks.demo_seeders.register(demo.seed_demo)

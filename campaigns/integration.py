@@ -1,7 +1,11 @@
 """How campaigns plugs into the apps below it (through the hooks they own)."""
 
+import datetime as dt
+from zoneinfo import ZoneInfo
+
 from django.db.models import Exists, OuterRef
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
@@ -49,3 +53,15 @@ def member_panels(*, member, request=None) -> list:
         url = reverse("admin:campaigns_message_changelist") + f"?member__id__exact={member.pk}"
         rows.append(("", format_html('<a href="{}">{}</a>', url, _("All messages"))))
     return [{"title": _("Messages"), "rows": rows}]
+
+
+def daily_work(*, program, as_of) -> dict:
+    """After the loyalty jobs: scheduled campaigns that are due, and the journeys of the day. For a past or
+    future day (`--as-of`, time travel) the work happens as of 10:00 that day in the programme's time zone."""
+    from . import journeys, sending
+
+    zone = ZoneInfo(program.time_zone)
+    today = timezone.now().astimezone(zone).date()
+    moment = timezone.now() if as_of == today else dt.datetime.combine(as_of, dt.time(10, 0), tzinfo=zone)
+    due = sending.campaigns_run_due(now=moment, program=program)
+    return {"campaigns": due, "journeys": journeys.journeys_run(program=program, as_of=as_of, now=moment)}

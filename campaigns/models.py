@@ -227,6 +227,15 @@ class Message(models.Model):
     campaign = models.ForeignKey(
         Campaign, null=True, blank=True, on_delete=models.CASCADE, related_name="messages", verbose_name=_("campaign")
     )
+    journey_entry = models.ForeignKey(
+        "JourneyEntry",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="messages",
+        verbose_name=_("journey"),
+    )
+    journey_step = models.PositiveSmallIntegerField(_("journey step"), null=True, blank=True)
     variant = models.CharField(_("variant"), max_length=32, blank=True)
     channel = models.CharField(_("message channel"), max_length=10, choices=Campaign.Channel.choices)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
@@ -254,8 +263,141 @@ class Message(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["campaign", "member"], condition=Q(campaign__isnull=False), name="message_once_per_campaign"
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["journey_entry", "journey_step"],
+                condition=Q(journey_entry__isnull=False),
+                name="message_once_per_journey_step",
+            ),
         ]
 
     def __str__(self):
         return f"{self.channel}:{self.member_id}:{self.status}"
+
+
+class Journey(models.Model):
+    """An automation: a trigger (and optionally a segment the member must match), then steps. A member enters a
+    journey once per occurrence of its trigger (one birthday a year, one expiry date, one lapse)."""
+
+    class Trigger(models.TextChoices):
+        JOINED = "joined", _("Joined")
+        FIRST_ORDER = "first_order", _("First order")
+        BIRTHDAY = "birthday", _("Birthday (N days before)")
+        POINTS_EXPIRING = "points_expiring", _("Points expiring (N days before, at least P points)")
+        TIER_CHANGED = "tier_changed", _("Tier changed")
+        NO_ORDER = "no_order", _("No order for N days (win-back)")
+        EVENT = "event", _("An event")
+
+    class Direction(models.TextChoices):
+        ANY = "any", _("Up or down")
+        UP = "up", _("Up")
+        DOWN = "down", _("Down")
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="journeys", verbose_name=_("programme"))
+    code = models.SlugField(_("code"), max_length=64)
+    name = models.CharField(_("name"), max_length=200)
+    trigger = models.CharField(_("trigger"), max_length=20, choices=Trigger.choices)
+    days = models.PositiveIntegerField(
+        _("days"), null=True, blank=True, help_text=_("Birthday and expiry: days before; win-back: days without order.")
+    )
+    min_points = models.PositiveIntegerField(_("at least points"), null=True, blank=True)
+    direction = models.CharField(_("direction"), max_length=5, choices=Direction.choices, default=Direction.ANY)
+    event_type = models.CharField(_("event type"), max_length=64, blank=True)
+    segment = models.ForeignKey(
+        Segment,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="journeys",
+        verbose_name=_("segment"),
+        help_text=_("Optional: the member must also be in this segment when entering."),
+    )
+    channel = models.CharField(
+        _("message channel"), max_length=10, choices=Campaign.Channel.choices, default=Campaign.Channel.SMS
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        ordering = ["program", "code"]
+        verbose_name = _("journey")
+        verbose_name_plural = _("journeys")
+        constraints = [models.UniqueConstraint(fields=["program", "code"], name="journey_code_unique_per_program")]
+
+    def __str__(self):
+        return self.name
+
+
+class JourneyStep(models.Model):
+    class Kind(models.TextChoices):
+        MESSAGE = "message", _("Send a message")
+        COUPON = "coupon", _("Issue a coupon")
+        POINTS = "points", _("Grant points")
+        TAG = "tag", _("Add a tag")
+        WAIT = "wait", _("Wait N days")
+
+    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveSmallIntegerField(_("position"))
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    subject = models.CharField(_("subject"), max_length=200, blank=True)
+    body = models.TextField(
+        _("message"), blank=True, help_text=_("Placeholders: {name} {member_no} {tier} {points_balance} {coupon_code}")
+    )
+    coupon_template = models.ForeignKey(
+        "loyalty.CouponTemplate",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("coupon template"),
+    )
+    points = models.PositiveIntegerField(_("points"), null=True, blank=True)
+    tag = models.CharField(_("tag"), max_length=64, blank=True)
+    wait_days = models.PositiveIntegerField(_("wait (days)"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["journey", "position"]
+        verbose_name = _("journey step")
+        verbose_name_plural = _("journey steps")
+        constraints = [models.UniqueConstraint(fields=["journey", "position"], name="journey_step_position_unique")]
+
+    def __str__(self):
+        return f"{self.position}. {self.get_kind_display()}"
+
+
+class JourneyEntry(models.Model):
+    """A member's way through a journey, for one occurrence of its trigger."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("In progress")
+        WAITING = "waiting", _("Waiting")
+        FINISHED = "finished", _("Finished")
+
+    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="entries")
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="journey_entries", verbose_name=_("member")
+    )
+    occurrence = models.CharField(_("occurrence"), max_length=64)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    next_step = models.PositiveSmallIntegerField(_("next step"), default=0)
+    waiting_until = models.DateField(_("waiting until"), null=True, blank=True)
+    coupon = models.ForeignKey(
+        "loyalty.Coupon", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("coupon")
+    )
+    entered_on = models.DateField(_("entered on"))
+    finished_on = models.DateField(_("finished on"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-entered_on", "-id"]
+        verbose_name = _("journey entry")
+        verbose_name_plural = _("journey entries")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["journey", "member", "occurrence"], name="journey_entry_once_per_occurrence"
+            )
+        ]
+        indexes = [models.Index(fields=["journey", "status", "next_step"], name="journey_entry_due_idx")]
+
+    def __str__(self):
+        return f"{self.journey_id}:{self.member_id}:{self.occurrence}"

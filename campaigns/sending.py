@@ -13,13 +13,13 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
-from django.db.models import Count, Max, Min
+from django.db.models import Count, Max, Min, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from loyalty import rewards as loyalty_rewards
 from loyalty import services as loyalty_services
-from loyalty.models import Account
+from loyalty.models import Account, PointsLot
 from members.models import ChannelIdentity, Consent, Member
 
 from . import delivery, selectors
@@ -29,7 +29,8 @@ BATCH_SIZE = 1000
 FREEZE_CHUNK = 10_000
 MAX_ATTEMPTS = 3
 CAP_WINDOW = dt.timedelta(days=7)
-PLACEHOLDERS = ("name", "member_no", "tier", "points_balance", "coupon_code")
+PLACEHOLDERS = ("name", "member_no", "tier", "points_balance", "points_expiring", "coupon_code")
+EXPIRING_WITHIN = dt.timedelta(days=30)  # what {points_expiring} counts
 CONSENT_FOR = {"sms": "sms", "email": "email", "wechat": "wechat"}  # `app` pushes go to the brand's own app
 
 
@@ -208,6 +209,23 @@ def _sent_recently(member_ids, now) -> dict:
     )
 
 
+def _expiring(members, program, now) -> dict:
+    """{member_id: points} expiring within EXPIRING_WITHIN, for the members of a batch (one grouped query)."""
+    return dict(
+        PointsLot.objects.filter(
+            account__program=program,
+            account__member__in=members,
+            status=PointsLot.Status.AVAILABLE,
+            remaining__gt=0,
+            expires_at__gt=now,
+            expires_at__lte=now + EXPIRING_WITHIN,
+        )
+        .values("account__member_id")
+        .annotate(points=Sum("remaining"))
+        .values_list("account__member_id", "points")
+    )
+
+
 def messages_deliver(*, messages, program, now, offer=None, templates=None) -> dict:
     """Check, render, offer and send `messages` (locked, queued, of one channel); record each outcome.
 
@@ -226,6 +244,11 @@ def messages_deliver(*, messages, program, now, offer=None, templates=None) -> d
         account.member_id: account
         for account in Account.objects.select_related("tier").filter(member__in=members, program=program)
     }
+    expiring = (
+        _expiring(members, program, now)
+        if any("{points_expiring}" in "".join(templates(message)) for message in messages[:1])
+        else {}
+    )
     outgoing, counts = [], {}
     for message in messages:
         member = message.member
@@ -238,7 +261,7 @@ def messages_deliver(*, messages, program, now, offer=None, templates=None) -> d
         else:
             recent[member.pk] = recent.get(member.pk, 0) + 1
             account = accounts.get(member.pk)
-            coupon_code = ""
+            coupon_code = message.coupon.code if message.coupon_id else ""  # a journey's coupon step
             if offer and offer.get("coupon_template"):
                 coupon = loyalty_rewards.coupons_issue(template=offer["coupon_template"], member=member, now=now)[0]
                 message.coupon, coupon_code = coupon, coupon.code
@@ -258,6 +281,7 @@ def messages_deliver(*, messages, program, now, offer=None, templates=None) -> d
                 "member_no": member.member_no,
                 "tier": account.tier.name if account else "",
                 "points_balance": account.balance if account else 0,
+                "points_expiring": expiring.get(member.pk, 0),
                 "coupon_code": coupon_code,
             }
             message.subject, message.body = render(subject, values), render(body, values)
@@ -345,14 +369,15 @@ def campaign_finish_if_done(*, campaign_id: int) -> None:
 STALLED_AFTER = dt.timedelta(minutes=15)
 
 
-def campaigns_run_due(*, now) -> dict:
+def campaigns_run_due(*, now, program=None) -> dict:
     """Send the scheduled campaigns whose time has come; restart the delivery of campaigns still sending with
     queued messages and nothing sent for a while (a worker crashed, or the quiet hours ended)."""
-    due = list(Campaign.objects.filter(status=Campaign.Status.SCHEDULED, scheduled_at__lte=now).order_by("pk"))
+    campaigns = Campaign.objects.filter(program=program) if program is not None else Campaign.objects.all()
+    due = list(campaigns.filter(status=Campaign.Status.SCHEDULED, scheduled_at__lte=now).order_by("pk"))
     for campaign in due:
         campaign_send(campaign=campaign, now=now)
     stalled = []
-    for campaign in Campaign.objects.filter(status=Campaign.Status.SENDING, sent_at__lte=now - STALLED_AFTER):
+    for campaign in campaigns.filter(status=Campaign.Status.SENDING, sent_at__lte=now - STALLED_AFTER):
         recent = Message.objects.filter(campaign=campaign, sent_at__gt=now - STALLED_AFTER).exists()
         if not recent and Message.objects.filter(campaign=campaign, status=Message.Status.QUEUED).exists():
             campaign_id = campaign.pk

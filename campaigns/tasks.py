@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.utils import timezone
 
-from . import delivery, sending
+from . import delivery, journeys, sending
 
 
 @shared_task(acks_late=True)
@@ -37,4 +37,4 @@ def campaign_deliver_batch(self, campaign_id: int, id_from: int, id_to: int) -> 
 @shared_task(acks_late=True)
 def campaigns_tick() -> dict:
     """Every few minutes: send the scheduled campaigns that are due, and resume deliveries that stalled."""
-    return sending.campaigns_run_due(now=timezone.now())
+    return journeys.campaigns_tick(now=timezone.now())

@@ -14,6 +14,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from members import hooks
+
 from .models import JobRun, Program, Tier
 
 ORDER = [JobRun.Job.ACTIVATE, JobRun.Job.EXPIRE, JobRun.Job.TIERS, JobRun.Job.BIRTHDAY, JobRun.Job.BADGES]
@@ -62,6 +64,14 @@ def _run(program: Program, job: str, as_of: dt.date, work) -> JobRun:
 
 def jobs_run(*, program: Program, as_of: dt.date, jobs=None) -> list[JobRun]:
     return [_run(program, job, as_of, WORK[job]) for job in (jobs or ORDER)]
+
+
+def daily_run(*, program: Program, as_of: dt.date) -> dict:
+    """The loyalty jobs, then the daily work of the apps above (journeys, scheduled campaigns...)."""
+    counts = {run.job: run.counts for run in jobs_run(program=program, as_of=as_of)}
+    for result in hooks.daily_jobs.send(program=program, as_of=as_of):
+        counts.update(result or {})
+    return counts
 
 
 # --- activate pending points ------------------------------------------------------------------------------------

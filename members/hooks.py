@@ -50,3 +50,6 @@ channel_created = Hook("channel_created")
 # seed_demo --members N added members with order history: receivers take (member_ids=) and give them their
 # loyalty standing (points and tiers from that history) in bulk.
 demo_members_created = Hook("demo_members_created")
+# The daily jobs (`run_loyalty_jobs`, the daily beat task): after a programme's loyalty jobs for a day, higher apps
+# run their daily work; receivers take (program=, as_of=) and return {label: counts}.
+daily_jobs = Hook("daily_jobs")

@@ -249,4 +249,5 @@ def test_the_daily_task_runs_the_same_jobs(channel, program):
     from loyalty.tasks import run_daily_jobs
 
     result = run_daily_jobs("2026-03-01")
-    assert set(result["demo"]) == {"activate", "expire", "tiers", "birthday", "badges"}
+    # The loyalty jobs, then the daily work of the apps above (campaigns: scheduled campaigns and journeys).
+    assert set(result["demo"]) == {"activate", "expire", "tiers", "birthday", "badges", "campaigns", "journeys"}

@@ -10,7 +10,8 @@ from loyalty.models import Program
 class Command(BaseCommand):
     help = (
         "Run the daily loyalty jobs as of a day (default today): pending points that became available, expiry, "
-        "tier evaluation, birthday rewards. Running it twice for one day changes nothing the second time."
+        "tier evaluation, birthday rewards; then the apps above: journeys due that day and scheduled campaigns. "
+        "Running it twice for one day changes nothing the second time."
     )
 
     def add_arguments(self, parser):
@@ -28,5 +29,5 @@ class Command(BaseCommand):
             if not programs.exists():
                 raise CommandError(f"No active programme with code {program!r}.")
         for each in programs:
-            for run in jobs.jobs_run(program=each, as_of=day):
-                self.stdout.write(f"{each.code} {run.as_of} {run.job}: {run.counts}")
+            for job, counts in jobs.daily_run(program=each, as_of=day).items():
+                self.stdout.write(f"{each.code} {day} {job}: {counts}")
