@@ -210,7 +210,11 @@ def _sent_recently(member_ids, now) -> dict:
 
 
 def _expiring(members, program, now) -> dict:
-    """{member_id: points} expiring within EXPIRING_WITHIN, for the members of a batch (one grouped query)."""
+    """{member_id: points} expiring within EXPIRING_WITHIN (to the end of that day in the programme's time zone),
+    for the members of a batch (one grouped query)."""
+    zone = ZoneInfo(program.time_zone)
+    last_day = (now.astimezone(zone) + EXPIRING_WITHIN).date() + dt.timedelta(days=1)
+    until = dt.datetime.combine(last_day, dt.time.min, tzinfo=zone)
     return dict(
         PointsLot.objects.filter(
             account__program=program,
@@ -218,7 +222,7 @@ def _expiring(members, program, now) -> dict:
             status=PointsLot.Status.AVAILABLE,
             remaining__gt=0,
             expires_at__gt=now,
-            expires_at__lte=now + EXPIRING_WITHIN,
+            expires_at__lt=until,
         )
         .values("account__member_id")
         .annotate(points=Sum("remaining"))
