@@ -15,8 +15,8 @@ from django.utils.translation import gettext_lazy, ngettext
 from loyalty.models import Program
 from members.errors import DomainError, ImportFailed, ValidationFailed
 
-from . import results, rules, selectors, sending, services
-from .models import Campaign, Message, ProgramMessaging, Segment, Variant
+from . import results, rules, selectors, sending, services, webhooks
+from .models import Campaign, Message, ProgramMessaging, Segment, Variant, Webhook, WebhookDelivery
 
 
 class RuleBuilderWidget(forms.Textarea):
@@ -436,3 +436,43 @@ class MessageAdmin(admin.ModelAdmin):
 @admin.register(ProgramMessaging)
 class ProgramMessagingAdmin(admin.ModelAdmin):
     list_display = ["program", "frequency_cap", "quiet_from", "quiet_until"]
+
+
+@admin.register(Webhook)
+class WebhookAdmin(admin.ModelAdmin):
+    list_display = ["url", "program", "channel", "events", "is_active", "created_at"]
+    list_filter = ["program", "is_active"]
+    fields = ["program", "channel", "url", "events", "is_active", "created_at"]
+    readonly_fields = ["program", "channel", "url", "events", "created_at"]
+
+    def has_add_permission(self, request):
+        return False  # partners subscribe through the API, which shows the secret once
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ["type", "webhook", "status", "attempts", "last_status_code", "last_error", "created_at"]
+    list_filter = ["status", "type"]
+    search_fields = ["event_id", "webhook__url"]
+    list_select_related = ["webhook"]
+    actions = ["resend"]
+    readonly_fields = [field.name for field in WebhookDelivery._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_resend_permission(self, request):
+        return request.user.has_perm("campaigns.change_webhookdelivery")
+
+    @admin.action(description=gettext_lazy("Send the selected events again"), permissions=["resend"])
+    def resend(self, request, queryset):
+        count = 0
+        for delivery in queryset.iterator():
+            webhooks.delivery_resend(delivery=delivery)
+            count += 1
+        self.message_user(
+            request, ngettext("%(count)s event sent again.", "%(count)s events sent again.", count) % {"count": count}
+        )

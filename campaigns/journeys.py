@@ -24,6 +24,7 @@ from . import selectors, sending
 from .models import Journey, JourneyEntry, JourneyStep, Message
 
 CHUNK = 1000
+LOST_AFTER = dt.timedelta(minutes=10)
 
 
 def _bounds(program, first: dt.date, last: dt.date):
@@ -273,7 +274,13 @@ def campaigns_tick(*, now) -> dict:
     end of the quiet hours sent."""
     from loyalty.models import Program
 
+    from . import tasks, webhooks
+
     answer = sending.campaigns_run_due(now=now)
+    lost = webhooks.deliveries_due(now=now - LOST_AFTER)  # a retry whose task was lost (a worker restarted)
+    for delivery_id in lost:
+        transaction.on_commit(lambda delivery_id=delivery_id: tasks.webhook_deliver.delay(delivery_id))
+    answer["webhook_retries"] = len(lost)
     answer["journey_messages"] = {
         program.code: journey_messages_deliver(program=program, now=now)
         for program in Program.objects.filter(is_active=True, journeys__isnull=False).distinct()

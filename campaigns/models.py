@@ -401,3 +401,65 @@ class JourneyEntry(models.Model):
 
     def __str__(self):
         return f"{self.journey_id}:{self.member_id}:{self.occurrence}"
+
+
+class Webhook(models.Model):
+    """A partner's subscription: events of the channel's programme POSTed to a URL, signed with a secret."""
+
+    class Event(models.TextChoices):
+        MEMBER_CREATED = "member.created", "member.created"
+        MEMBER_UPDATED = "member.updated", "member.updated"
+        TIER_CHANGED = "tier.changed", "tier.changed"
+        POINTS_EXPIRING = "points.expiring", "points.expiring"
+        COUPON_ISSUED = "coupon.issued", "coupon.issued"
+        REDEMPTION_CREATED = "redemption.created", "redemption.created"
+        CAMPAIGN_MESSAGE = "campaign.message", "campaign.message"
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="webhooks", verbose_name=_("programme"))
+    channel = models.ForeignKey(
+        "members.Channel", on_delete=models.CASCADE, related_name="webhooks", verbose_name=_("channel")
+    )
+    url = models.URLField(_("URL"), max_length=500)
+    events = models.JSONField(_("events"), default=list)
+    secret = models.CharField(_("signing secret"), max_length=64, editable=False)
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = _("webhook")
+        verbose_name_plural = _("webhooks")
+
+    def __str__(self):
+        return self.url
+
+
+class WebhookDelivery(models.Model):
+    """One event for one webhook: delivered at least once, retried with backoff for 24 hours, then failed."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        DELIVERED = "delivered", _("Delivered")
+        FAILED = "failed", _("Failed")
+
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
+    event_id = models.UUIDField(_("event id"))
+    type = models.CharField(_("event"), max_length=40)
+    payload = models.JSONField(_("payload"))
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    last_status_code = models.PositiveSmallIntegerField(_("last answer"), null=True, blank=True)
+    last_error = models.CharField(_("last error"), max_length=500, blank=True)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"))
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = _("webhook delivery")
+        verbose_name_plural = _("webhook deliveries")
+        constraints = [models.UniqueConstraint(fields=["webhook", "event_id"], name="webhook_delivery_once")]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="webhook_delivery_due_idx")]
+
+    def __str__(self):
+        return f"{self.type} {self.event_id}"

@@ -12,7 +12,7 @@ from members.models import Member
 from members.normalize import normalize_phone
 
 from . import rules
-from .models import Campaign, Message, Recipient, Segment, SegmentMember
+from .models import Campaign, Message, Recipient, Segment, SegmentMember, Webhook
 
 SAMPLE_SIZE = 20
 
@@ -171,3 +171,7 @@ def messages_of(*, member, program=None):
     if program is not None:
         messages = messages.filter(Q(campaign__program=program) | Q(campaign__isnull=True))
     return messages.order_by("-created_at", "-id")
+
+
+def webhooks_of(*, channel):
+    return Webhook.objects.filter(channel=channel).order_by("-id")

@@ -297,6 +297,7 @@ def messages_deliver(*, messages, program, now, offer=None, templates=None) -> d
                     member_no=member.member_no,
                     subject=message.subject,
                     body=message.body,
+                    program_id=program.pk,
                 )
             )
             continue

@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.utils import timezone
 
-from . import delivery, journeys, sending
+from . import delivery, journeys, sending, webhooks
 
 
 @shared_task(acks_late=True)
@@ -38,3 +38,16 @@ def campaign_deliver_batch(self, campaign_id: int, id_from: int, id_to: int) -> 
 def campaigns_tick() -> dict:
     """Every few minutes: send the scheduled campaigns that are due, and resume deliveries that stalled."""
     return journeys.campaigns_tick(now=timezone.now())
+
+
+@shared_task(acks_late=True)
+def webhook_deliver(delivery_id: int) -> str:
+    """One try; a failed try schedules the next one (exponential backoff for 24 hours)."""
+    result = webhooks.delivery_attempt(delivery_id=delivery_id)
+    if (
+        result.status == result.Status.PENDING
+        and result.next_attempt_at
+        and not webhook_deliver.app.conf.task_always_eager
+    ):
+        webhook_deliver.apply_async((delivery_id,), eta=result.next_attempt_at)
+    return result.status

@@ -218,6 +218,10 @@ if env.str("ALIYUN_SMS_ACCESS_KEY_ID", default=""):
     }
 vars().update(env.email_url("EMAIL_URL", default="consolemail://" if DEBUG else "smtp://localhost:25"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="crm@localhost")
+# Webhooks to partners: the first retry after this many seconds, doubling for 24 hours; private and loopback URLs
+# are refused unless allowed (a partner on the same network as the CRM).
+WEBHOOK_RETRY_BASE_SECONDS = env.int("WEBHOOK_RETRY_BASE_SECONDS", default=60)
+WEBHOOK_ALLOW_PRIVATE = env.bool("WEBHOOK_ALLOW_PRIVATE", default=False)
 CAMPAIGN_EMAIL_SUBJECT = env.str("CAMPAIGN_EMAIL_SUBJECT", default="News from your membership")
 
 # Imports.

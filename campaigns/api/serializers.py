@@ -131,3 +131,19 @@ class MemberMessageSerializer(serializers.Serializer):
     body = serializers.CharField()
     created_at = serializers.DateTimeField()
     sent_at = serializers.DateTimeField(allow_null=True)
+
+
+class WebhookInputSerializer(serializers.Serializer):
+    url = serializers.URLField(max_length=500)
+    events = serializers.ListField(child=serializers.CharField(max_length=40), min_length=1, max_length=20)
+
+
+class WebhookSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    url = serializers.CharField()
+    events = serializers.ListField(child=serializers.CharField())
+    created_at = serializers.DateTimeField()
+
+
+class WebhookCreatedSerializer(WebhookSerializer):
+    secret = serializers.CharField(help_text="Shown once: keep it to check the X-CRM-Signature header.")

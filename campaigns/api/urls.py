@@ -12,5 +12,7 @@ urlpatterns = [
     path("campaigns/<slug:code>/send/", views.CampaignSendView.as_view(), name="campaign-send"),
     path("campaigns/<slug:code>/cancel/", views.CampaignCancelView.as_view(), name="campaign-cancel"),
     path("campaigns/<slug:code>/audience/", views.CampaignAudienceView.as_view(), name="campaign-audience"),
+    path("webhooks/", views.WebhookListView.as_view(), name="webhook-list"),
+    path("webhooks/<int:pk>/", views.WebhookDetailView.as_view(), name="webhook-detail"),
     path("members/<str:member_no>/messages/", views.MemberMessageListView.as_view(), name="member-messages"),
 ]

@@ -11,8 +11,8 @@ from loyalty.api.views import ProgramMixin
 from loyalty.models import CouponTemplate
 from members.errors import NotFound, ValidationFailed
 
-from .. import results, selectors, sending, services
-from ..models import Campaign, Message, Recipient, Segment
+from .. import results, selectors, sending, services, webhooks
+from ..models import Campaign, Message, Recipient, Segment, Webhook
 from . import serializers as s
 
 
@@ -174,3 +174,34 @@ class MemberMessageListView(ProgramScoped, GenericAPIView):
         member = self.member(member_no=member_no)
         page = self.paginate_queryset(selectors.messages_of(member=member, program=self.program))
         return self.get_paginated_response(s.MemberMessageSerializer(page, many=True).data)
+
+
+class WebhookListView(ProgramScoped, GenericAPIView):
+    """A channel's subscriptions (it receives only its programme's events)."""
+
+    required_scopes = {"GET": "webhooks:write", "POST": "webhooks:write"}
+    serializer_class = s.WebhookSerializer
+    queryset = Webhook.objects.none()
+
+    def get(self, request):
+        page = self.paginate_queryset(selectors.webhooks_of(channel=self.channel))
+        return self.get_paginated_response(s.WebhookSerializer(page, many=True).data)
+
+    @extend_schema(request=s.WebhookInputSerializer, responses={201: s.WebhookCreatedSerializer})
+    def post(self, request):
+        data = s.WebhookInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        webhook = webhooks.webhook_create(program=self.program, channel=self.channel, **data.validated_data)
+        return Response(s.WebhookCreatedSerializer(webhook).data, status=status.HTTP_201_CREATED)
+
+
+class WebhookDetailView(ProgramScoped, APIView):
+    required_scopes = {"DELETE": "webhooks:write"}
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, pk):
+        webhook = selectors.webhooks_of(channel=self.channel).filter(pk=pk).first()
+        if webhook is None:
+            raise NotFound(_("No webhook with id %(id)s.") % {"id": pk})
+        webhooks.webhook_delete(webhook=webhook)
+        return Response(status=status.HTTP_204_NO_CONTENT)

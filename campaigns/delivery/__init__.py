@@ -13,7 +13,7 @@ from django.utils.module_loading import import_string
 DEFAULT_BACKENDS = {
     "sms": "campaigns.delivery.file.FileBackend",
     "wechat": "campaigns.delivery.file.FileBackend",
-    "app": "campaigns.delivery.file.FileBackend",
+    "app": "campaigns.delivery.app.AppWebhookBackend",
     "email": "campaigns.delivery.email.EmailBackend",
 }
 
@@ -26,6 +26,7 @@ class Outgoing:
     member_no: str
     subject: str
     body: str
+    program_id: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
