@@ -5,6 +5,7 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
@@ -16,7 +17,18 @@ from loyalty.models import Program
 from members.errors import DomainError, ImportFailed, ValidationFailed
 
 from . import results, rules, selectors, sending, services, webhooks
-from .models import Campaign, Message, ProgramMessaging, Segment, Variant, Webhook, WebhookDelivery
+from .models import (
+    Campaign,
+    Journey,
+    JourneyEntry,
+    JourneyStep,
+    Message,
+    ProgramMessaging,
+    Segment,
+    Variant,
+    Webhook,
+    WebhookDelivery,
+)
 
 
 class RuleBuilderWidget(forms.Textarea):
@@ -476,3 +488,52 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         self.message_user(
             request, ngettext("%(count)s event sent again.", "%(count)s events sent again.", count) % {"count": count}
         )
+
+
+class JourneyStepInline(admin.TabularInline):
+    model = JourneyStep
+    extra = 0
+    fields = ["position", "kind", "subject", "body", "coupon_template", "points", "tag", "wait_days"]
+    ordering = ["position"]
+
+
+@admin.register(Journey)
+class JourneyAdmin(admin.ModelAdmin):
+    inlines = [JourneyStepInline]
+    list_display = ["code", "name", "trigger", "days", "channel", "is_active", "entries_in_progress"]
+    list_filter = ["program", "trigger", "is_active"]
+    search_fields = ["code", "name"]
+    fieldsets = [
+        (None, {"fields": ["program", "code", "name", "is_active"]}),
+        (_("Trigger"), {"fields": ["trigger", "days", "min_points", "direction", "event_type", "segment"]}),
+        (_("Messages"), {"fields": ["channel"]}),
+    ]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(in_progress=Count("entries", filter=~Q(entries__status=JourneyEntry.Status.FINISHED)))
+        )
+
+    @admin.display(description=gettext_lazy("in progress"), ordering="in_progress")
+    def entries_in_progress(self, obj):
+        return obj.in_progress
+
+
+@admin.register(JourneyEntry)
+class JourneyEntryAdmin(admin.ModelAdmin):
+    list_display = ["journey", "member", "occurrence", "status", "next_step", "waiting_until", "entered_on"]
+    list_filter = ["journey", "status"]
+    search_fields = ["member__member_no", "member__phone"]
+    list_select_related = ["journey", "member"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
-from .models import Message, Recipient, SegmentMember
+from .models import JourneyEntry, Message, Recipient, SegmentMember
 
 PANEL_MESSAGES = 10
 
@@ -18,15 +18,16 @@ def on_member_merged(*, kept, dropped) -> dict:
     """Messages, campaign audiences and list segments follow the member kept. Where both were in one campaign, the
     merged-away member's rows stay with it (the campaign's record of who got what is not rewritten)."""
     moved = {}
-    for model, label, key in (
-        (Message, "messages", "campaign_id"),
-        (Recipient, "campaign audiences", "campaign_id"),
-        (SegmentMember, "list segments", "segment_id"),
+    for model, label, keys in (
+        (Message, "messages", ("campaign_id",)),
+        (Recipient, "campaign audiences", ("campaign_id",)),
+        (SegmentMember, "list segments", ("segment_id",)),
+        (JourneyEntry, "journeys", ("journey_id", "occurrence")),
     ):
         rows = model.objects.filter(member=dropped)
         if model is Message:
             rows = rows.filter(campaign__isnull=False)
-        clash = model.objects.filter(member=kept, **{key: OuterRef(key)})
+        clash = model.objects.filter(member=kept, **{key: OuterRef(key) for key in keys})
         moved[label] = rows.filter(~Exists(clash)).update(member=kept)
     moved["messages"] += Message.objects.filter(member=dropped, campaign__isnull=True).update(member=kept)
     return moved
@@ -52,7 +53,20 @@ def member_panels(*, member, request=None) -> list:
     else:
         url = reverse("admin:campaigns_message_changelist") + f"?member__id__exact={member.pk}"
         rows.append(("", format_html('<a href="{}">{}</a>', url, _("All messages"))))
-    return [{"title": _("Messages"), "rows": rows}]
+    entries = JourneyEntry.objects.filter(member=member).select_related("journey").order_by("-id")[:PANEL_MESSAGES]
+    journeys = [
+        (
+            entry.entered_on.isoformat(),
+            format_html(
+                "{} · {}{}",
+                entry.journey.name,
+                entry.get_status_display(),
+                f" ({_('until')} {entry.waiting_until})" if entry.waiting_until else "",
+            ),
+        )
+        for entry in entries
+    ] or [("", _("In no journey yet."))]
+    return [{"title": _("Messages"), "rows": rows}, {"title": _("Journeys"), "rows": journeys}]
 
 
 def daily_work(*, program, as_of) -> dict:

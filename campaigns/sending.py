@@ -22,7 +22,7 @@ from loyalty import services as loyalty_services
 from loyalty.models import Account, PointsLot
 from members.models import ChannelIdentity, Consent, Member
 
-from . import delivery, selectors
+from . import delivery, selectors, unsubscribe
 from .models import Campaign, Message, ProgramMessaging, Recipient
 
 BATCH_SIZE = 1000
@@ -289,6 +289,9 @@ def messages_deliver(*, messages, program, now, offer=None, templates=None) -> d
                 "coupon_code": coupon_code,
             }
             message.subject, message.body = render(subject, values), render(body, values)
+            if channel == "email":  # every marketing e-mail carries its unsubscribe link
+                link = unsubscribe.unsubscribe_url(member=member)
+                message.body += "\n\n" + _("Unsubscribe: %(link)s") % {"link": link}
             outgoing.append(
                 delivery.Outgoing(
                     message_id=message.pk,

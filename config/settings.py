@@ -222,6 +222,10 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="crm@localhost")
 # are refused unless allowed (a partner on the same network as the CRM).
 WEBHOOK_RETRY_BASE_SECONDS = env.int("WEBHOOK_RETRY_BASE_SECONDS", default=60)
 WEBHOOK_ALLOW_PRIVATE = env.bool("WEBHOOK_ALLOW_PRIVATE", default=False)
+# The address members reach the CRM at (e-mail unsubscribe links), and the secret part of the URL that the SMS
+# provider pushes replies to (/m/replies/sms/<token>/; unset: replies are not taken).
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+CAMPAIGN_REPLY_TOKEN = env.str("CAMPAIGN_REPLY_TOKEN", default="")
 CAMPAIGN_EMAIL_SUBJECT = env.str("CAMPAIGN_EMAIL_SUBJECT", default="News from your membership")
 
 # Imports.

@@ -192,6 +192,14 @@ def _consents_apply(*, member, consents, source, actor=None, at=None) -> dict:
 
 
 @transaction.atomic
+def consents_record(*, member: Member, consents: dict, source: str, actor=None) -> dict:
+    """Consents given or withdrawn outside a profile change (a reply "TD" to an SMS, an unsubscribe link), recorded
+    with where they came from. Returns {channel: granted} for those that changed."""
+    member = Member.objects.select_for_update().get(pk=member.pk)
+    return _consents_apply(member=member, consents=consents, source=source, actor=actor)
+
+
+@transaction.atomic
 def member_create(
     *,
     name: str,
