@@ -12,10 +12,11 @@ import string
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Max, Min, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from psycopg.copy import QueuedLibpqWriter
 
 from loyalty import rewards as loyalty_rewards
 from loyalty import services as loyalty_services
@@ -72,35 +73,65 @@ def render(text: str, values: dict) -> str:
 
 def audience_freeze(*, campaign: Campaign, now) -> int:
     """One recipient row per member of the segment now (control included) and one queued message per member not
-    held out, in batches. The caller holds the campaign's lock."""
+    held out. The caller holds the campaign's lock. The audience is read once; on PostgreSQL both tables are written
+    with COPY (an audience of 1,000,000 is two million rows)."""
     variants = [(variant.code, variant.share) for variant in campaign.variants.order_by("code")]
     members = (
         selectors.segment_accounts(segment=campaign.segment, now=now)
         .order_by("member_id")
         .values_list("member_id", "member__member_no")
     )
-    recipients, messages, total = [], [], 0
-
-    def flush():
-        Recipient.objects.bulk_create(recipients, batch_size=FREEZE_CHUNK, ignore_conflicts=True)
-        Message.objects.bulk_create(messages, batch_size=FREEZE_CHUNK, ignore_conflicts=True)
-        recipients.clear()
-        messages.clear()
-
-    for member_id, member_no in members.iterator(chunk_size=FREEZE_CHUNK):
-        group = group_for(
-            campaign_code=campaign.code, member_no=member_no, control_share=campaign.control_share, variants=variants
+    audience = [
+        (
+            member_id,
+            group_for(
+                campaign_code=campaign.code,
+                member_no=member_no,
+                control_share=campaign.control_share,
+                variants=variants,
+            ),
         )
-        recipients.append(Recipient(campaign_id=campaign.pk, member_id=member_id, group=group))
-        if group != Recipient.CONTROL:
-            messages.append(
+        for member_id, member_no in members.iterator(chunk_size=FREEZE_CHUNK)
+    ]
+    if connection.vendor == "postgresql":
+        created = timezone.now()
+        _copy(
+            'COPY campaigns_recipient (campaign_id, member_id, "group") FROM STDIN',
+            ((campaign.pk, member_id, group) for member_id, group in audience),
+        )
+        _copy(
+            "COPY campaigns_message (member_id, campaign_id, variant, channel, status, reason, subject, body, "
+            "attempts, provider_reference, error, created_at) FROM STDIN",
+            (
+                (member_id, campaign.pk, group, campaign.channel, Message.Status.QUEUED, "", "", "", 0, "", "", created)
+                for member_id, group in audience
+                if group != Recipient.CONTROL
+            ),
+        )
+        return len(audience)
+    for start in range(0, len(audience), FREEZE_CHUNK):
+        chunk = audience[start : start + FREEZE_CHUNK]
+        Recipient.objects.bulk_create(
+            [Recipient(campaign_id=campaign.pk, member_id=member_id, group=group) for member_id, group in chunk]
+        )
+        Message.objects.bulk_create(
+            [
                 Message(member_id=member_id, campaign_id=campaign.pk, variant=group, channel=campaign.channel)
-            )
-        total += 1
-        if len(recipients) >= FREEZE_CHUNK:
-            flush()
-    flush()
-    return total
+                for member_id, group in chunk
+                if group != Recipient.CONTROL
+            ]
+        )
+    return len(audience)
+
+
+def _copy(statement: str, rows) -> None:
+    with (
+        connection.wrap_database_errors,
+        connection.cursor() as cursor,
+        cursor.cursor.copy(statement, writer=QueuedLibpqWriter(cursor.cursor)) as copy,
+    ):
+        for row in rows:
+            copy.write_row(row)
 
 
 @transaction.atomic
@@ -314,11 +345,41 @@ def messages_deliver(*, messages, program, now, offer=None, templates=None) -> d
         else:
             message.status, message.reason, message.error = Message.Status.FAILED, Message.Reason.FAILED, result.error
         counts[message.status] = counts.get(message.status, 0) + 1
-    Message.objects.bulk_update(
-        messages,
-        ["status", "reason", "subject", "body", "coupon", "attempts", "provider_reference", "error", "sent_at"],
-    )
+    messages_write(messages)
     return counts
+
+
+OUTCOME_FIELDS = (
+    ("status", "text"),
+    ("reason", "text"),
+    ("subject", "text"),
+    ("body", "text"),
+    ("coupon_id", "bigint"),
+    ("attempts", "integer"),
+    ("provider_reference", "text"),
+    ("error", "text"),
+    ("sent_at", "timestamptz"),
+)
+
+
+def messages_write(messages) -> None:
+    """Write the outcome of a batch: on PostgreSQL one UPDATE … FROM unnest(arrays) (Django's bulk_update builds a
+    CASE per row and field, which took seconds for a batch of 1,000); elsewhere bulk_update."""
+    if not messages:
+        return
+    if connection.vendor != "postgresql":
+        Message.objects.bulk_update(messages, [name.removesuffix("_id") for name, _type in OUTCOME_FIELDS])
+        return
+    columns = ", ".join(f"{name} = v.{name}" for name, _type in OUTCOME_FIELDS)
+    arrays = ", ".join(f"%s::{sql_type}[]" for _name, sql_type in OUTCOME_FIELDS)
+    names = ", ".join(name for name, _type in OUTCOME_FIELDS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE campaigns_message m SET {columns} "  # noqa: S608 - fixed column names; values are parameters
+            f"FROM unnest(%s::bigint[], {arrays}) AS v(id, {names}) WHERE m.id = v.id",
+            [[message.pk for message in messages]]
+            + [[getattr(message, name) for message in messages] for name, _type in OUTCOME_FIELDS],
+        )
 
 
 def campaign_batch_deliver(*, campaign_id: int, id_from: int, id_to: int, now=None) -> dict:
