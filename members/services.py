@@ -33,6 +33,7 @@ from .models import (
     Member,
     MemberHistory,
     MemberMerge,
+    MemberNote,
     MemberNumberCounter,
     MemberTag,
     Order,
@@ -164,6 +165,21 @@ def _full_clean(member: Member) -> None:
         raise ValidationFailed(
             _("A birthday cannot be in the future."), fields={"birthday": [_("A birthday cannot be in the future.")]}
         )
+
+
+@transaction.atomic
+def member_note_add(*, member: Member, text: str, actor) -> MemberNote:
+    """A note by staff on a member's page."""
+    text = (text or "").strip()
+    if not text:
+        raise ValidationFailed(_("Write the note."), fields={"text": [_("Write the note.")]})
+    note = MemberNote(member=member, text=text, created_by=actor)
+    try:
+        note.full_clean(exclude=["member", "created_by"])
+    except ValidationError as error:
+        raise ValidationFailed(fields=error.message_dict) from None
+    note.save()
+    return note
 
 
 def _history(member, action, *, changes=None, actor=None, channel=None) -> None:
@@ -401,6 +417,7 @@ def members_merge(*, keep: Member, drop: Member, by=None) -> MemberMerge:
         "identities": ChannelIdentity.objects.filter(member=drop).update(member=keep),
         "orders": Order.objects.filter(member=drop).update(member=keep),
         "events": Event.objects.filter(member=drop).update(member=keep),
+        "notes": MemberNote.objects.filter(member=drop).update(member=keep),
         "referrals": Member.objects.filter(referrer=drop).exclude(pk=keep.pk).update(referrer=keep),
     }
     # Tags: move the ones `keep` lacks; the shared ones are already there.
