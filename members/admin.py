@@ -5,8 +5,9 @@ import contextlib
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Count, Exists, OuterRef, Q
-from django.http import HttpResponseRedirect
+from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -40,6 +41,15 @@ from .models import (
     Tag,
 )
 from .normalize import normalize_email, normalize_phone
+
+
+class EraseForm(forms.Form):
+    reason = forms.CharField(
+        label=gettext_lazy("Why"),
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text=gettext_lazy("Such as: the member's request of 2026-11-30, ticket 4711. Recorded with your name."),
+    )
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -326,7 +336,16 @@ class MemberAdmin(MemberImportExportMixin, admin.ModelAdmin):
     list_select_related = ["join_channel"]
     search_fields = ["member_no"]  # widened in get_search_results
     search_help_text = gettext_lazy("Phone in any spelling, e-mail, name, member number or a channel identity.")
-    readonly_fields = ["member_no", "status", "joined_at", "join_channel", "merged_into", "imported_spend"]
+    readonly_fields = [
+        "member_no",
+        "status",
+        "joined_at",
+        "join_channel",
+        "merged_into",
+        "imported_spend",
+        "closed_at",
+        "erased_at",
+    ]
     raw_id_fields = ["referrer"]
     show_full_result_count = False
     list_per_page = 50
@@ -378,7 +397,8 @@ class MemberAdmin(MemberImportExportMixin, admin.ModelAdmin):
             (_("Consents"), {"fields": ["consent_sms", "consent_email", "consent_wechat"]}),
         ]
         if obj:
-            fieldsets.append((_("Origin"), {"fields": ["joined_at", "join_channel", "merged_into", "imported_spend"]}))
+            origin = ["joined_at", "join_channel", "merged_into", "imported_spend", "closed_at", "erased_at"]
+            fieldsets.append((_("Origin"), {"fields": origin}))
         return fieldsets
 
     def get_search_results(self, request, queryset, search_term):
@@ -394,6 +414,8 @@ class MemberAdmin(MemberImportExportMixin, admin.ModelAdmin):
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
+            context["can_export_personal_data"] = request.user.has_perm("members.export_personal_data")
+            context["can_erase_member"] = request.user.has_perm("members.erase_member")
             context["member_panels"] = [
                 panel for result in hooks.member_panels.send(member=obj, request=request) for panel in (result or [])
             ]
@@ -498,8 +520,54 @@ class MemberAdmin(MemberImportExportMixin, admin.ModelAdmin):
                 self.admin_site.admin_view(self.merge_view),
                 name="members_member_merge",
             ),
+            path(
+                "<int:member_id>/personal-data/",
+                self.admin_site.admin_view(self.personal_data_view),
+                name="members_member_personal_data",
+            ),
+            path("<int:member_id>/erase/", self.admin_site.admin_view(self.erase_view), name="members_member_erase"),
             *super().get_urls(),
         ]
+
+    def personal_data_view(self, request, member_id):
+        """One member's personal data as a JSON file (PIPL/GDPR access), recorded on the member's history."""
+        if not request.user.has_perm("members.export_personal_data"):
+            raise PermissionDenied
+        member = get_object_or_404(Member, pk=member_id)
+        data = selectors.member_personal_data(member=member)
+        services.member_personal_data_exported(member=member, actor=request.user)
+        response = JsonResponse(data, encoder=DjangoJSONEncoder, json_dumps_params={"ensure_ascii": False, "indent": 2})
+        response["Content-Disposition"] = f'attachment; filename="member-{member.member_no}-personal-data.json"'
+        return response
+
+    def erase_view(self, request, member_id):
+        if not request.user.has_perm("members.erase_member"):
+            raise PermissionDenied
+        member = get_object_or_404(Member, pk=member_id)
+        form = EraseForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.member_erase(member=member, reason=form.cleaned_data["reason"], actor=request.user)
+            except DomainError as error:
+                form.add_error("reason", error.message)
+            else:
+                self.message_user(
+                    request,
+                    _("The personal data of member %(member_no)s was erased.") % {"member_no": member.member_no},
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(reverse("admin:members_member_change", args=[member.pk]))
+        return TemplateResponse(
+            request,
+            "admin/members/member/erase.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": _("Erase personal data"),
+                "form": form,
+                "member": member,
+                "opts": self.model._meta,
+            },
+        )
 
     def _show_contacts(self, request, members):
         """`shown_phone` and `shown_email` on each member for a page: in full, or masked for staff without the

@@ -153,6 +153,14 @@ class Member(models.Model):
         verbose_name=_("merged into"),
         db_index=False,
     )
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True, editable=False)
+    erased_at = models.DateTimeField(
+        _("personal data erased at"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("Set when the member's personal data was erased on request or after the retention period."),
+    )
     imported_spend = models.DecimalField(
         _("spend before import"),
         max_digits=14,
@@ -172,6 +180,8 @@ class Member(models.Model):
             ("view_personal_data", _("Can see members' full phone numbers and e-mail addresses")),
             ("export_member", _("Can export members")),
             ("import_member", _("Can import members")),
+            ("export_personal_data", _("Can export a member's personal data")),
+            ("erase_member", _("Can erase a member's personal data")),
         ]
         # Few indexes on purpose: imports write 100,000s of members at a time. Unique phone, e-mail and number are
         # indexed by their constraints; status (three values) and the duplicate finder scan anyway.

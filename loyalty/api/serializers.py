@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from members.api.serializers import PointsSummarySerializer, TierSerializer
 from members.models import Event
+from members.normalize import check_event_attributes, check_plausible_datetime
 
 
 class AwareDateTimeField(serializers.DateTimeField):
@@ -13,7 +14,10 @@ class AwareDateTimeField(serializers.DateTimeField):
         result = super().to_internal_value(value)
         if isinstance(value, str) and not any(mark in value[10:] for mark in ("+", "-", "Z", "z")):
             raise serializers.ValidationError(_("Give the time with its offset, such as 2026-05-01T10:00:00+08:00."))
-        return result
+        try:
+            return check_plausible_datetime(result)
+        except ValueError as error:
+            raise serializers.ValidationError(str(error)) from None
 
 
 class MoneyField(serializers.DecimalField):
@@ -106,7 +110,13 @@ class EventInputSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=Event.Type.values)
     name = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     occurred_at = AwareDateTimeField(help_text=EVENT_TIME_HELP)
-    attributes = serializers.DictField(required=False, default=dict)
+    attributes = serializers.JSONField(required=False, default=dict)
+
+    def validate_attributes(self, value):
+        try:
+            return check_event_attributes(value)
+        except ValueError as error:
+            raise serializers.ValidationError(str(error)) from None
 
     def validate(self, attrs):
         if attrs["type"] == Event.Type.CUSTOM and not attrs.get("name"):

@@ -32,14 +32,14 @@ class ProgramMixin:
 
     def member(self, *, member_no=None, phone=None):
         if member_no:
-            member = member_selectors.member_by_number(member_no=member_no, with_related=False)
+            member = member_selectors.member_by_number(member_no=member_no, with_related=False, visible_to=self.channel)
             missing = _("No member with number %(member_no)s.") % {"member_no": member_no}
         else:
             try:
                 phone = normalize_phone(phone)
             except ValueError as error:
                 raise ValidationFailed(fields={"phone": [str(error)]}) from None
-            member = member_selectors.member_by_contact(phone=phone)
+            member = member_selectors.member_by_contact(phone=phone, visible_to=self.channel)
             missing = _("No member with phone %(phone)s.") % {"phone": phone}
         if member is None:
             raise NotFound(missing)

@@ -201,6 +201,9 @@ def test_two_programmes_never_see_each_others_points_or_tiers(api, make_client, 
     sg_channel = ChannelFactory(code="sg-web")
     ChannelProgram.objects.create(channel=sg_channel, program=overseas)
     sg = make_client(sg_channel)
+    # The member joins the Singapore programme by signing up there (API.md: Members): the same member.
+    joined = sg.post("/api/v1/members/", {"name": "Zhang Wei", "phone": member.phone}, format="json")
+    assert (joined.status_code, joined.json()["member_no"]) == (201, member.member_no)
     api.post(
         "/api/v1/orders/",
         {
