@@ -8,9 +8,10 @@ REDEMPTIONS = 2000
 
 def run(context):
     from loyalty import rewards
+    from loyalty.adjustments import points_adjust
     from loyalty.demo import demo_program
+    from loyalty.ledger import account_get_or_create
     from loyalty.models import CouponTemplate
-    from loyalty.services import account_get_or_create, points_adjust
     from members import services
     from members.demo import demo_members_create
     from members.models import Member

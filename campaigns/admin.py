@@ -13,8 +13,9 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
+from core.errors import DomainError, ValidationFailed
 from loyalty.models import Program
-from members.errors import DomainError, ImportFailed, ValidationFailed
+from members.errors import ImportFailed
 
 from . import results, rules, selectors, sending, services, webhooks
 from .models import (

@@ -7,13 +7,16 @@ class CampaignsConfig(AppConfig):
     verbose_name = _("Campaigns")
 
     def ready(self):
-        from members import hooks
+        from django.contrib import admin
+
+        from loyalty import jobs
+        from members import events, extensions
 
         from . import demo, integration
 
-        hooks.member_merged.register(integration.on_member_merged)
-        hooks.member_panels.register(integration.member_panels)
-        hooks.daily_jobs.register(integration.daily_work)
-        hooks.demo_seeders.register(demo.seed_demo)
-        hooks.member_personal_data.register(integration.member_personal_data)
-        hooks.members_erased.register(integration.members_erased)
+        events.member_merged.connect(integration.on_member_merged)
+        events.members_erased.connect(integration.members_erased)
+        extensions.demo_seeders.register(demo.seed_demo)
+        extensions.member_personal_data.register(integration.member_personal_data)
+        admin.site.member_panels.register(integration.member_panels)
+        jobs.daily_jobs.register(integration.daily_work)

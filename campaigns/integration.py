@@ -69,16 +69,22 @@ def member_panels(*, member, request=None) -> list:
     return [{"title": _("Messages"), "rows": rows}, {"title": _("Journeys"), "rows": journeys}]
 
 
-def daily_work(*, program, as_of) -> dict:
-    """After the loyalty jobs: scheduled campaigns that are due, and the journeys of the day. For a past or
-    future day (`--as-of`, time travel) the work happens as of 10:00 that day in the programme's time zone."""
+def daily_work(*, program, as_of) -> list:
+    """After the loyalty jobs, once per programme and day (a JobRun "campaigns"): scheduled campaigns that are due
+    and the journeys of the day. For a past or future day (`--as-of`, time travel) the work happens as of 10:00 that
+    day in the programme's time zone."""
+    from loyalty.jobs import job_run_once
+
     from . import journeys, sending
 
-    zone = ZoneInfo(program.time_zone)
-    today = timezone.now().astimezone(zone).date()
-    moment = timezone.now() if as_of == today else dt.datetime.combine(as_of, dt.time(10, 0), tzinfo=zone)
-    due = sending.campaigns_run_due(now=moment, program=program)
-    return {"campaigns": due, "journeys": journeys.journeys_run(program=program, as_of=as_of, now=moment)}
+    def work(cursor, program, moment, as_of):
+        zone = ZoneInfo(program.time_zone)
+        today = timezone.now().astimezone(zone).date()
+        moment = timezone.now() if as_of == today else dt.datetime.combine(as_of, dt.time(10, 0), tzinfo=zone)
+        due = sending.campaigns_run_due(now=moment, program=program)
+        return {"campaigns": due, "journeys": journeys.journeys_run(program=program, as_of=as_of, now=moment)}
+
+    return [job_run_once(program=program, job="campaigns", as_of=as_of, work=work)]
 
 
 def member_personal_data(*, member) -> dict:

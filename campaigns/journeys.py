@@ -14,8 +14,8 @@ from django.db.models import F, Max, Min, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from loyalty import ledger
 from loyalty import rewards as loyalty_rewards
-from loyalty import services as loyalty_services
 from loyalty.models import Account, ChannelProgram, PointsLot, TierChange
 from members import services as member_services
 from members.models import Event, Member, Order
@@ -165,8 +165,8 @@ def _step_run(step: JourneyStep, entries, *, as_of, program, journey) -> None:
             )[0]
     elif step.kind == JourneyStep.Kind.POINTS and step.points:
         for entry in entries:
-            account = loyalty_services.account_lock_or_create(member=members[entry.member_id], program=program)
-            loyalty_services.points_award(
+            account = ledger.account_lock_or_create(member=members[entry.member_id], program=program)
+            ledger.points_award(
                 account=account,
                 points=step.points,
                 reference=f"journey:{journey.code}",

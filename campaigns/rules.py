@@ -18,8 +18,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from core.errors import ValidationFailed
 from loyalty.models import Account, ChannelProgram, PointsLot, Tier
-from members.errors import ValidationFailed
 from members.models import Channel, Consent, Member, MemberTag, Order, OrderLine
 
 OPERATORS = ("eq", "ne", "in", "not_in", "gte", "lte", "between")

@@ -5,8 +5,8 @@ import contextlib
 from django.db.models import OuterRef, Q, Subquery
 from django.utils.translation import gettext as _
 
+from core.errors import ValidationFailed
 from loyalty.models import Account
-from members.errors import ValidationFailed
 from members.importing.engine import read_table
 from members.models import Member
 from members.normalize import normalize_phone

@@ -18,8 +18,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from psycopg.copy import QueuedLibpqWriter
 
+from loyalty import ledger
 from loyalty import rewards as loyalty_rewards
-from loyalty import services as loyalty_services
 from loyalty.models import Account, PointsLot
 from members.models import ChannelIdentity, Consent, Member
 
@@ -301,8 +301,8 @@ def messages_deliver(*, messages, program, now, offer=None, templates=None) -> d
                 coupon = loyalty_rewards.coupons_issue(template=offer["coupon_template"], member=member, now=now)[0]
                 message.coupon, coupon_code = coupon, coupon.code
             if offer and offer.get("points"):
-                locked = loyalty_services.account_lock_or_create(member=member, program=program)
-                loyalty_services.points_award(
+                locked = ledger.account_lock_or_create(member=member, program=program)
+                ledger.points_award(
                     account=locked,
                     points=offer["points"],
                     reference=offer["reference"],

@@ -7,7 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from members.errors import ValidationFailed
+from core.errors import ValidationFailed
 from members.models import Member
 
 from . import selectors, sending

@@ -20,7 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from members.errors import ValidationFailed
+from core.errors import ValidationFailed
 
 from .models import Webhook, WebhookDelivery
 

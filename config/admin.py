@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from members import hooks
+from core.registry import Registry
 
 
 class ActionsNeedPermission:
@@ -25,6 +25,16 @@ class CrmAdminSite(admin.AdminSite):
     index_title = _("Home")
     index_template = "admin/crm_index.html"
 
+    def __init__(self, name="admin"):
+        super().__init__(name)
+        # Presentation hooks, registered by each app's AppConfig.ready() on `django.contrib.admin.site`:
+        # the home page's cards (entries take request= and return [{"title", "value", "hint"?, "url"?}]) and
+        # the member page's panels (entries take member=, request= and return [{"title", "rows": [(label, value)]}]).
+        self.dashboard_cards = Registry("dashboard_cards")
+        self.member_panels = Registry("member_panels")
+        # Actions of the member list added by higher apps (admin action functions, each checking a permission).
+        self.member_actions = Registry("member_actions")
+
     def register(self, model_or_iterable, admin_class=None, **options):
         admin_class = admin_class or admin.ModelAdmin
         if not issubclass(admin_class, ActionsNeedPermission):
@@ -34,7 +44,5 @@ class CrmAdminSite(admin.AdminSite):
         super().register(model_or_iterable, admin_class, **options)
 
     def index(self, request, extra_context=None):
-        cards = []
-        for result in hooks.dashboard_cards.send(request=request):
-            cards.extend(result or [])
+        cards = self.dashboard_cards.collect(request=request)
         return super().index(request, {"dashboard_cards": cards, **(extra_context or {})})

@@ -50,12 +50,12 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "config.middleware.RequestIdMiddleware",
+    "core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
-    "config.middleware.RefuseNulMiddleware",
+    "core.middleware.RefuseNulMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -183,15 +183,15 @@ SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 # The partner API.
 API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="50/s")
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["members.api.framework.ApiKeyAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["members.api.framework.HasScope"],
-    "DEFAULT_THROTTLE_CLASSES": ["members.api.framework.ApiKeyRateThrottle"],
-    "DEFAULT_PAGINATION_CLASS": "members.api.framework.Pagination",
+    "DEFAULT_AUTHENTICATION_CLASSES": ["members.api.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["core.api.framework.HasScope"],
+    "DEFAULT_THROTTLE_CLASSES": ["core.api.framework.ApiKeyRateThrottle"],
+    "DEFAULT_PAGINATION_CLASS": "core.api.framework.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["members.api.framework.JSONParser"],
-    "EXCEPTION_HANDLER": "members.api.exceptions.exception_handler",
+    "DEFAULT_PARSER_CLASSES": ["core.api.framework.JSONParser"],
+    "EXCEPTION_HANDLER": "core.api.exceptions.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
     "COERCE_DECIMAL_TO_STRING": True,
@@ -212,7 +212,7 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "members.api.schema.add_error_responses",
+        "core.api.schema.add_error_responses",
     ],
 }
 
@@ -278,7 +278,7 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = 10000
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "config.middleware.RequestIdLogFilter"}},
+    "filters": {"request_id": {"()": "core.middleware.RequestIdLogFilter"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
     },

@@ -6,7 +6,7 @@ from django.utils.translation import gettext as _
 from django.views import defaults
 from django.views.decorators.cache import never_cache
 
-from .middleware import current_request_id
+from core.middleware import current_request_id
 
 logger = logging.getLogger("crm")
 

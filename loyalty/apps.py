@@ -7,24 +7,33 @@ class LoyaltyConfig(AppConfig):
     verbose_name = _("Loyalty")
 
     def ready(self):
-        from members import hooks
+        from django.contrib import admin
+
+        from members import events, extensions
 
         from . import integration
+        from .admin import member_pages
 
-        hooks.order_recorded.register(integration.on_order_recorded)
-        hooks.orders_imported.register(integration.on_orders_imported)
-        hooks.refund_recorded.register(integration.on_refund_recorded)
-        hooks.event_recorded.register(integration.on_event_recorded)
-        hooks.member_merged.register(integration.on_member_merged)
-        hooks.member_loyalty_summary.register(integration.member_loyalty_summary)
-        hooks.member_tier_filter.register(integration.member_tier_filter)
-        hooks.member_visibility.register(integration.member_visibility)
-        hooks.member_joined.register(integration.on_member_joined)
-        hooks.member_personal_data.register(integration.member_personal_data)
-        hooks.demo_seeders.register(integration.seed_demo)
-        hooks.members_imported.register(integration.on_members_imported)
-        hooks.channel_created.register(integration.on_channel_created)
-        hooks.demo_members_created.register(integration.on_demo_members_created)
+        # Domain events of members: in the sender's transaction, so points commit or roll back with the order.
+        events.order_recorded.connect(integration.on_order_recorded)
+        events.refund_recorded.connect(integration.on_refund_recorded)
+        events.event_recorded.connect(integration.on_event_recorded)
+        events.member_merged.connect(integration.on_member_merged)
+        events.members_imported.connect(integration.on_members_imported)
+        events.channel_created.connect(integration.on_channel_created)
+        events.demo_members_created.connect(integration.on_demo_members_created)
+        # What loyalty adds to members' answers.
+        extensions.member_loyalty_summary.register(integration.member_loyalty_summary)
+        extensions.member_tier_filter.register(integration.member_tier_filter)
+        extensions.demo_seeders.register(integration.seed_demo)
+        # The admin's presentation hooks (the site is config.admin.CrmAdminSite; autodiscovery ran before this).
+        admin.site.member_panels.register(member_pages.member_panels)
+        admin.site.dashboard_cards.register(member_pages.dashboard_cards)
+        admin.site.member_actions.register(member_pages.issue_coupons)
+        events.member_joined.connect(integration.on_member_joined)
+        extensions.member_visibility.register(integration.member_visibility)
+        extensions.member_personal_data.register(integration.member_personal_data)
+        events.orders_imported.connect(integration.on_orders_imported)
 
         # Earning keeps a programme's rules and tiers per process until the programme's updated_at changes;
         # any save or delete of a rule or a tier touches it (cache invalidation, not domain flow).

@@ -4,34 +4,95 @@ membership), each with its optional points bonus as a ledger row."""
 import datetime as dt
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from members.models import Event, Member, Order
+from core.registry import StrategyRegistry
+from members.models import Event, Member
 
+from . import spend
+from .ledger import accounts_lock, points_award
 from .models import Account, Badge, BadgeAward
-from .services import accounts_lock, points_award
 
 Rule = Badge.Rule
 
 
-def _value(badge: Badge, account: Account, now) -> float:
-    orders = Order.objects.filter(member_id=account.member_id, channel__program_link__program_id=account.program_id)
-    if badge.rule in (Rule.FIRST_ORDER, Rule.ORDERS):
-        return orders.exclude(status=Order.Status.REFUNDED).count()
-    if badge.rule == Rule.SPEND:
-        if badge.window_days:
-            orders = orders.filter(occurred_at__gt=now - dt.timedelta(days=badge.window_days))
-        return orders.aggregate(total=Sum(F("amount") - F("refunded_amount")))["total"] or 0
-    if badge.rule == Rule.REVIEWS:
+class BadgeRule:
+    """One kind of badge: what it measures for an account, the level it needs, and which fact can earn it
+    (`triggered_by`: "order", "review", "time"; None for a badge given by hand or by a campaign)."""
+
+    key = ""
+    triggered_by = None
+
+    def needed(self, badge: Badge):
+        return badge.threshold
+
+    def value(self, badge: Badge, account: Account, now) -> float:
+        return 0
+
+
+badge_rules = StrategyRegistry("badge rule")
+
+
+@badge_rules.register
+class OrderCount(BadgeRule):
+    key = Rule.ORDERS
+    triggered_by = "order"
+
+    def value(self, badge, account, now):
+        return spend.member_orders(member_id=account.member_id, program_id=account.program_id, start=None, end=None)
+
+
+@badge_rules.register
+class FirstOrder(OrderCount):
+    key = Rule.FIRST_ORDER
+
+    def needed(self, badge):
+        return 1
+
+
+@badge_rules.register
+class Spend(BadgeRule):
+    """Net spend in the programme's channels, over the badge's window or ever."""
+
+    key = Rule.SPEND
+    triggered_by = "order"
+
+    def value(self, badge, account, now):
+        start = now - dt.timedelta(days=badge.window_days) if badge.window_days else None
+        return spend.member_spend(member_id=account.member_id, program_id=account.program_id, start=start, end=None)
+
+
+@badge_rules.register
+class Reviews(BadgeRule):
+    key = Rule.REVIEWS
+    triggered_by = "review"
+
+    def value(self, badge, account, now):
         return Event.objects.filter(member_id=account.member_id, type=Event.Type.REVIEW).count()
-    if badge.rule == Rule.MEMBER_YEARS:
+
+
+@badge_rules.register
+class MemberYears(BadgeRule):
+    key = Rule.MEMBER_YEARS
+    triggered_by = "time"
+
+    def value(self, badge, account, now):
         joined = Member.objects.values_list("joined_at", flat=True).get(pk=account.member_id)
         return (now - joined).days / 365.25
-    return 0
 
 
+@badge_rules.register
+class Campaign(BadgeRule):
+    """Given by a campaign (the campaigns app), never earned by a measure."""
+
+    key = Rule.CAMPAIGN
+
+    def value(self, badge, account, now):
+        return 0
+
+
+@transaction.atomic(savepoint=False)
 def badges_evaluate(*, account: Account, rules=None, now=None) -> list[BadgeAward]:
     """Award the badges of these rules that the account now deserves and does not have (inside the caller's
     transaction; the account is locked before a bonus is credited)."""
@@ -41,8 +102,8 @@ def badges_evaluate(*, account: Account, rules=None, now=None) -> list[BadgeAwar
         badges = badges.filter(rule__in=rules)
     awarded = []
     for badge in badges:
-        needed = 1 if badge.rule == Rule.FIRST_ORDER else badge.threshold
-        if _value(badge, account, now) < needed:
+        strategy = badge_rules.get(badge.rule)
+        if strategy.value(badge, account, now) < strategy.needed(badge):
             continue
         try:
             with transaction.atomic():
@@ -62,6 +123,7 @@ def badges_evaluate(*, account: Account, rules=None, now=None) -> list[BadgeAwar
     return awarded
 
 
+@transaction.atomic(savepoint=False)
 def badges_daily(*, program, as_of) -> dict:
     """The badges that time alone earns (years of membership), for every account of the programme."""
     now = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time.min, tzinfo=timezone.get_default_timezone())

@@ -2,7 +2,7 @@
 
 from django.utils.translation import gettext_lazy as _
 
-from members.errors import DomainError
+from core.errors import DomainError
 
 
 class InsufficientPoints(DomainError):

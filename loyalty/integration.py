@@ -1,19 +1,23 @@
-"""Loyalty's answers to the members app's hooks (thin: each calls one service or selector)."""
+"""Loyalty's handlers for the members app's domain events and extension points (thin: each calls one service or
+selector)."""
 
 import contextlib
 
 from django.utils.translation import gettext as _
 
-from . import badges, demo, rewards, selectors, services
+from members.models import Event
 
-ORDER_BADGES = {"first_order", "orders", "spend"}
+from . import badges, demo, earning, history, ledger, opening, program_config, refunds, rewards, selectors
+
+ORDER_BADGES = badges.badge_rules.keys(triggered_by="order")
+REVIEW_BADGES = badges.badge_rules.keys(triggered_by="review")
 
 
 def on_order_recorded(*, order, award=True):
-    row = services.points_earn_for_order(order=order, award=award)
-    program = services.program_for_channel(order.channel, required=False)
+    row = earning.points_earn_for_order(order=order, award=award)
+    program = program_config.program_for_channel(order.channel, required=False)
     # Badges cost queries only in programmes that have order badges (the configuration is cached per process).
-    if award and program is not None and services.program_config(program)["badge_rules"] & ORDER_BADGES:
+    if award and program is not None and program_config.program_config(program)["badge_rules"] & ORDER_BADGES:
         account = row.account if row is not None else selectors.account_for(member=order.member, program=program)
         if account is not None:
             badges.badges_evaluate(account=account, rules=sorted(ORDER_BADGES))
@@ -21,31 +25,35 @@ def on_order_recorded(*, order, award=True):
 
 
 def on_orders_imported(*, orders):
-    return services.tiers_count_history(orders=orders)
+    return history.tiers_count_history(orders=orders)
 
 
 def on_refund_recorded(*, refund, order):
-    return services.points_reverse_for_refund(refund=refund, order=order)
+    return refunds.points_reverse_for_refund(refund=refund, order=order)
 
 
 def on_event_recorded(*, event):
-    result = services.points_earn_for_event(event=event)
-    program = services.program_for_channel(event.channel, required=False)
-    if event.type == "review" and program is not None and "reviews" in services.program_config(program)["badge_rules"]:
+    result = earning.points_earn_for_event(event=event)
+    program = program_config.program_for_channel(event.channel, required=False)
+    if (
+        event.type == Event.Type.REVIEW
+        and program is not None
+        and program_config.program_config(program)["badge_rules"] & REVIEW_BADGES
+    ):
         account = selectors.account_for(member=event.member, program=program)
         if account is not None:
-            badges.badges_evaluate(account=account, rules=["reviews"])
+            badges.badges_evaluate(account=account, rules=sorted(REVIEW_BADGES))
     return result
 
 
 def on_member_merged(*, kept, dropped):
-    moved = services.accounts_merge(kept=kept, dropped=dropped)
+    moved = ledger.accounts_merge(kept=kept, dropped=dropped)
     moved["coupons"] = rewards.coupons_move(from_member=dropped, to_member=kept)
     return moved
 
 
 def member_loyalty_summary(*, members, channel=None):
-    program = services.program_for_channel(channel, required=False) if channel is not None else None
+    program = program_config.program_for_channel(channel, required=False) if channel is not None else None
     if program is None:
         return {}
     accounts = selectors.accounts_by_member(member_ids=[member.pk for member in members], program=program)
@@ -71,7 +79,7 @@ def member_visibility(*, channel):
 
     from .models import Account, ChannelProgram
 
-    program = services.program_for_channel(channel, required=False)
+    program = program_config.program_for_channel(channel, required=False)
     if program is None:
         return Q(join_channel=channel) | Q(Exists(Order.objects.filter(member=OuterRef("pk"), channel=channel)))
     channels = ChannelProgram.objects.filter(program=program).values("channel_id")
@@ -89,7 +97,7 @@ def on_member_joined(*, member, channel=None):
     from .models import Program
 
     if channel is not None:
-        program = services.program_for_channel(channel, required=False)
+        program = program_config.program_for_channel(channel, required=False)
     else:
         programs = list(Program.objects.filter(is_active=True)[:2])
         program = programs[0] if len(programs) == 1 else None
@@ -97,7 +105,7 @@ def on_member_joined(*, member, channel=None):
         return
     # A programme without tiers yet: the account opens with the first earning.
     with contextlib.suppress(ProgramNotConfigured):
-        services.account_get_or_create(member=member, program=program)
+        ledger.account_get_or_create(member=member, program=program)
 
 
 def member_personal_data(*, member):
@@ -105,7 +113,7 @@ def member_personal_data(*, member):
 
 
 def member_tier_filter(*, queryset, tier_code, channel=None):
-    program = services.program_for_channel(channel, required=False) if channel is not None else None
+    program = program_config.program_for_channel(channel, required=False) if channel is not None else None
     if program is None:
         return queryset.none()
     entry = selectors.tiers_for(program).first()
@@ -121,12 +129,12 @@ def seed_demo(*, stdout=None):
 
 
 def program_changed(*, instance, **kwargs):
-    services.program_touch(program_id=instance.program_id)
+    program_config.program_touch(program_id=instance.program_id)
 
 
 def on_members_imported(*, program_code=None, rows, actor=None):
     """Opening balances and tiers from the member import's `points_balance` and `tier` columns."""
-    from members.errors import DomainError
+    from core.errors import DomainError
 
     from .models import Program
 
@@ -141,7 +149,7 @@ def on_members_imported(*, program_code=None, rows, actor=None):
         message = _("Say which programme the points and tiers belong to (there are several, or none).")
         return [{"row": rows[0].get("row"), "column": "points_balance", "message": message}]
     try:
-        services.opening_balances_record(program=programs[0], entries=rows, actor=actor)
+        opening.opening_balances_record(program=programs[0], entries=rows, actor=actor)
     except DomainError as error:
         return [{"row": row.get("row"), "column": "tier", "message": error.message} for row in rows[:1]]
     return []
@@ -191,4 +199,4 @@ def on_demo_members_created(*, member_ids):
         tier = next(t for t in tiers if year >= t.upgrade_threshold)
         entries.append({"member_id": member_id, "points_balance": int(lifetime.get(member_id) or 0), "tier": tier.code})
     for start in range(0, len(entries), 5000):
-        services.opening_balances_record(program=program, entries=entries[start : start + 5000])
+        opening.opening_balances_record(program=program, entries=entries[start : start + 5000])

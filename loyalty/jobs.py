@@ -14,10 +14,33 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from members import hooks
+from core.db import sql_literal
+from core.registry import Registry
+from members.models import Member
 
-from .models import JobRun, Program, Tier
-from .rules import debt_repaid_sql
+from . import spend
+from .ledger import repaid_sql
+from .models import Coupon, JobRun, PointsLot, PointsTransaction, Program, Tier, TierChange
+
+# Status and kind values as SQL literals, from the models' choices (constants of the code, never user input).
+LOT_PENDING, LOT_AVAILABLE, LOT_SPENT, LOT_EXPIRED = (
+    sql_literal(status)
+    for status in (
+        PointsLot.Status.PENDING,
+        PointsLot.Status.AVAILABLE,
+        PointsLot.Status.SPENT,
+        PointsLot.Status.EXPIRED,
+    )
+)
+EARN, EXPIRE = sql_literal(PointsTransaction.Kind.EARN), sql_literal(PointsTransaction.Kind.EXPIRE)
+ROW_AVAILABLE = sql_literal(PointsTransaction.Status.AVAILABLE)
+COUPON_ISSUED, COUPON_EXPIRED = sql_literal(Coupon.Status.ISSUED), sql_literal(Coupon.Status.EXPIRED)
+MEMBER_ACTIVE = sql_literal(Member.Status.ACTIVE)
+UPGRADE, DOWNGRADE, RETAINED = (
+    sql_literal(reason)
+    for reason in (TierChange.Reason.UPGRADE, TierChange.Reason.DOWNGRADE, TierChange.Reason.RETAINED)
+)
+ONE_STEP = sql_literal(Tier.Downgrade.ONE_STEP)
 
 ORDER = [JobRun.Job.ACTIVATE, JobRun.Job.EXPIRE, JobRun.Job.TIERS, JobRun.Job.BIRTHDAY, JobRun.Job.BADGES]
 
@@ -63,16 +86,22 @@ def _run(program: Program, job: str, as_of: dt.date, work) -> JobRun:
     return run
 
 
+# Higher apps' daily work (analytics: RFM scores, the CLV fit; campaigns: journeys, scheduled campaigns), run after
+# loyalty's own jobs without loyalty importing them: an entry takes (program=, as_of=) and returns the JobRun rows it
+# recorded through job_run_once.
+daily_jobs = Registry("loyalty_daily_jobs")
+
+
+def job_run_once(*, program: Program, job: str, as_of: dt.date, work) -> JobRun:
+    """Run `work(cursor, program, moment, as_of)` once for this programme, job and day, recorded in JobRun."""
+    return _run(program, job, as_of, work)
+
+
 def jobs_run(*, program: Program, as_of: dt.date, jobs=None) -> list[JobRun]:
-    return [_run(program, job, as_of, WORK[job]) for job in (jobs or ORDER)]
-
-
-def daily_run(*, program: Program, as_of: dt.date) -> dict:
-    """The loyalty jobs, then the daily work of the apps above (journeys, scheduled campaigns...)."""
-    counts = {run.job: run.counts for run in jobs_run(program=program, as_of=as_of)}
-    for result in hooks.daily_jobs.send(program=program, as_of=as_of):
-        counts.update(result or {})
-    return counts
+    runs = [_run(program, job, as_of, WORK[job]) for job in (jobs or ORDER)]
+    if jobs is None:
+        runs.extend(daily_jobs.collect(program=program, as_of=as_of))
+    return runs
 
 
 # --- activate pending points ------------------------------------------------------------------------------------
@@ -81,7 +110,7 @@ def daily_run(*, program: Program, as_of: dt.date) -> dict:
 def _activate(cursor, program, moment, as_of):
     selection = (
         "SELECT l.account_id FROM loyalty_pointslot l JOIN loyalty_account a ON a.id = l.account_id "
-        "WHERE a.program_id = %s AND l.status = 'pending' AND l.available_at < %s"
+        f"WHERE a.program_id = %s AND l.status = {LOT_PENDING} AND l.available_at < %s"
     )
     _lock_accounts(cursor, selection, [program.pk, moment])
     _sql(cursor, "DROP TABLE IF EXISTS job_due")
@@ -93,18 +122,17 @@ def _activate(cursor, program, moment, as_of):
         "a.balance AS balance_before, "
         "SUM(l.remaining) OVER (PARTITION BY l.account_id ORDER BY l.id) AS running "
         "FROM loyalty_pointslot l JOIN loyalty_account a ON a.id = l.account_id "
-        "WHERE a.program_id = %s AND l.status = 'pending' AND l.available_at < %s AND l.remaining > 0",
+        f"WHERE a.program_id = %s AND l.status = {LOT_PENDING} AND l.available_at < %s AND l.remaining > 0",
         [program.pk, moment],
     )
-    # The debt rule, lot after lot: each lot arrives on the balance before it plus the lots before it.
-    repaid = debt_repaid_sql(
-        balance="d.balance_before + d.running - d.points", points="d.points", vendor=connection.vendor
-    )
+    # A negative balance (debt) is repaid first: what a lot repays no longer remains in it. The balance before
+    # this lot is the account's plus the lots before it in this run.
+    repaid = repaid_sql("d.points", "(d.balance_before + d.running - d.points)")
     _sql(
         cursor,
         "UPDATE loyalty_pointslot SET "
         f"remaining = d.points - {repaid}, "
-        f"status = CASE WHEN d.points - {repaid} > 0 THEN 'available' ELSE 'spent' END "
+        f"status = CASE WHEN d.points - {repaid} > 0 THEN {LOT_AVAILABLE} ELSE {LOT_SPENT} END "
         "FROM job_due d WHERE loyalty_pointslot.id = d.lot_id",
     )
     now = timezone.now()
@@ -112,7 +140,7 @@ def _activate(cursor, program, moment, as_of):
         cursor,
         "INSERT INTO loyalty_pointstransaction (account_id, kind, points, balance_after, status, reference, reason, "
         "fingerprint, lot_id, expires_at, created_at) "
-        "SELECT d.account_id, 'earn', d.points, d.balance_before + d.running, 'available', d.reference, %s, '', "
+        f"SELECT d.account_id, {EARN}, d.points, d.balance_before + d.running, {ROW_AVAILABLE}, d.reference, %s, '', "
         "d.lot_id, d.expires_at, %s FROM job_due d ORDER BY d.account_id, d.lot_id",
         [_("Pending points became available"), now],
     )
@@ -134,7 +162,7 @@ def _activate(cursor, program, moment, as_of):
 def _expire(cursor, program, moment, as_of):
     selection = (
         "SELECT l.account_id FROM loyalty_pointslot l JOIN loyalty_account a ON a.id = l.account_id "
-        "WHERE a.program_id = %s AND l.status = 'available' AND l.remaining > 0 AND l.expires_at < %s"
+        f"WHERE a.program_id = %s AND l.status = {LOT_AVAILABLE} AND l.remaining > 0 AND l.expires_at < %s"
     )
     _lock_accounts(cursor, selection, [program.pk, moment])
     _sql(cursor, "DROP TABLE IF EXISTS job_due")
@@ -144,7 +172,7 @@ def _expire(cursor, program, moment, as_of):
         "SELECT l.id AS lot_id, l.account_id, l.remaining AS points, l.reference, a.balance AS balance_before, "
         "SUM(l.remaining) OVER (PARTITION BY l.account_id ORDER BY l.expires_at, l.id) AS running "
         "FROM loyalty_pointslot l JOIN loyalty_account a ON a.id = l.account_id "
-        "WHERE a.program_id = %s AND l.status = 'available' AND l.remaining > 0 AND l.expires_at < %s",
+        f"WHERE a.program_id = %s AND l.status = {LOT_AVAILABLE} AND l.remaining > 0 AND l.expires_at < %s",
         [program.pk, moment],
     )
     now = timezone.now()
@@ -152,13 +180,13 @@ def _expire(cursor, program, moment, as_of):
         cursor,
         "INSERT INTO loyalty_pointstransaction (account_id, kind, points, balance_after, status, reference, reason, "
         "fingerprint, lot_id, created_at) "
-        "SELECT d.account_id, 'expire', -d.points, d.balance_before - d.running, 'available', d.reference, %s, '', "
-        "d.lot_id, %s FROM job_due d ORDER BY d.account_id, d.running",
+        f"SELECT d.account_id, {EXPIRE}, -d.points, d.balance_before - d.running, {ROW_AVAILABLE}, d.reference, "
+        "%s, '', d.lot_id, %s FROM job_due d ORDER BY d.account_id, d.running",
         [_("Points expired"), now],
     )
     _sql(
         cursor,
-        "UPDATE loyalty_pointslot SET remaining = 0, status = 'expired' FROM job_due d "
+        f"UPDATE loyalty_pointslot SET remaining = 0, status = {LOT_EXPIRED} FROM job_due d "
         "WHERE loyalty_pointslot.id = d.lot_id",
     )
     accounts = _sql(
@@ -173,7 +201,7 @@ def _expire(cursor, program, moment, as_of):
     _sql(cursor, "DROP TABLE job_due")
     coupons = _sql(
         cursor,
-        "UPDATE loyalty_coupon SET status = 'expired' WHERE status = 'issued' AND valid_until < %s "
+        f"UPDATE loyalty_coupon SET status = {COUPON_EXPIRED} WHERE status = {COUPON_ISSUED} AND valid_until < %s "
         "AND template_id IN (SELECT id FROM loyalty_coupontemplate WHERE program_id = %s)",
         [moment, program.pk],
     )
@@ -195,18 +223,13 @@ def _qualifying_sql(program, tier: Tier, moment):
         return (
             "SELECT acc.member_id, SUM(t.points) AS value FROM loyalty_pointstransaction t "
             "JOIN loyalty_account acc ON acc.id = t.account_id "
-            "WHERE acc.program_id = %s AND t.kind = 'earn' AND t.order_id IS NOT NULL "
+            "WHERE acc.program_id = %s AND t.kind = %s AND t.order_id IS NOT NULL "
             "AND t.created_at >= %s AND t.created_at < %s GROUP BY acc.member_id",
-            [program.pk, start, end],
+            [program.pk, PointsTransaction.Kind.EARN.value, start, end],
         )
-    value = "COUNT(*)" if tier.metric == Tier.Metric.ORDERS else "SUM(o.amount - o.refunded_amount)"
-    status = " AND o.status <> 'refunded'" if tier.metric == Tier.Metric.ORDERS else ""
-    return (
-        f"SELECT o.member_id, {value} AS value FROM members_order o "
-        "JOIN loyalty_channelprogram cp ON cp.channel_id = o.channel_id "
-        f"WHERE cp.program_id = %s AND o.occurred_at >= %s AND o.occurred_at < %s{status} GROUP BY o.member_id",
-        [program.pk, start, end],
-    )
+    if tier.metric == Tier.Metric.ORDERS:
+        return spend.members_orders_sql(), [program.pk, start, end]
+    return spend.members_spend_sql(), [program.pk, start, end]
 
 
 def _tiers(cursor, program, moment, as_of):
@@ -242,12 +265,12 @@ def _tiers(cursor, program, moment, as_of):
         cursor,
         "CREATE TEMP TABLE job_moves AS SELECT account_id, tier_id, value, "
         "CASE WHEN qualifying_rank > current_rank THEN qualifying_rank "
-        "WHEN review AND value < retention_threshold AND downgrade = 'one_step' THEN current_rank - 1 "
+        f"WHEN review AND value < retention_threshold AND downgrade = {ONE_STEP} THEN current_rank - 1 "
         "WHEN review AND value < retention_threshold THEN qualifying_rank "
         "ELSE current_rank END AS new_rank, "
-        "CASE WHEN qualifying_rank > current_rank THEN 'upgrade' "
-        "WHEN review AND value < retention_threshold THEN 'downgrade' "
-        "WHEN review THEN 'retained' END AS reason "
+        f"CASE WHEN qualifying_rank > current_rank THEN {UPGRADE} "
+        f"WHEN review AND value < retention_threshold THEN {DOWNGRADE} "
+        f"WHEN review THEN {RETAINED} END AS reason "
         "FROM job_tiers WHERE qualifying_rank > current_rank OR review",
     )
     _lock_accounts(cursor, "SELECT account_id FROM job_moves", [])
@@ -303,7 +326,7 @@ def _birthday(cursor, program, moment, as_of):
         cursor,
         "CREATE TEMP TABLE job_due AS SELECT a.id AS account_id, t.birthday_points AS points "
         "FROM loyalty_account a JOIN loyalty_tier t ON t.id = a.tier_id JOIN members_member m ON m.id = a.member_id "
-        f"WHERE a.program_id = %s AND t.birthday_points > 0 AND m.status = 'active' AND {birthday_month} "
+        f"WHERE a.program_id = %s AND t.birthday_points > 0 AND m.status = {MEMBER_ACTIVE} AND {birthday_month} "
         "AND NOT EXISTS (SELECT 1 FROM loyalty_pointslot l WHERE l.account_id = a.id AND l.reference = %s)",
         [program.pk, month_param, reference],
     )
@@ -312,12 +335,12 @@ def _birthday(cursor, program, moment, as_of):
     from .rules import expiry_for
 
     expires = expiry_for(program, now)
-    # A negative balance is repaid first, as with any earning (the debt rule).
-    remaining = "d.points - " + debt_repaid_sql(balance="a.balance", points="d.points", vendor=connection.vendor)
+    # A negative balance is repaid first, as with any earning.
+    remaining = f"d.points - {repaid_sql('d.points', 'a.balance')}"
     _sql(
         cursor,
         "INSERT INTO loyalty_pointslot (account_id, points, remaining, status, available_at, expires_at, reference, "
-        f"created_at) SELECT d.account_id, d.points, {remaining}, 'available', %s, %s, %s, %s "
+        f"created_at) SELECT d.account_id, d.points, {remaining}, {LOT_AVAILABLE}, %s, %s, %s, %s "
         "FROM job_due d JOIN loyalty_account a ON a.id = d.account_id",
         [now, expires, reference, now],
     )
@@ -325,7 +348,7 @@ def _birthday(cursor, program, moment, as_of):
         cursor,
         "INSERT INTO loyalty_pointstransaction (account_id, kind, points, balance_after, status, reference, reason, "
         "idempotency_key, fingerprint, lot_id, expires_at, created_at) "
-        "SELECT d.account_id, 'earn', d.points, a.balance + d.points, 'available', %s, %s, "
+        f"SELECT d.account_id, {EARN}, d.points, a.balance + d.points, {ROW_AVAILABLE}, %s, %s, "
         "'birthday:' || %s || ':' || d.account_id || ':' || %s, '', l.id, %s, %s "
         "FROM job_due d JOIN loyalty_account a ON a.id = d.account_id "
         "JOIN loyalty_pointslot l ON l.account_id = d.account_id AND l.reference = %s",

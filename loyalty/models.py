@@ -1,4 +1,6 @@
 """What the programme gives: programs, tiers, earning rules, accounts, the points ledger, and the daily jobs' runs.
+One module over 500 lines on purpose: Django expects an app's models in one place, and the ledger's invariants
+span these tables (they are stated once, here).
 
 The ledger's rules (see README "Loyalty"):
 - `PointsTransaction` rows are append-only. An account's `balance` is the sum of its rows with status `available`.

@@ -9,20 +9,17 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from members.errors import IdempotencyConflict, NotFound, ValidationFailed
-from members.services import payload_fingerprint, require_active
+from core.errors import IdempotencyConflict, NotFound, ValidationFailed
+from core.idempotency import payload_fingerprint, replay_of
+from members.services import require_active
 
 from . import rules
 from .errors import CouponNotValid, InsufficientPoints, LimitExceeded, RewardUnavailable
+from .ledger import account_lock_or_create, accounts_lock, points_give_back, points_spend
 from .models import Coupon, CouponBatch, Fulfilment, Redemption, Reward
-from .services import (
-    account_lock_or_create,
-    accounts_lock,
-    points_give_back,
-    points_spend,
-    program_for_channel,
-)
+from .program_config import program_for_channel
 
 # No look-alikes (0/O, 1/I/L): codes are read out and typed at a till.
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -62,10 +59,7 @@ def redeemed_in_period(reward: Reward, account, now) -> int:
     return redemptions.aggregate(total=Sum("quantity"))["total"] or 0
 
 
-def _replayed(existing, fingerprint):
-    if existing.fingerprint != fingerprint:
-        raise IdempotencyConflict(_("This redemption_id was already used with a different payload."))
-    return existing, False
+REDEMPTION_CONFLICT = gettext_lazy("This redemption_id was already used with a different payload.")
 
 
 @transaction.atomic
@@ -75,9 +69,11 @@ def reward_redeem(*, channel, member, reward_code: str, quantity: int, redemptio
     fingerprint = payload_fingerprint(
         {"member": member.pk, "reward": reward_code, "quantity": quantity, "redemption_id": redemption_id}
     )
-    existing = Redemption.objects.filter(channel=channel, redemption_id=redemption_id).first()
-    if existing is not None:
-        return _replayed(existing, fingerprint)
+    replayed = replay_of(
+        Redemption.objects, fingerprint, REDEMPTION_CONFLICT, channel=channel, redemption_id=redemption_id
+    )
+    if replayed:
+        return replayed
     require_active(member)
     program = program_for_channel(channel)
     reward = Reward.objects.filter(program=program, code=reward_code).select_related("min_tier").first()
@@ -85,9 +81,11 @@ def reward_redeem(*, channel, member, reward_code: str, quantity: int, redemptio
         raise NotFound(_("No reward %(code)s in this programme.") % {"code": reward_code})
     account = account_lock_or_create(member=member, program=program)
     # A concurrent replay may have committed while this one waited for the account.
-    existing = Redemption.objects.filter(channel=channel, redemption_id=redemption_id).first()
-    if existing is not None:
-        return _replayed(existing, fingerprint)
+    replayed = replay_of(
+        Redemption.objects, fingerprint, REDEMPTION_CONFLICT, channel=channel, redemption_id=redemption_id
+    )
+    if replayed:
+        return replayed
     reward = (
         Reward.objects.select_for_update(of=("self",)).select_related("min_tier", "coupon_template").get(pk=reward.pk)
     )
@@ -141,6 +139,7 @@ def reward_redeem(*, channel, member, reward_code: str, quantity: int, redemptio
     return redemption, True
 
 
+@transaction.atomic(savepoint=False)
 def coupons_issue(*, template, member=None, count: int = 1, redemption=None, now=None) -> list[Coupon]:
     """Issue `count` coupons (unique unguessable codes; a rare clash is drawn again)."""
     now = now or timezone.now()
@@ -204,6 +203,22 @@ def coupon_redeem(*, channel, code: str, order_id: str = "", amount=None) -> Cou
     coupon.status, coupon.used_at, coupon.order_reference = Coupon.Status.USED, now, order_id or ""
     coupon.save(update_fields=["status", "used_at", "order_reference"])
     return coupon
+
+
+@transaction.atomic
+def rewards_stock_add(*, reward_ids, quantity: int) -> int:
+    """Add `quantity` to the stock of each reward, in one UPDATE with F() so that redemptions running meanwhile
+    lose nothing. A reward with unlimited stock is refused (nothing changes). Returns how many changed."""
+    if not isinstance(quantity, int) or quantity <= 0:
+        raise ValidationFailed(fields={"quantity": [_("Add at least 1.")]})
+    rewards = Reward.objects.filter(pk__in=list(reward_ids))
+    unlimited = list(rewards.filter(stock__isnull=True).values_list("code", flat=True))
+    if unlimited:
+        raise ValidationFailed(
+            _("These rewards have unlimited stock: %(codes)s.") % {"codes": ", ".join(sorted(unlimited))},
+            fields={"stock": [_("Unlimited stock cannot be added to.")]},
+        )
+    return rewards.update(stock=F("stock") + quantity)
 
 
 @transaction.atomic
@@ -293,6 +308,7 @@ def coupons_issue_batch(*, template, count: int, note: str = "", actor=None) -> 
     return batch
 
 
+@transaction.atomic(savepoint=False)
 def coupons_move(*, from_member, to_member) -> int:
     """A merge hands the merged-away member's coupons (used or not, for the record) to the member kept."""
     return Coupon.objects.filter(member=from_member).update(member=to_member)

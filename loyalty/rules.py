@@ -1,4 +1,5 @@
 """The earning rules' strategies: pure computation, no database writes (the preview tool and the services share it).
+Each kind of rule is a small class in `earning_rule_types`, picked by the rule's `kind`.
 
 Base earning: amount x points per unit x the tier's multiplier, rounded as the programme says, per order.
 An order rule adds a bonus on the matching amount (all of it, or the lines of its categories or SKUs): fixed points,
@@ -10,6 +11,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
+
+from core.registry import StrategyRegistry
 
 _ROUNDING = {"down": ROUND_FLOOR, "half_up": ROUND_HALF_UP, "up": ROUND_CEILING}
 
@@ -55,32 +58,108 @@ def _matching_amount(rule, amount: Decimal, lines) -> Decimal:
     return sum((line.amount for line in lines if line.category in rule.categories or line.sku in rule.skus), Decimal(0))
 
 
-def earning_compute(*, program, tier, rules, amount: Decimal, lines=(), channel_code="", store="", day=None):
-    """What an order earns, rule by rule."""
-    multiplier = tier.points_multiplier if tier is not None else Decimal(1)
+@dataclass
+class OrderFacts:
+    """What an order rule may look at."""
 
-    def base_on(value: Decimal) -> int:
-        return round_points(value * program.points_per_unit * multiplier, program.rounding)
+    program: object
+    multiplier: Decimal
+    amount: Decimal
+    lines: tuple = ()
+    channel_code: str = ""
+    store: str = ""
+    day: dt.date | None = None
 
-    earning = Earning(base=base_on(amount))
-    stacked, best = [], []
-    for rule in rules:
-        if rule.kind != "order" or (day is not None and not rule_in_force(rule, day)):
-            continue
-        if rule.channel_codes and channel_code not in rule.channel_codes:
-            continue
-        if rule.stores and store not in rule.stores:
-            continue
-        if rule.min_order_amount is not None and amount < rule.min_order_amount:
-            continue
-        matched = _matching_amount(rule, amount, lines)
+
+@dataclass
+class EventFacts:
+    """What an event rule may look at."""
+
+    type: str
+    name: str
+    channel_code: str
+    day: dt.date
+
+
+class EarningRuleType:
+    """One kind of earning rule. Each answers the questions of the three earning paths; a kind that has nothing to
+    say about an order, an event or a referral keeps the default (no bonus, no match)."""
+
+    key = ""
+
+    def order_bonus(self, rule, facts: OrderFacts) -> int:
+        return 0
+
+    def matches_event(self, rule, facts: EventFacts) -> bool:
+        return False
+
+    def rewards_referral(self, rule, day: dt.date) -> bool:
+        return False
+
+
+earning_rule_types = StrategyRegistry("earning rule")
+
+
+@earning_rule_types.register
+class OrderBonus(EarningRuleType):
+    """Fixed points and/or the base earning times (multiplier - 1) on the matching amount of an order."""
+
+    key = "order"
+
+    def order_bonus(self, rule, facts: OrderFacts) -> int:
+        if facts.day is not None and not rule_in_force(rule, facts.day):
+            return 0
+        if rule.channel_codes and facts.channel_code not in rule.channel_codes:
+            return 0
+        if rule.stores and facts.store not in rule.stores:
+            return 0
+        if rule.min_order_amount is not None and facts.amount < rule.min_order_amount:
+            return 0
+        matched = _matching_amount(rule, facts.amount, facts.lines)
         if matched <= 0:
-            continue
+            return 0
+        program = facts.program
         bonus = rule.points
         if rule.multiplier is not None:
             bonus += round_points(
-                matched * program.points_per_unit * multiplier * (rule.multiplier - 1), program.rounding
+                matched * program.points_per_unit * facts.multiplier * (rule.multiplier - 1), program.rounding
             )
+        return bonus
+
+
+@earning_rule_types.register
+class EventPoints(EarningRuleType):
+    """Fixed points for a behaviour event of the rule's type (and name, for a custom event) in its channels."""
+
+    key = "event"
+
+    def matches_event(self, rule, facts: EventFacts) -> bool:
+        return (
+            rule.event_type == facts.type
+            and rule_in_force(rule, facts.day)
+            and (facts.type != "custom" or rule.event_name == facts.name)
+            and (not rule.channel_codes or facts.channel_code in rule.channel_codes)
+        )
+
+
+@earning_rule_types.register
+class ReferralReward(EarningRuleType):
+    """Points to the referrer (and a welcome bonus to the referred member) on the referred member's first order."""
+
+    key = "referral"
+
+    def rewards_referral(self, rule, day: dt.date) -> bool:
+        return rule_in_force(rule, day) and rule.points > 0
+
+
+def earning_compute(*, program, tier, rules, amount: Decimal, lines=(), channel_code="", store="", day=None):
+    """What an order earns, rule by rule."""
+    multiplier = tier.points_multiplier if tier is not None else Decimal(1)
+    earning = Earning(base=round_points(amount * program.points_per_unit * multiplier, program.rounding))
+    facts = OrderFacts(program, multiplier, amount, tuple(lines), channel_code, store, day)
+    stacked, best = [], []
+    for rule in rules:
+        bonus = earning_rule_types.get(rule.kind).order_bonus(rule, facts)
         if bonus > 0:
             (best if rule.combine == "best" else stacked).append((rule, bonus))
     earning.bonuses = stacked + ([max(best, key=lambda pair: pair[1])] if best else [])
@@ -111,20 +190,3 @@ def expiry_for(program, available_at: dt.datetime) -> dt.datetime | None:
         year = available_at.astimezone(zone).year + 1
         return dt.datetime(year + 1, 1, 1, tzinfo=zone)
     return available_at + dt.timedelta(days=program.expiry_days)
-
-
-# --- the debt rule ---------------------------------------------------------------------------------------------------
-# A reversal that finds its points already spent leaves the balance negative (a debt). Points that become available
-# on an account in debt repay it first: what they repay does not remain in their lot. Stated once here, in Python
-# for single writes and as SQL for the set-based ones (earning in one statement, the daily jobs).
-
-
-def debt_repaid(*, balance: int, points: int) -> int:
-    """Of `points` (>= 0) becoming available on an account whose balance is `balance`, how many repay its debt."""
-    return min(points, max(0, -balance))
-
-
-def debt_repaid_sql(*, balance: str, points: str, vendor: str) -> str:
-    """`debt_repaid` as an SQL expression over the SQL expressions `balance` and `points`."""
-    least, greatest = ("LEAST", "GREATEST") if vendor == "postgresql" else ("MIN", "MAX")
-    return f"{least}({points}, {greatest}(0, -({balance})))"

@@ -16,7 +16,8 @@ def run_daily_jobs(as_of: str | None = None) -> dict:
     """The daily jobs for every active programme (the beat schedule runs this once a day)."""
     day = dt.date.fromisoformat(as_of) if as_of else timezone.localdate()
     result = {
-        program.code: jobs.daily_run(program=program, as_of=day) for program in Program.objects.filter(is_active=True)
+        program.code: {run.job: run.counts for run in jobs.jobs_run(program=program, as_of=day)}
+        for program in Program.objects.filter(is_active=True)
     }
     result["members_erased"] = member_services.members_erase_retained()
     return result

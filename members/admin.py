@@ -1,4 +1,8 @@
-"""The operators' daily tool for members, channels and API keys. Thin: every change calls a service."""
+"""The operators' daily tool for members, channels and API keys. Thin: every change calls a service.
+
+Over 500 lines: the member page, its actions and the duplicate finder are one screen for operators; other
+apps add to it through the admin site's registries (config/admin.py), not here.
+"""
 
 import contextlib
 
@@ -16,8 +20,10 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from . import hooks, selectors, services
-from .errors import DomainError
+from core.errors import DomainError
+
+from . import selectors, services
+from .filters import MemberFilter
 from .importing.admin import MemberImportExportMixin, OrderHistoryImportMixin
 from .masking import can_view_personal_data, mask_email, mask_phone
 from .models import (
@@ -177,15 +183,17 @@ class BirthdayMonthFilter(admin.SimpleListFilter):
 
 
 class TagFilter(admin.SimpleListFilter):
+    """The API's `tag` filter (MemberFilter), offered as a list of tags."""
+
     title = gettext_lazy("tag")
     parameter_name = "tag"
 
     def lookups(self, request, model_admin):
-        return [(str(tag.pk), tag.name) for tag in Tag.objects.all()[:200]]
+        return [(tag.name, tag.name) for tag in Tag.objects.all()[:200]]
 
     def queryset(self, request, queryset):
         if self.value():
-            return queryset.filter(member_tags__tag_id=self.value())
+            return MemberFilter(data={"tag": self.value()}, queryset=queryset, request=request).qs
         return queryset
 
 
@@ -306,17 +314,7 @@ class MemberForm(forms.ModelForm):
     def clean_email(self):
         return self._normalised("email", normalize_email)
 
-    def clean_birthday(self):
-        birthday = self.cleaned_data.get("birthday")
-        if birthday and birthday > timezone.localdate():
-            raise forms.ValidationError(_("A birthday cannot be in the future."))
-        return birthday
-
-    def clean(self):
-        cleaned = super().clean()
-        if not self.instance.pk and not (cleaned.get("phone") or cleaned.get("email")):
-            raise forms.ValidationError(_("Give at least a phone number or an e-mail address."))
-        return cleaned
+    # The birthday and contact rules are the model's (its field validator and clean()), run by the form.
 
     def consents(self):
         return {channel: self.cleaned_data[f"consent_{channel}"] for channel in ("sms", "email", "wechat")}
@@ -347,7 +345,23 @@ class MemberAdmin(MemberImportExportMixin, admin.ModelAdmin):
     raw_id_fields = ["referrer"]
     show_full_result_count = False
     list_per_page = 50
-    actions = ["add_tag", "remove_tag", "freeze", "unfreeze", "merge_two"]
+    own_actions = ["add_tag", "remove_tag", "freeze", "unfreeze", "merge_two"]
+
+    @property
+    def actions(self):
+        # Higher apps add actions to the member list through the site's `member_actions` (config.admin).
+        return [*self.own_actions, *self.admin_site.member_actions]
+
+    def get_actions(self, request):
+        # An action another app adds may name the permission it needs (`required_permission`): offered only then.
+        actions = super().get_actions(request)
+        return {
+            name: action
+            for name, action in actions.items()
+            if not getattr(action[0], "required_permission", None)
+            or request.user.has_perm(action[0].required_permission)
+        }
+
     inlines = [
         NoteInline,
         IdentityInline,
@@ -414,9 +428,7 @@ class MemberAdmin(MemberImportExportMixin, admin.ModelAdmin):
         if obj is not None:
             context["can_export_personal_data"] = request.user.has_perm("members.export_personal_data")
             context["can_erase_member"] = request.user.has_perm("members.erase_member")
-            context["member_panels"] = [
-                panel for result in hooks.member_panels.send(member=obj, request=request) for panel in (result or [])
-            ]
+            context["member_panels"] = self.admin_site.member_panels.collect(member=obj, request=request)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
@@ -490,7 +502,7 @@ class MemberAdmin(MemberImportExportMixin, admin.ModelAdmin):
     @admin.action(description=gettext_lazy("Unfreeze the selected members"), permissions=["change"])
     def unfreeze(self, request, queryset):
         count = services.members_set_status(
-            member_ids=queryset.filter(status=Member.Status.FROZEN).values_list("pk", flat=True),
+            member_ids=queryset.values_list("pk", flat=True),
             status=Member.Status.ACTIVE,
             actor=request.user,
         )
@@ -713,7 +725,7 @@ class MemberMergeAdmin(ReadOnlyAdmin):
     search_fields = ["kept__member_no", "dropped__member_no"]
 
 
-def _member_cards(request):
+def member_cards(*, request):
     today = timezone.localdate()
     stats = Member.objects.aggregate(
         total=Count("id", filter=Q(merged_into__isnull=True)),
@@ -733,6 +745,3 @@ def _member_cards(request):
             }
         )
     return cards
-
-
-hooks.dashboard_cards.register(_member_cards)

@@ -1,36 +1,8 @@
-"""The domain errors of the whole product: one hierarchy with stable codes.
-
-Services raise them; the API's exception handler renders them as API.md's error body and the admin shows their
-message. Higher apps (loyalty, campaigns, analytics) subclass `DomainError` in their own `errors.py`.
-"""
+"""Refusals about members, their orders and imports (the shared hierarchy is in `core.errors`)."""
 
 from django.utils.translation import gettext_lazy as _
 
-
-class DomainError(Exception):
-    """A refusal a person can act on. `code` is stable; `status` is the HTTP status the API answers with."""
-
-    code = "domain_error"
-    status = 409
-    default_message = _("The request could not be carried out.")
-
-    def __init__(self, message=None, *, fields=None, **extra):
-        self.message = str(message or self.default_message)
-        self.fields = fields
-        self.extra = extra
-        super().__init__(self.message)
-
-
-class ValidationFailed(DomainError):
-    code = "validation_error"
-    status = 400
-    default_message = _("Some fields are not valid.")
-
-
-class NotFound(DomainError):
-    code = "not_found"
-    status = 404
-    default_message = _("Not found.")
+from core.errors import DomainError
 
 
 class DuplicateMember(DomainError):
@@ -41,11 +13,6 @@ class DuplicateMember(DomainError):
 class MemberNotActive(DomainError):
     code = "member_not_active"
     default_message = _("This member is frozen or closed and can neither earn nor redeem.")
-
-
-class IdempotencyConflict(DomainError):
-    code = "idempotency_conflict"
-    default_message = _("This id was already used with a different payload.")
 
 
 class MergeRefused(DomainError):

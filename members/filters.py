@@ -1,10 +1,12 @@
-"""One FilterSet per list, used by the API and the admin."""
+"""The member list's filters, one FilterSet for the partner API (`GET /members/`) and, where the admin filters the
+same thing (the tag), for the admin's list filter too. `tier` asks the apps that know tiers
+(`members.extensions.member_tier_filter`); without one it answers 400."""
 
 import django_filters
 from django.utils.translation import gettext as _
 from rest_framework.exceptions import ValidationError
 
-from . import hooks
+from . import extensions
 from .models import Member
 from .normalize import normalize_email, normalize_phone
 
@@ -45,8 +47,8 @@ class MemberFilter(django_filters.FilterSet):
         return queryset.filter(identities__channel=self.channel, identities__external_id=value)
 
     def filter_tier(self, queryset, name, value):
-        if not hooks.member_tier_filter.receivers:
+        if not len(extensions.member_tier_filter):
             raise ValidationError({"tier": [_("Tiers are not configured.")]})
-        for receiver in hooks.member_tier_filter.receivers:
-            queryset = receiver(queryset=queryset, tier_code=value, channel=self.channel)
+        for entry in extensions.member_tier_filter:
+            queryset = entry(queryset=queryset, tier_code=value, channel=self.channel)
         return queryset

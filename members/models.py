@@ -1,7 +1,15 @@
+"""Who the customer is: channels and their API keys, members, identities, tags, consents, orders, refunds, events,
+merges and import jobs. One module over 500 lines on purpose: Django expects an app's models in one place, and
+these tables are one schema that every other module reads.
+"""
+
+import datetime as dt
 import hashlib
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 # The scopes a partner's API key may carry (API.md: Authentication and scopes).
@@ -105,6 +113,27 @@ class MemberNumberCounter(models.Model):
         return str(self.last_value)
 
 
+BIRTHDAY_EARLIEST = dt.date(1900, 1, 1)
+CONTACT_REQUIRED = _("Give at least one of phone, email or external_id.")
+
+
+def validate_birthday(value: dt.date) -> None:
+    """A birthday is a day from 1900 to today (in the programme's time zone): the one rule for the API, the admin,
+    the import and the services (the lower bound is also a database constraint)."""
+    if value > timezone.localdate():
+        raise ValidationError(_("A birthday cannot be in the future."), code="birthday_in_future")
+    if value < BIRTHDAY_EARLIEST:
+        raise ValidationError(_("A birthday before 1900 is not plausible."), code="birthday_not_plausible")
+
+
+def validate_contact(*, phone=None, email=None, external_id=None) -> None:
+    """A new member needs a way to be found again: a phone, an e-mail or a channel's id for them. Not a database
+    constraint: a member known by a channel identity alone has neither, and a merged-away member gives its
+    contacts to the member it joined."""
+    if not (phone or email or external_id):
+        raise ValidationError(CONTACT_REQUIRED, code="contact_required")
+
+
 class Member(models.Model):
     """One person across every channel and programme."""
 
@@ -125,7 +154,7 @@ class Member(models.Model):
     phone = models.CharField(_("phone"), max_length=20, null=True, blank=True)
     email = models.CharField(_("e-mail"), max_length=254, null=True, blank=True)
     gender = models.CharField(_("gender"), max_length=10, choices=Gender.choices, default=Gender.UNKNOWN)
-    birthday = models.DateField(_("birthday"), null=True, blank=True)
+    birthday = models.DateField(_("birthday"), null=True, blank=True, validators=[validate_birthday])
     city = models.CharField(_("city"), max_length=100, blank=True)
     country = models.CharField(_("country"), max_length=2, blank=True, help_text=_("ISO 3166 code, such as CN."))
     language = models.CharField(_("language"), max_length=10, blank=True)
@@ -199,13 +228,25 @@ class Member(models.Model):
             models.CheckConstraint(
                 condition=models.Q(imported_spend__gte=0), name="member_imported_spend_not_negative"
             ),
+            models.CheckConstraint(
+                condition=models.Q(birthday__gte=BIRTHDAY_EARLIEST),
+                name="member_birthday_plausible",
+                violation_error_message=_("A birthday before 1900 is not plausible."),
+            ),
         ]
         indexes = [
             models.Index(fields=["referrer"], condition=models.Q(referrer__isnull=False), name="member_referrer_idx")
         ]
 
+    # Not a field: the channel id `member_create` links once the member is saved; it counts as a contact.
+    external_id_to_link = ""
+
     def __str__(self):
         return f"{self.name} ({self.member_no})"
+
+    def clean(self):
+        if self._state.adding:
+            validate_contact(phone=self.phone, email=self.email, external_id=self.external_id_to_link)
 
     @property
     def is_active(self):

@@ -107,17 +107,16 @@ def parse_date(raw):
         raise ValueError(_("This date does not exist.")) from None
 
 
-def check_birthday(birthday: dt.date, today=None) -> dt.date:
-    today = today or timezone.localdate()
-    if birthday > today:
-        raise ValueError(_("A birthday cannot be in the future."))
-    if birthday.year < 1900:
-        raise ValueError(_("A birthday before 1900 is not plausible."))
+def parse_birthday(raw):
+    """A written birthday checked by the model's rule (`members.models.validate_birthday`)."""
+    from .models import validate_birthday
+
+    birthday = parse_date(raw)
+    try:
+        validate_birthday(birthday)
+    except ValidationError as error:
+        raise ValueError(error.messages[0]) from None
     return birthday
-
-
-def parse_birthday(raw, today=None):
-    return check_birthday(parse_date(raw), today)
 
 
 # Times outside these years are typing errors or probes; refusing them at the edge also keeps every later sum

@@ -3,7 +3,7 @@
 from django.db.models import Count, Prefetch, Q
 from django.db.models.functions import Right
 
-from . import hooks
+from . import extensions
 from .models import (
     ApiKey,
     Channel,
@@ -41,7 +41,7 @@ def members_visible_to(*, channel, queryset=None):
     queryset = Member.objects.all() if queryset is None else queryset
     if channel is None:
         return queryset
-    for condition in hooks.member_visibility.send(channel=channel):
+    for condition in [entry(channel=channel) for entry in extensions.member_visibility]:
         if condition is not None:
             queryset = queryset.filter(condition)
     return queryset
@@ -85,7 +85,8 @@ def member_consents(member) -> dict:
 def members_loyalty_summary(*, members, channel=None) -> dict:
     """{member_id: {"tier", "points"}} from the loyalty app when installed; empty balances otherwise."""
     summary = {member.pk: {"tier": None, "points": {"balance": 0, "pending": 0}} for member in members}
-    for result in hooks.member_loyalty_summary.send(members=members, channel=channel):
+    for entry in extensions.member_loyalty_summary:
+        result = entry(members=members, channel=channel)
         for member_id, values in (result or {}).items():
             summary[member_id].update(values)
     return summary
@@ -128,7 +129,8 @@ def duplicate_candidates(*, limit: int = 200) -> list[dict]:
 def member_personal_data(*, member) -> dict:
     """Everything the CRM holds about one person, as JSON-able data (PIPL/GDPR access and portability).
 
-    The members app's part here; higher apps add theirs through `hooks.member_personal_data` (points and the ledger,
+    The members app's part here; higher apps add theirs through `extensions.member_personal_data` (points and the
+    ledger,
     coupons, redemptions, badges, messages). A fixed number of queries per section, however long the history."""
     from django.utils import timezone
 
@@ -204,6 +206,6 @@ def member_personal_data(*, member) -> dict:
             .values("action", "changes", "created_at")
         ),
     }
-    for result in hooks.member_personal_data.send(member=member):
+    for result in [entry(member=member) for entry in extensions.member_personal_data]:
         data.update(result or {})
     return data

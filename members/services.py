@@ -1,4 +1,8 @@
-"""Every write of the members app: one function per business action, keyword-only, atomic."""
+"""Every write of the members app: one function per business action, keyword-only, atomic.
+
+Over 500 lines because it holds every write of the app on purpose (channels and keys, members, statuses, tags,
+identities, merge, orders, refunds, events), in sections; the import's writes are in `members/importing/`.
+"""
 
 import datetime as dt
 import hashlib
@@ -13,16 +17,12 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from . import hooks
-from .db import insert_unless_exists, sequence_values
-from .errors import (
-    DuplicateMember,
-    IdempotencyConflict,
-    MemberNotActive,
-    MergeRefused,
-    RefundExceedsOrder,
-    ValidationFailed,
-)
+from core.db import insert_unless_exists, sequence_values
+from core.errors import ValidationFailed
+from core.idempotency import canonical, payload_fingerprint, replay, replay_of
+
+from . import events
+from .errors import DuplicateMember, MemberNotActive, MergeRefused, RefundExceedsOrder
 from .models import (
     API_SCOPES,
     ApiKey,
@@ -42,6 +42,7 @@ from .models import (
     Refund,
     Tag,
     api_key_hash,
+    validate_contact,
 )
 from .normalize import check_event_attributes, clean_text
 
@@ -56,7 +57,7 @@ CONSENT_CHANNELS = [choice.value for choice in Consent.Channel]
 def channel_get_or_create(*, code: str, name: str = "", kind: str = Channel.Kind.PARTNER) -> Channel:
     channel, created = Channel.objects.get_or_create(code=code, defaults={"name": name or code, "kind": kind})
     if created:
-        hooks.channel_created.send(channel=channel)
+        events.channel_created.send(channel=channel)
     return channel
 
 
@@ -158,15 +159,20 @@ def _raise_if_taken(*, phone=None, email=None, channel=None, external_id=None, e
             raise _duplicate_error(member_no, field)
 
 
+def _refusal(error: ValidationError) -> ValidationFailed:
+    """Django's ValidationError (a model rule) as the API's refusal, with API.md's field names."""
+    by_field = error.message_dict if hasattr(error, "error_dict") else {"__all__": error.messages}
+    fields = {("non_field_errors" if name == "__all__" else name): messages for name, messages in by_field.items()}
+    first = next(iter(fields.values()))[0]
+    return ValidationFailed(first, fields=fields)
+
+
 def _full_clean(member: Member) -> None:
+    """The model's own rules (birthday, contact, choices, lengths): DRF and the import never call full_clean."""
     try:
         member.full_clean(exclude=["member_no", "phone", "email"], validate_unique=False)
     except ValidationError as error:
-        raise ValidationFailed(fields=error.message_dict) from None
-    if member.birthday and member.birthday > timezone.localdate():
-        raise ValidationFailed(
-            _("A birthday cannot be in the future."), fields={"birthday": [_("A birthday cannot be in the future.")]}
-        )
+        raise _refusal(error) from None
 
 
 @transaction.atomic
@@ -236,11 +242,10 @@ def member_create(
     actor=None,
 ) -> Member:
     """Sign a person up. `phone` and `email` must already be normalised (see `members.normalize`)."""
-    if not (phone or email or external_id):
-        raise ValidationFailed(
-            _("Give at least one of phone, email or external_id."),
-            fields={"non_field_errors": [_("Give at least one of phone, email or external_id.")]},
-        )
+    try:
+        validate_contact(phone=phone, email=email, external_id=external_id)
+    except ValidationError as error:
+        raise _refusal(error) from None
     if external_id and channel is None:
         raise ValidationFailed(fields={"external_id": [_("An external id needs a channel.")]})
     _raise_if_taken(phone=phone, email=email, channel=channel, external_id=external_id)
@@ -258,6 +263,7 @@ def member_create(
         join_channel=channel,
         referrer=referrer,
     )
+    member.external_id_to_link = external_id or ""
     _full_clean(member)
     try:
         # A savepoint, so that losing a race with a concurrent sign-up becomes a clean 409, not a broken transaction.
@@ -271,7 +277,7 @@ def member_create(
     if consents:
         _consents_apply(member=member, consents=consents, source=_source(channel, actor), actor=actor)
     _history(member, "created", actor=actor, channel=channel)
-    hooks.member_joined.send(member=member, channel=channel)
+    events.member_joined.send(member=member, channel=channel)
     return member
 
 
@@ -342,7 +348,7 @@ def _join(*, member, channel, phone, email, external_id, consents=None, referrer
     if new_consents:
         _consents_apply(member=member, consents=new_consents, source=_source(channel, None))
     _history(member, "joined", changes={key: _jsonable(value) for key, value in fills.items()}, channel=channel)
-    hooks.member_joined.send(member=member, channel=channel)
+    events.member_joined.send(member=member, channel=channel)
 
 
 def _source(channel, actor) -> str:
@@ -400,18 +406,21 @@ def _jsonable(value):
     return value
 
 
+# The statuses a member may come from, where not every one may: only a frozen member is unfrozen (a closed
+# member is not reopened by "unfreeze").
+STATUS_CHANGES_FROM = {Member.Status.ACTIVE: (Member.Status.FROZEN,)}
+
+
 @transaction.atomic
 def members_set_status(*, member_ids, status: str, actor=None, reason: str = "") -> int:
-    """Freeze, unfreeze or close members; a merged member stays closed. Returns how many changed."""
+    """Freeze, unfreeze or close members; a merged member stays closed, and only a frozen member becomes active
+    again. Members the change does not apply to are left alone. Returns how many changed."""
     if status not in Member.Status.values:
         raise ValidationFailed(fields={"status": [_("Unknown status.")]})
-    targets = list(
-        Member.objects.select_for_update()
-        .filter(pk__in=list(member_ids), merged_into__isnull=True)
-        .exclude(status=status)
-        .order_by("pk")
-        .values_list("pk", "status")
-    )
+    candidates = Member.objects.filter(pk__in=list(member_ids), merged_into__isnull=True).exclude(status=status)
+    if status in STATUS_CHANGES_FROM:
+        candidates = candidates.filter(status__in=STATUS_CHANGES_FROM[status])
+    targets = list(candidates.select_for_update().order_by("pk").values_list("pk", "status"))
     if not targets:
         return 0
     now = timezone.now()
@@ -483,7 +492,7 @@ _FILLABLE = ("birthday", "city", "country", "language")
 def members_merge(*, keep: Member, drop: Member, by=None) -> MemberMerge:
     """Move everything `drop` has to `keep`, close `drop` with a pointer to `keep`, and record it.
 
-    Higher apps move their own rows (points, coupons, messages) through `hooks.member_merged`, in this transaction.
+    Higher apps move their own rows (points, coupons, messages) through `events.member_merged`, in this transaction.
     """
     if keep.pk == drop.pk:
         raise MergeRefused(_("A member cannot be merged into itself."))
@@ -537,7 +546,7 @@ def members_merge(*, keep: Member, drop: Member, by=None) -> MemberMerge:
     for field, value in fills.items():
         setattr(keep, field, value)
     keep.save(update_fields=[*fills, "updated_at"])
-    for result in hooks.member_merged.send(kept=keep, dropped=drop):
+    for result in events.member_merged.send(kept=keep, dropped=drop):
         moved.update(result or {})
     merge = MemberMerge.objects.create(kept=keep, dropped=drop, merged_by=by, moved={**moved, "contact": contact})
     _history(keep, "merged_in", changes={"from": drop.member_no, **moved}, actor=by)
@@ -637,7 +646,7 @@ def _members_erase(*, member_ids, reason: str, source: str, actor=None, channel=
     for merge in merges:
         merge.moved = {key: value for key, value in merge.moved.items() if key != "contact"}
     MemberMerge.objects.bulk_update(merges, ["moved"])
-    hooks.members_erased.send(member_ids=ids)
+    events.members_erased.send(member_ids=ids)
     MemberHistory.objects.bulk_create(
         MemberHistory(
             member_id=pk, action="erased", changes={"reason": reason, "source": source}, actor=actor, channel=channel
@@ -650,27 +659,15 @@ def _members_erase(*, member_ids, reason: str, source: str, actor=None, channel=
 # --- orders, refunds, events: the facts loyalty and analytics read -----------------------------------------------
 
 
+def _conflict(what):
+    def message(existing):
+        return _("%(what)s %(id)s was already received with a different payload.") % {"what": what, "id": existing}
+
+    return message
+
+
 _CENT = Decimal("0.01")
 _json_string = json.encoder.encode_basestring  # what json.dumps(..., ensure_ascii=False) writes for a string
-
-
-def _canonical(value):
-    if isinstance(value, Decimal):
-        return format(value.quantize(Decimal("0.01")), "f")
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {key: _canonical(item) for key, item in sorted(value.items())}
-    if isinstance(value, list | tuple):
-        return [_canonical(item) for item in value]
-    return value
-
-
-def payload_fingerprint(payload: dict) -> str:
-    """The same request, however its JSON was spelled (key order, 10 vs 10.00, time zone), has one fingerprint."""
-    return hashlib.sha256(json.dumps(_canonical(payload), ensure_ascii=False).encode()).hexdigest()
 
 
 def order_fingerprint(*, order_id, member_id, amount, currency, occurred_at, store, lines=()) -> str:
@@ -697,14 +694,6 @@ def order_fingerprint(*, order_id, member_id, amount, currency, occurred_at, sto
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _replay(existing, fingerprint, what):
-    if existing.fingerprint != fingerprint:
-        raise IdempotencyConflict(
-            _("%(what)s %(id)s was already received with a different payload.") % {"what": what, "id": existing}
-        )
-    return existing, False
-
-
 def require_active(member):
     if member.status != Member.Status.ACTIVE:
         raise MemberNotActive(
@@ -728,7 +717,7 @@ def order_record(
 ) -> tuple[Order, bool]:
     """Record an order once per (channel, order_id). Returns (order, created); a replay returns the original.
 
-    Loyalty earns through `hooks.order_recorded` in this transaction (unless `award` is off, for loaded history).
+    Loyalty earns through `events.order_recorded` in this transaction (unless `award` is off, for loaded history).
     """
     lines = [dict(line) for line in lines]
     fingerprint = order_fingerprint(
@@ -762,7 +751,7 @@ def order_record(
     # Insert-first keeps a new order to one statement; a replay (even a concurrent one, which waits for the first
     # to commit) finds the row and answers with the original.
     if not insert_unless_exists(order, unique_fields=["channel", "order_id"]):
-        return _replay(Order.objects.get(channel=channel, order_id=order_id), fingerprint, _("Order"))
+        return replay(Order.objects.get(channel=channel, order_id=order_id), fingerprint, _conflict(_("Order")))
     if lines:
         OrderLine.objects.bulk_create(
             OrderLine(
@@ -775,7 +764,7 @@ def order_record(
             )
             for line in lines
         )
-    hooks.order_recorded.send(order=order, award=award)
+    events.order_recorded.send(order=order, award=award)
     return order, True
 
 
@@ -784,16 +773,16 @@ def refund_record(*, channel: Channel, order: Order, refund_id: str, amount: Dec
     """Record a refund once per (channel, refund_id); refunds of one order never exceed its amount."""
     lines = [dict(line) for line in lines]
     fingerprint = payload_fingerprint({"order": order.pk, "refund_id": refund_id, "amount": amount, "lines": lines})
-    existing = Refund.objects.filter(channel=channel, refund_id=refund_id).first()
-    if existing is not None:
-        return _replay(existing, fingerprint, _("Refund"))
+    replayed = replay_of(Refund.objects, fingerprint, _conflict(_("Refund")), channel=channel, refund_id=refund_id)
+    if replayed:
+        return replayed
     if amount <= 0:
         raise ValidationFailed(fields={"amount": [_("A refund amount must be more than 0.")]})
     order = Order.objects.select_for_update().get(pk=order.pk)
     # Re-check under the order's lock: a concurrent replay may have committed meanwhile.
-    existing = Refund.objects.filter(channel=channel, refund_id=refund_id).first()
-    if existing is not None:
-        return _replay(existing, fingerprint, _("Refund"))
+    replayed = replay_of(Refund.objects, fingerprint, _conflict(_("Refund")), channel=channel, refund_id=refund_id)
+    if replayed:
+        return replayed
     if order.refunded_amount + amount > order.amount:
         raise RefundExceedsOrder(
             _("Order %(order)s is %(amount)s and %(refunded)s is refunded already; %(asked)s more is too much.")
@@ -804,13 +793,13 @@ def refund_record(*, channel: Channel, order: Order, refund_id: str, amount: Dec
         refund_id=refund_id,
         order=order,
         amount=amount,
-        lines=_canonical(lines),
+        lines=canonical(lines),
         fingerprint=fingerprint,
     )
     order.refunded_amount += amount
     order.status = Order.Status.REFUNDED if order.refunded_amount == order.amount else Order.Status.PARTIALLY_REFUNDED
     order.save(update_fields=["refunded_amount", "status"])
-    hooks.refund_recorded.send(refund=refund, order=order)
+    events.refund_recorded.send(refund=refund, order=order)
     return refund, True
 
 
@@ -840,9 +829,9 @@ def event_record(
             "attributes": attributes,
         }
     )
-    existing = Event.objects.filter(channel=channel, event_id=event_id).first()
-    if existing is not None:
-        return _replay(existing, fingerprint, _("Event"))
+    replayed = replay_of(Event.objects, fingerprint, _conflict(_("Event")), channel=channel, event_id=event_id)
+    if replayed:
+        return replayed
     if type not in Event.Type.values:
         raise ValidationFailed(fields={"type": [_("Unknown event type.")]})
     if type == Event.Type.CUSTOM and not name:
@@ -861,6 +850,6 @@ def event_record(
                 fingerprint=fingerprint,
             )
     except IntegrityError:
-        return _replay(Event.objects.get(channel=channel, event_id=event_id), fingerprint, _("Event"))
-    hooks.event_recorded.send(event=event)
+        return replay(Event.objects.get(channel=channel, event_id=event_id), fingerprint, _conflict(_("Event")))
+    events.event_recorded.send(event=event)
     return event, True

@@ -7,9 +7,9 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.errors import NotFound, ValidationFailed
 from loyalty.api.views import ProgramMixin
 from loyalty.models import CouponTemplate
-from members.errors import NotFound, ValidationFailed
 
 from .. import results, selectors, sending, services, webhooks
 from ..models import Campaign, Message, Recipient, Segment, Webhook

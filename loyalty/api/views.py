@@ -7,13 +7,13 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.errors import NotFound, ValidationFailed
 from members import selectors as member_selectors
 from members import services as member_services
-from members.errors import NotFound, ValidationFailed
 from members.models import Order
 from members.normalize import normalize_phone
 
-from .. import badges, rewards, selectors, services
+from .. import adjustments, badges, ledger, partner, program_config, rewards, selectors
 from .. import rewards_selectors as reward_selectors
 from ..models import Reward
 from . import serializers as s
@@ -27,7 +27,7 @@ class ProgramMixin:
     @property
     def program(self):
         if not hasattr(self, "_program"):
-            self._program = services.program_for_channel(self.channel)
+            self._program = program_config.program_for_channel(self.channel)
         return self._program
 
     def member(self, *, member_no=None, phone=None):
@@ -74,7 +74,7 @@ class OrderCreateView(ProgramMixin, APIView):
                 }
             )
         member = self.member(member_no=values.get("member_no"), phone=values.get("phone"))
-        order, created = services.partner_order_record(
+        order, created = partner.partner_order_record(
             channel=self.channel,
             order_id=values["order_id"],
             member=member,
@@ -105,7 +105,7 @@ class RefundCreateView(ProgramMixin, APIView):
         data = s.RefundInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        refund, created = services.partner_refund_record(
+        refund, created = partner.partner_refund_record(
             channel=self.channel,
             order=order,
             refund_id=values["refund_id"],
@@ -128,7 +128,7 @@ class EventCreateView(ProgramMixin, APIView):
         data = s.EventInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        event, created = services.partner_event_record(
+        event, created = partner.partner_event_record(
             channel=self.channel,
             event_id=values["event_id"],
             member=self.member(member_no=values["member_no"]),
@@ -171,8 +171,8 @@ class AdjustmentCreateView(ProgramMixin, APIView):
         values = data.validated_data
         member = self.member(member_no=member_no)
         member_services.require_active(member)
-        account = services.account_get_or_create(member=member, program=self.program)
-        row, created = services.points_adjust(
+        account = ledger.account_get_or_create(member=member, program=self.program)
+        row, created = adjustments.points_adjust(
             account=account,
             points=values["points"],
             reason=values["reason"],

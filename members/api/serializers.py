@@ -1,10 +1,9 @@
 """Input and output serializers of the members endpoints; plain Serializers, one per direction."""
 
-from django.utils.translation import gettext as _
 from rest_framework import serializers
 
-from ..models import Member
-from ..normalize import check_birthday, normalize_email, normalize_phone
+from ..models import Member, validate_birthday, validate_contact
+from ..normalize import normalize_email, normalize_phone
 
 
 class ConsentsSerializer(serializers.Serializer):
@@ -25,7 +24,9 @@ class MemberWriteSerializer(serializers.Serializer):
     phone = serializers.CharField(max_length=40, required=False, allow_blank=True, allow_null=True)
     email = serializers.CharField(max_length=254, required=False, allow_blank=True, allow_null=True)
     gender = serializers.ChoiceField(choices=Member.Gender.values, required=False)
-    birthday = serializers.DateField(required=False, allow_null=True, input_formats=["iso-8601"])
+    birthday = serializers.DateField(
+        required=False, allow_null=True, input_formats=["iso-8601"], validators=[validate_birthday]
+    )
     city = serializers.CharField(max_length=100, required=False, allow_blank=True)
     consents = ConsentsSerializer(required=False)
 
@@ -35,17 +36,14 @@ class MemberWriteSerializer(serializers.Serializer):
     def validate_email(self, value):
         return _normalised(normalize_email, value) if value else None
 
-    def validate_birthday(self, value):
-        return _normalised(check_birthday, value) if value else value
-
 
 class MemberCreateSerializer(MemberWriteSerializer):
     external_id = serializers.CharField(max_length=128, required=False, allow_blank=True)
     referrer_member_no = serializers.CharField(max_length=16, required=False, allow_blank=True)
 
     def validate(self, attrs):
-        if not (attrs.get("phone") or attrs.get("email") or attrs.get("external_id")):
-            raise serializers.ValidationError(_("Give at least one of phone, email or external_id."))
+        # DRF turns Django's ValidationError from here into a 400 with non_field_errors.
+        validate_contact(phone=attrs.get("phone"), email=attrs.get("email"), external_id=attrs.get("external_id"))
         return attrs
 
 

@@ -5,8 +5,10 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.response import Response
 
+from core.errors import NotFound, ValidationFailed
+
 from .. import selectors, services
-from ..errors import DuplicateMember, NotFound, ValidationFailed
+from ..errors import DuplicateMember
 from ..filters import MemberFilter
 from .serializers import MemberCreateSerializer, MemberSerializer, MemberUpdateSerializer
 

@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 
 from charset_normalizer import from_bytes
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from members.errors import ImportFailed
+from members.models import validate_contact
 from members.normalize import (
     CONTROL_CHARACTERS,
     clean_text,
@@ -154,15 +156,15 @@ def _email(value):
 
 
 def _cleaners():
-    """The cleaners of one import, with today's date and the time zone looked up once, not once per cell."""
-    today, zone = timezone.localdate(), timezone.get_default_timezone()
+    """The cleaners of one import, with the time zone looked up once, not once per cell."""
+    zone = timezone.get_default_timezone()
     region = settings.DEFAULT_PHONE_REGION
     # Dates repeat a lot in a customer list (a few thousand join days for 100,000 rows): remember them per import.
     return {
         "phone": functools.partial(normalize_phone, region=region),
         "email": _email,
         "gender": normalize_gender,
-        "birthday": functools.lru_cache(maxsize=65536)(functools.partial(parse_birthday, today=today)),
+        "birthday": functools.lru_cache(maxsize=65536)(parse_birthday),
         "total_spend": parse_money,
         "joined_at": functools.lru_cache(maxsize=65536)(functools.partial(parse_datetime, tz=zone)),
     }
@@ -179,7 +181,7 @@ def _clean_chunk(mapping, table, first_number):
     width = max(mapping) + 1
     rows = []
     append = rows.append
-    name_required, contact_required = _("A name is required."), _("Give a phone number or an e-mail address.")
+    name_required = _("A name is required.")
     for offset, raw in enumerate(table):
         if len(raw) < width:
             raw = [*raw, *[""] * (width - len(raw))]
@@ -201,10 +203,13 @@ def _clean_chunk(mapping, table, first_number):
         row = Row(number=first_number + offset, raw=raw, values=values, errors=errors)
         if "name" not in values and not any(column == "name" for column, _message in errors):
             errors.append(("name", name_required))
-        if not (values.get("phone") or values.get("email") or values.get("external_id")) and not any(
-            column in ("phone", "email") for column, _message in errors
-        ):
-            errors.append(("phone", contact_required))
+        if not any(column in ("phone", "email") for column, _message in errors):
+            try:
+                validate_contact(
+                    phone=values.get("phone"), email=values.get("email"), external_id=values.get("external_id")
+                )
+            except ValidationError as error:
+                errors.append(("phone", error.messages[0]))
         points = values.get("points_balance")
         if points is not None:
             if _INTEGER.match(points):

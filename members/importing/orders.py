@@ -26,9 +26,10 @@ from import_export import fields, resources, widgets
 from import_export.formats.base_formats import CSV, XLSX
 from psycopg.copy import QueuedLibpqWriter
 
-from members import hooks, services
-from members.db import sequence_values
-from members.errors import DomainError, ImportFailed
+from core.db import sequence_values
+from core.errors import DomainError
+from members import events, services
+from members.errors import ImportFailed
 from members.models import Member, Order
 from members.normalize import normalize_phone, parse_datetime, parse_money
 from members.selectors import channels_by_code_or_name
@@ -720,7 +721,7 @@ def _write(new, report):
             Order.objects.bulk_create(objects[start : start + BATCH], batch_size=500)
             written(min(start + BATCH, len(objects)))
         ids = [order.pk for order in objects]
-    hooks.orders_imported.send(
+    events.orders_imported.send(
         orders=[(pk, record[2], record[0], record[7]) for pk, record in zip(ids, records, strict=True)]
     )
 

@@ -8,7 +8,7 @@ import pytest
 from django.conf import settings
 
 from campaigns.models import Message
-from loyalty import services as loyalty_services
+from loyalty import ledger
 from members import services as member_services
 from tests.factories import MemberFactory
 
@@ -27,7 +27,7 @@ def audience(api, program):
     members = []
     for _ in range(12):
         member = MemberFactory()
-        loyalty_services.account_get_or_create(member=member, program=program)
+        ledger.account_get_or_create(member=member, program=program)
         member_services.member_update(member=member, data={}, consents={"sms": True})
         members.append(member)
     assert (

@@ -51,7 +51,7 @@ def test_another_programme_does_not_list_a_members_coupons(other_api, api, coupo
 
 
 def test_the_service_refuses_another_programmes_coupon(other_api, coupon):
-    from members.errors import NotFound
+    from core.errors import NotFound
 
     with pytest.raises(NotFound):
         rewards.coupon_redeem(channel=other_api.channel, code=coupon.code, amount=Decimal("100.00"))

@@ -9,7 +9,7 @@ import pytest
 from django.db.models import Sum
 from django.utils import timezone
 
-from loyalty import services
+from loyalty import tiers
 from loyalty.models import Account, PointsTransaction, Program, Tier, TierChange
 from members import services as member_services
 from members.models import Event, Order, Refund
@@ -137,7 +137,7 @@ def test_staff_import_older_history_and_a_huge_spend_does_not_overflow_the_tier_
         award=False,
     )
     account = Account.objects.get(member=member)
-    services.tier_set(account=account, tier=Tier.objects.get(program=account.program, rank=0), reason="test")
+    tiers.tier_set(account=account, tier=Tier.objects.get(program=account.program, rank=0), reason="test")
     response = post_order(api, member, "O-1", amount="1000000.00")
     assert response.status_code == 201, response.content
     change = TierChange.objects.filter(reason="upgrade").latest("created_at", "id")

@@ -11,8 +11,9 @@ from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from loyalty.adjustments import points_adjust
+from loyalty.ledger import account_get_or_create
 from loyalty.models import Account, Coupon, PointsTransaction, Redemption, Reward
-from loyalty.services import account_get_or_create, points_adjust
 from tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db

@@ -2,7 +2,7 @@
 
 import pytest
 
-from loyalty import services as loyalty_services
+from loyalty import ledger
 from loyalty.models import Program, Tier
 from tests.factories import ChannelFactory, MemberFactory
 
@@ -16,7 +16,7 @@ def members(program):
     found = []
     for city in ("上海", "上海", "北京"):
         member = MemberFactory(city=city)
-        loyalty_services.account_get_or_create(member=member, program=program)
+        ledger.account_get_or_create(member=member, program=program)
         found.append(member)
     return found
 

@@ -10,7 +10,7 @@ from django.conf import settings
 
 from campaigns import sending, services
 from campaigns.models import Campaign, Message
-from loyalty import services as loyalty_services
+from loyalty import ledger
 from members import services as member_services
 from tests.factories import MemberFactory
 
@@ -28,7 +28,7 @@ def test_a_campaign_is_sent_by_a_real_worker(program, monkeypatch):
     Path(settings.CAMPAIGN_MESSAGE_FILE).unlink(missing_ok=True)
     for _ in range(35):
         member = MemberFactory()
-        loyalty_services.account_get_or_create(member=member, program=program)
+        ledger.account_get_or_create(member=member, program=program)
         member_services.member_update(member=member, data={}, consents={"sms": True})
     segment = services.segment_create(
         program=program, code="all", name="all", rule={"all": [{"field": "points_balance", "op": "gte", "value": 0}]}

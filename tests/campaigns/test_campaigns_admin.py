@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from campaigns import services
 from campaigns.models import Campaign, Message
-from loyalty import services as loyalty_services
+from loyalty import ledger
 from members import services as member_services
 from tests.factories import MemberFactory
 
@@ -26,7 +26,7 @@ def _fresh_message_file():
 def segment(program):
     for _ in range(8):
         member = MemberFactory()
-        loyalty_services.account_get_or_create(member=member, program=program)
+        ledger.account_get_or_create(member=member, program=program)
         member_services.member_update(member=member, data={}, consents={"sms": True})
     return services.segment_create(
         program=program, code="all", name="All", rule={"all": [{"field": "points_balance", "op": "gte", "value": 0}]}
@@ -111,7 +111,7 @@ def test_the_member_page_lists_messages_and_a_merge_moves_them(admin_client, pro
 
 def test_the_personal_data_export_has_the_messages_and_erasure_blanks_their_text(program, segment):
     from campaigns import sending
-    from members.hooks import member_personal_data
+    from members.extensions import member_personal_data
 
     campaign = services.campaign_create(
         program=program, code="x", name="x", segment=segment, channel="sms", message={"body": "hi"}
@@ -120,7 +120,7 @@ def test_the_personal_data_export_has_the_messages_and_erasure_blanks_their_text
     message = Message.objects.order_by("id").first()
     Message.objects.filter(pk=message.pk).update(body="张伟您好", status="sent")
     sections = {}
-    for part in member_personal_data.send(member=message.member):
+    for part in (entry(member=message.member) for entry in member_personal_data):
         sections.update(part or {})
     assert sections["messages"][0]["body"] == "张伟您好" and sections["messages"][0]["campaign"] == "x"
     member_services.member_erase(member=message.member, reason="request", actor=None)

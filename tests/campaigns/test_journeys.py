@@ -14,7 +14,7 @@ from django.core.management import call_command
 
 from campaigns import demo, sending, services
 from campaigns.models import Journey, JourneyEntry, JourneyStep, Message, ProgramMessaging
-from loyalty import services as loyalty_services
+from loyalty import ledger
 from loyalty.models import Account, Coupon, PointsLot
 from members import services as member_services
 from tests.factories import MemberFactory
@@ -37,7 +37,7 @@ def journeys(program):
 
 def join(program, **fields):
     member = MemberFactory(**fields)
-    loyalty_services.account_get_or_create(member=member, program=program)
+    ledger.account_get_or_create(member=member, program=program)
     member_services.member_update(member=member, data={}, consents={"sms": True})
     return member
 
@@ -68,10 +68,10 @@ def test_birthday_seven_days_before_once_a_year_with_a_coupon(journeys):
 def test_points_expiring_in_thirty_days_names_the_points(journeys):
     member = join(journeys, name="李娜")
     account = Account.objects.get(member=member)
-    loyalty_services.points_award(account=account, points=150, reference="t", reason="test")
+    ledger.points_award(account=account, points=150, reference="t", reason="test")
     PointsLot.objects.filter(account=account).update(expires_at=dt.datetime(2026, 12, 31, 12, tzinfo=SHANGHAI))
     small = join(journeys, name="少")
-    loyalty_services.points_award(account=Account.objects.get(member=small), points=50, reference="t", reason="t")
+    ledger.points_award(account=Account.objects.get(member=small), points=50, reference="t", reason="t")
     PointsLot.objects.filter(account__member=small).update(expires_at=dt.datetime(2026, 12, 31, 12, tzinfo=SHANGHAI))
     run(dt.date(2026, 12, 1))
     entry = JourneyEntry.objects.get(journey__code="points_expiring")

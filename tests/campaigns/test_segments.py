@@ -10,10 +10,10 @@ from django.utils import timezone
 
 from campaigns import selectors, services
 from campaigns.models import Segment
-from loyalty import services as loyalty_services
+from core.errors import ValidationFailed
+from loyalty import ledger
 from loyalty.models import Account, Program, Tier
 from members import services as member_services
-from members.errors import ValidationFailed
 from members.models import Member
 from tests.factories import ChannelFactory, MemberFactory
 
@@ -25,7 +25,7 @@ NOW = dt.datetime(2026, 11, 30, 12, 0, tzinfo=SHANGHAI)
 
 def join(program, **fields):
     member = MemberFactory(**fields)
-    loyalty_services.account_get_or_create(member=member, program=program)
+    ledger.account_get_or_create(member=member, program=program)
     return member
 
 
@@ -116,11 +116,11 @@ def test_points_balance_edges(program):
 def test_points_expiring_within_days(program):
     soon, later = join(program, name="soon"), join(program, name="later")
     join(program, name="none")
-    loyalty_services.points_award(account=Account.objects.get(member=soon), points=150, reference="t", reason="test")
+    ledger.points_award(account=Account.objects.get(member=soon), points=150, reference="t", reason="test")
     from loyalty.models import PointsLot
 
     PointsLot.objects.filter(account__member=soon).update(expires_at=NOW + dt.timedelta(days=20))
-    loyalty_services.points_award(account=Account.objects.get(member=later), points=300, reference="t", reason="test")
+    ledger.points_award(account=Account.objects.get(member=later), points=300, reference="t", reason="test")
     PointsLot.objects.filter(account__member=later).update(expires_at=NOW + dt.timedelta(days=90))
     assert matching(program, condition("points_expiring", "gte", 100, days=30)) == {"soon"}
     assert matching(program, condition("points_expiring", "gte", 100, days=120)) == {"soon", "later"}
@@ -194,7 +194,7 @@ def test_only_active_members_of_this_programme_match(program, channel):
     other = Program.objects.create(code="hk", name="HK", currency="HKD")
     Tier.objects.create(program=other, code="basic", name="Basic", rank=0, upgrade_threshold=0)
     outsider = MemberFactory(name="outsider")
-    loyalty_services.account_get_or_create(member=outsider, program=other)
+    ledger.account_get_or_create(member=outsider, program=other)
     assert matching(program, {"all": [{"field": "points_balance", "op": "gte", "value": 0}]}) == {"active"}
 
 

@@ -9,7 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from campaigns.models import Segment
-from loyalty import services as loyalty_services
+from loyalty import ledger
 from tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db
@@ -22,7 +22,7 @@ def members(program):
     found = []
     for city, phone in (("上海", "+8613800138001"), ("上海", "+8613800138002"), ("北京", "+8613800138003")):
         member = MemberFactory(city=city, phone=phone)
-        loyalty_services.account_get_or_create(member=member, program=program)
+        ledger.account_get_or_create(member=member, program=program)
         found.append(member)
     return found
 

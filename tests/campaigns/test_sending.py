@@ -14,7 +14,7 @@ from django.db import connection, transaction
 
 from campaigns import results, selectors, sending, services
 from campaigns.models import Campaign, Message, ProgramMessaging, Recipient
-from loyalty import services as loyalty_services
+from loyalty import ledger
 from loyalty.models import Account, Coupon, CouponTemplate
 from members import services as member_services
 from members.models import Member
@@ -27,7 +27,7 @@ EVERYONE = {"all": [{"field": "points_balance", "op": "gte", "value": 0}]}
 
 def join(program, *, sms=True, **fields):
     member = MemberFactory(**fields)
-    loyalty_services.account_get_or_create(member=member, program=program)
+    ledger.account_get_or_create(member=member, program=program)
     if sms:
         member_services.member_update(member=member, data={}, consents={"sms": True})
     return member

@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from campaigns import sending, services, unsubscribe
 from campaigns.models import Message
-from loyalty import services as loyalty_services
+from loyalty import ledger
 from members import services as member_services
 from members.models import ConsentChange
 from tests.factories import MemberFactory
@@ -22,7 +22,7 @@ DAYTIME = dt.datetime(2026, 11, 30, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 @pytest.fixture
 def member(program):
     member = MemberFactory(phone="+8613800138000", email="li@example.com")
-    loyalty_services.account_get_or_create(member=member, program=program)
+    ledger.account_get_or_create(member=member, program=program)
     member_services.member_update(member=member, data={}, consents={"sms": True, "email": True})
     return member
 

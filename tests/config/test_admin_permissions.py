@@ -25,8 +25,9 @@ from django_celery_beat.models import (
 )
 
 from loyalty import rewards
+from loyalty.adjustments import points_adjust
+from loyalty.ledger import account_get_or_create
 from loyalty.models import CouponTemplate
-from loyalty.services import account_get_or_create, points_adjust
 from members import services as member_services
 from members.importing.resources import EXPORT_COLUMNS
 from members.models import ImportJob

@@ -12,8 +12,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from loyalty import rewards
+from loyalty.adjustments import points_adjust
+from loyalty.ledger import account_get_or_create
 from loyalty.models import CouponTemplate, Fulfilment
-from loyalty.services import account_get_or_create, points_adjust
 from members.importing.resources import EXPORT_COLUMNS
 from members.models import ImportJob
 from members.spreadsheets import escape_formula

@@ -7,10 +7,10 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from core.errors import ValidationFailed
 from loyalty import jobs
 from loyalty.models import Account, Badge, BadgeAward, EarningRule, PointsTransaction
 from members import services as member_services
-from members.errors import ValidationFailed
 from tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db

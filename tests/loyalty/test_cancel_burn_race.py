@@ -10,9 +10,10 @@ from django.db import connection
 from django.db.models import Sum
 
 from loyalty import rewards
+from loyalty.adjustments import points_adjust
 from loyalty.errors import CouponNotValid, RewardUnavailable
+from loyalty.ledger import account_get_or_create
 from loyalty.models import Account, Coupon, PointsLot, PointsTransaction, Redemption
-from loyalty.services import account_get_or_create, points_adjust
 from tests.factories import MemberFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

@@ -9,11 +9,12 @@ from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from loyalty import services
+from core.errors import IdempotencyConflict
+from loyalty import adjustments, ledger, program_config
 from loyalty.errors import InsufficientPoints
 from loyalty.models import Account, PointsLot, PointsTransaction
 from members import services as member_services
-from members.errors import IdempotencyConflict, RefundExceedsOrder
+from members.errors import RefundExceedsOrder
 from members.models import Order
 from tests.factories import MemberFactory
 
@@ -128,8 +129,8 @@ def test_concurrent_spending_never_overspends(shop):
 
     def spend(index):
         with transaction.atomic():
-            account = services.accounts_lock(account_id)[account_id]
-            return services.points_spend(account=account, points=30, reference=f"spend-{index}")
+            account = ledger.accounts_lock(account_id)[account_id]
+            return ledger.points_spend(account=account, points=30, reference=f"spend-{index}")
 
     results = run_threads(8, spend)
     assert sum(isinstance(result, InsufficientPoints) for result in results) == 5
@@ -140,7 +141,7 @@ def test_concurrent_spending_never_overspends(shop):
 
 def test_mixed_traffic_on_one_member_adds_up(shop):
     member = MemberFactory()
-    account = services.account_get_or_create(member=member, program=services.program_for_channel(shop))
+    account = ledger.account_get_or_create(member=member, program=program_config.program_for_channel(shop))
 
     def work(index):
         if index % 3 == 0:
@@ -152,7 +153,7 @@ def test_mixed_traffic_on_one_member_adds_up(shop):
                 occurred_at=timezone.now(),
             )
         if index % 3 == 1:
-            return services.points_adjust(
+            return adjustments.points_adjust(
                 account=account, points=7, reason="goodwill", channel=shop, adjustment_id=f"A-{index}"
             )
         return member_services.event_record(
@@ -169,10 +170,12 @@ def test_mixed_traffic_on_one_member_adds_up(shop):
 
 def test_concurrent_adjustment_replays_have_one_effect(shop):
     member = MemberFactory()
-    account = services.account_get_or_create(member=member, program=services.program_for_channel(shop))
+    account = ledger.account_get_or_create(member=member, program=program_config.program_for_channel(shop))
 
     def adjust(index):
-        return services.points_adjust(account=account, points=100, reason="welcome", channel=shop, adjustment_id="A-1")
+        return adjustments.points_adjust(
+            account=account, points=100, reason="welcome", channel=shop, adjustment_id="A-1"
+        )
 
     results = run_threads(8, adjust)
     assert sorted(created for _row, created in results) == [False] * 7 + [True]

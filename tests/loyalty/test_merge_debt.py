@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.db.models import Sum
 from django.utils import timezone
 
-from loyalty import services
+from loyalty import adjustments
 from loyalty.models import Account, PointsLot, PointsTransaction
 from members import services as member_services
 from tests.factories import MemberFactory
@@ -29,7 +29,7 @@ def in_debt(channel, program, member, points):
     """Earn `points`, spend them, then refund the order: the reversal finds them spent and leaves a debt."""
     order = earn(channel, member, f"DEBT-{member.pk}", f"{points}.00")
     account = Account.objects.get(member=member, program=program)
-    services.points_adjust(account=account, points=-points, reason="spent")
+    adjustments.points_adjust(account=account, points=-points, reason="spent")
     member_services.refund_record(channel=channel, order=order, refund_id=f"R-{member.pk}", amount=order.amount)
     account.refresh_from_db()
     assert account.balance == -points

@@ -5,10 +5,10 @@ import datetime as dt
 import pytest
 from django.db.models import Sum
 
-from loyalty import services
+from core.errors import ValidationFailed
+from loyalty import opening
 from loyalty.models import Account, PointsLot, PointsTransaction, TierChange
-from members import hooks
-from members.errors import ValidationFailed
+from members import events
 from tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 def test_opening_rows_with_their_own_expiry_and_tiers(program, admin_user):
     first, second, third = MemberFactory(), MemberFactory(), MemberFactory()
     expiry = dt.datetime(2027, 12, 31, tzinfo=dt.UTC)
-    result = services.opening_balances_record(
+    result = opening.opening_balances_record(
         program=program,
         entries=[
             {"member_id": first.pk, "points_balance": 1200, "tier": "gold", "expires_at": expiry},
@@ -40,8 +40,8 @@ def test_opening_rows_with_their_own_expiry_and_tiers(program, admin_user):
 def test_importing_the_same_balances_twice_changes_nothing(program):
     member = MemberFactory()
     entries = [{"member_id": member.pk, "points_balance": 500, "tier": "silver"}]
-    services.opening_balances_record(program=program, entries=entries)
-    again = services.opening_balances_record(program=program, entries=entries)
+    opening.opening_balances_record(program=program, entries=entries)
+    again = opening.opening_balances_record(program=program, entries=entries)
     assert again == {"opened": 0, "skipped": 1}
     assert PointsTransaction.objects.aggregate(s=Sum("points"))["s"] == 500
 
@@ -49,11 +49,11 @@ def test_importing_the_same_balances_twice_changes_nothing(program):
 def test_unknown_tier_or_negative_points_change_nothing(program):
     member = MemberFactory()
     with pytest.raises(ValidationFailed):
-        services.opening_balances_record(
+        opening.opening_balances_record(
             program=program, entries=[{"member_id": member.pk, "points_balance": 5, "tier": "platinum"}]
         )
     with pytest.raises(ValidationFailed):
-        services.opening_balances_record(
+        opening.opening_balances_record(
             program=program, entries=[{"member_id": member.pk, "points_balance": -5, "tier": ""}]
         )
     assert not Account.objects.exists() and not PointsTransaction.objects.exists()
@@ -63,12 +63,12 @@ def test_the_import_hook_reports_errors_with_row_numbers(program):
     member = MemberFactory()
     errors = [
         error
-        for result in hooks.members_imported.send(
+        for result in events.members_imported.send(
             rows=[{"member_id": member.pk, "points_balance": 10, "tier": "platinum", "row": 7}], actor=None
         )
         for error in result
     ]
     assert errors and errors[0]["row"] == 7
-    ok = hooks.members_imported.send(rows=[{"member_id": member.pk, "points_balance": 10, "tier": "", "row": 8}])
+    ok = events.members_imported.send(rows=[{"member_id": member.pk, "points_balance": 10, "tier": "", "row": 8}])
     assert ok == [[]]
     assert Account.objects.get(member=member).balance == 10

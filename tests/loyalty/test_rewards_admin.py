@@ -4,10 +4,12 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
+from django.utils import translation
 
 from loyalty import rewards
+from loyalty.adjustments import points_adjust
+from loyalty.ledger import account_get_or_create
 from loyalty.models import Account, Coupon, CouponBatch, CouponTemplate, Fulfilment, Redemption, Reward
-from loyalty.services import account_get_or_create, points_adjust
 
 pytestmark = pytest.mark.django_db
 
@@ -99,3 +101,53 @@ def test_staff_issue_coupons_to_selected_members(admin_client, program, member):
     )
     assert Coupon.objects.filter(member=member, template=template).count() == 2
     assert Coupon.objects.filter(member=other, template=template).count() == 2
+
+
+def test_stock_and_redeemed_count_are_read_only_on_the_reward_page(admin_client, rich):
+    reward = Reward.objects.get(code="MUG")
+    form = admin_client.get(reverse("admin:loyalty_reward_change", args=[reward.pk])).context["adminform"].form
+    assert "stock" not in form.fields and "redeemed_count" not in form.fields
+    assert "stock" in admin_client.get(reverse("admin:loyalty_reward_add")).context["adminform"].form.fields
+
+
+def test_add_stock_adds_to_what_redemptions_left(admin_client, channel, rich):
+    reward = Reward.objects.get(code="MUG")
+    rewards.reward_redeem(channel=channel, member=rich, reward_code="MUG", quantity=1, redemption_id="R-9")
+    url = reverse("admin:loyalty_reward_changelist")
+
+    admin_client.post(url, {"action": "add_stock", "_selected_action": [reward.pk], "apply": "1", "quantity": "50"})
+
+    reward.refresh_from_db()
+    assert (reward.stock, reward.redeemed_count) == (149, 1)
+
+
+def test_add_stock_refuses_unlimited_rewards_and_changes_nothing(admin_client, rich):
+    mug, unlimited = Reward.objects.get(code="MUG"), Reward.objects.filter(stock__isnull=True).first()
+    url = reverse("admin:loyalty_reward_changelist")
+
+    response = admin_client.post(
+        url,
+        {"action": "add_stock", "_selected_action": [mug.pk, unlimited.pk], "apply": "1", "quantity": "5"},
+        follow=True,
+    )
+
+    with translation.override("zh-hans"):
+        expected = translation.gettext("These rewards have unlimited stock: %(codes)s.") % {"codes": unlimited.code}
+    assert [str(message) for message in response.context["messages"]] == [expected]
+    assert Reward.objects.get(pk=mug.pk).stock == 100
+    assert Reward.objects.get(pk=unlimited.pk).stock is None
+
+
+def test_add_stock_needs_the_change_permission(client, django_user_model, rich):
+    from django.contrib.auth.models import Permission
+
+    clerk = django_user_model.objects.create_user("clerk", password="x", is_staff=True)
+    clerk.user_permissions.add(Permission.objects.get(codename="view_reward"))
+    client.force_login(clerk)
+    reward = Reward.objects.get(code="MUG")
+
+    url = reverse("admin:loyalty_reward_changelist")
+    assert client.get(url).context["action_form"] is None  # not offered
+    client.post(url, {"action": "add_stock", "_selected_action": [reward.pk], "apply": "1", "quantity": "50"})
+
+    assert Reward.objects.get(pk=reward.pk).stock == 100

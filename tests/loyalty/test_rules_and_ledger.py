@@ -9,7 +9,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from loyalty import rules, services
+from loyalty import ledger, rules, tiers
 from loyalty.errors import InsufficientPoints
 from loyalty.models import Account, EarningRule, PointsLot, PointsTransaction, RuleApplication, Tier, TierChange
 from members import services as member_services
@@ -107,8 +107,8 @@ def test_spending_takes_the_soonest_expiring_points_first(channel, program, memb
     first, second = PointsLot.objects.filter(account=account).order_by("id")
     PointsLot.objects.filter(pk=second.pk).update(expires_at=timezone.now() + dt.timedelta(days=3))
     with transaction.atomic():
-        locked = services.accounts_lock(account.pk)[account.pk]
-        services.points_spend(account=locked, points=70, reference="redemption:R-1")
+        locked = ledger.accounts_lock(account.pk)[account.pk]
+        ledger.points_spend(account=locked, points=70, reference="redemption:R-1")
     first.refresh_from_db()
     second.refresh_from_db()
     assert (second.remaining, second.status) == (0, "spent")
@@ -121,8 +121,8 @@ def test_spending_more_than_the_balance_is_refused_and_changes_nothing(channel, 
     place(channel, member, "O-1", "10.00")
     account = Account.objects.get(member=member)
     with pytest.raises(InsufficientPoints), transaction.atomic():
-        locked = services.accounts_lock(account.pk)[account.pk]
-        services.points_spend(account=locked, points=11, reference="x")
+        locked = ledger.accounts_lock(account.pk)[account.pk]
+        ledger.points_spend(account=locked, points=11, reference="x")
     account.refresh_from_db()
     assert account.balance == 10 and PointsTransaction.objects.count() == 1
     assert PointsLot.objects.get().remaining == 10
@@ -132,7 +132,7 @@ def test_manual_tier_with_hold_is_recorded(channel, program, member, admin_user)
     place(channel, member, "O-1", "10.00")
     account = Account.objects.get(member=member)
     gold = Tier.objects.get(program=program, code="gold")
-    change = services.tier_set(
+    change = tiers.tier_set(
         account=account, tier=gold, reason="VIP 客户补偿", hold_until=dt.date(2027, 6, 30), actor=admin_user
     )
     account.refresh_from_db()

@@ -202,3 +202,14 @@ def test_api_key_revoke_action(staff, channel):
 )
 def test_every_members_admin_page_renders(staff, member, url):
     assert staff.get(url).status_code == 200
+
+
+def test_the_admin_tag_filter_is_the_apis(staff, member, api):
+    tag = services.tag_get_or_create(name="VIP")
+    services.members_tag(member_ids=[member.pk], tag=tag)
+    MemberFactory(name="李娜")
+
+    in_admin = list(staff.get(CHANGELIST, {"tag": "VIP"}).context["cl"].result_list)
+    in_api = [row["member_no"] for row in api.get("/api/v1/members/", {"tag": "VIP"}).json()["results"]]
+
+    assert in_admin == [member] and in_api == [member.member_no]

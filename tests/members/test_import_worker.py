@@ -44,7 +44,7 @@ def test_progress_is_seen_by_the_admin_page_while_the_import_is_still_writing(pr
     """The import writes in one transaction; its progress must not wait for the commit to become visible."""
     from django.db import DEFAULT_DB_ALIAS, connections
 
-    from members import hooks
+    from members import events
 
     job = ImportJob.objects.create(original_name="migrate.csv", dry_run=False, skip_errors=False)
     job.file.save("migrate.csv", SimpleUploadedFile("migrate.csv", b"name,phone,points_balance\nA,13700137000,10\n"))
@@ -63,11 +63,8 @@ def test_progress_is_seen_by_the_admin_page_while_the_import_is_still_writing(pr
             observer.close()
         return []
 
-    hooks.members_imported.register(look_from_another_session)
-    try:
+    with events.members_imported.connected(look_from_another_session):
         job = services.import_job_run(job_id=job.pk)
-    finally:
-        hooks.members_imported._receivers.remove(look_from_another_session)
     assert seen == {"progress": 99, "member_visible": 0}  # progress shown, the member not yet committed
     assert job.status == ImportJob.Status.DONE and job.progress == 100, job.message
     assert Member.objects.filter(phone="+8613700137000").exists()

@@ -8,8 +8,8 @@ from django.contrib.auth.models import Group, Permission, User
 from django.core.management import call_command
 from django.urls import reverse
 
+from loyalty.ledger import account_get_or_create
 from loyalty.models import Account, PointsTransaction
-from loyalty.services import account_get_or_create
 from members import roles
 from members.importing.resources import EXPORT_COLUMNS
 from members.masking import mask_email, mask_phone

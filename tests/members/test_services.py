@@ -9,7 +9,7 @@ from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
 
-from members import hooks, selectors, services
+from members import events, selectors, services
 from members.errors import DuplicateMember, MergeRefused
 from members.models import (
     ChannelIdentity,
@@ -110,11 +110,8 @@ def test_merge_lets_higher_apps_move_their_rows_in_the_same_transaction(two_peop
         calls.append((kept.pk, dropped.pk))
         return {"points": 7}
 
-    hooks.member_merged.register(receiver)
-    try:
+    with events.member_merged.connected(receiver):
         merge = services.members_merge(keep=keep, drop=drop)
-    finally:
-        hooks.member_merged._receivers.remove(receiver)
     assert calls == [(keep.pk, drop.pk)]
     assert merge.moved["points"] == 7
 
@@ -125,12 +122,8 @@ def test_a_failing_higher_app_rolls_the_whole_merge_back(two_people):
     def receiver(*, kept, dropped):
         raise RuntimeError("loyalty could not move points")
 
-    hooks.member_merged.register(receiver)
-    try:
-        with pytest.raises(RuntimeError):
-            services.members_merge(keep=keep, drop=drop)
-    finally:
-        hooks.member_merged._receivers.remove(receiver)
+    with events.member_merged.connected(receiver), pytest.raises(RuntimeError):
+        services.members_merge(keep=keep, drop=drop)
     drop.refresh_from_db()
     assert drop.status == "active" and drop.merged_into is None
     assert Order.objects.filter(member=drop).count() == 2
@@ -161,6 +154,20 @@ def test_freeze_and_unfreeze_are_recorded(member, admin_user):
     assert member.status == "frozen"
     entry = MemberHistory.objects.get(member=member, action="status")
     assert entry.actor == admin_user and entry.changes["status"] == ["active", "frozen"]
+
+
+def test_only_a_frozen_member_is_unfrozen_and_a_closed_one_stays_closed(member, admin_user):
+    frozen = MemberFactory(status="frozen")
+    member.status = "closed"
+    member.save(update_fields=["status"])
+
+    assert services.members_set_status(member_ids=[member.pk, frozen.pk], status="active", actor=admin_user) == 1
+
+    assert dict(Member.objects.filter(pk__in=[member.pk, frozen.pk]).values_list("pk", "status")) == {
+        member.pk: "closed",
+        frozen.pk: "active",
+    }
+    assert list(MemberHistory.objects.filter(action="status").values_list("member_id", flat=True)) == [frozen.pk]
 
 
 def test_tagging_twice_adds_once(member):

@@ -11,8 +11,8 @@ from members import services as member_services
 class Command(BaseCommand):
     help = (
         "Run the daily loyalty jobs as of a day (default today): pending points that became available, expiry, "
-        "tier evaluation, birthday rewards; then the apps above: journeys due that day and scheduled campaigns. "
-        "Running it twice for one day changes nothing the second time."
+        "tier evaluation, birthday rewards; then the apps above: analytics' scores, campaigns' journeys and "
+        "scheduled campaigns. Running it twice for one day changes nothing the second time."
     )
 
     def add_arguments(self, parser):
@@ -30,8 +30,8 @@ class Command(BaseCommand):
             if not programs.exists():
                 raise CommandError(f"No active programme with code {program!r}.")
         for each in programs:
-            for job, counts in jobs.daily_run(program=each, as_of=day).items():
-                self.stdout.write(f"{each.code} {day} {job}: {counts}")
+            for run in jobs.jobs_run(program=each, as_of=day):
+                self.stdout.write(f"{each.code} {run.as_of} {run.job}: {run.counts}")
         if not program:
             # The retention rule (MEMBER_RETENTION_DAYS) concerns every programme's members: run with all of them.
             erased = member_services.members_erase_retained()

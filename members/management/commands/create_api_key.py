@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from core.errors import DomainError
 from members import services
-from members.errors import DomainError
 from members.models import API_SCOPES, Channel
 
 

@@ -5,7 +5,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import translation
 
-from members.errors import DomainError
+from core.errors import DomainError
 from members.importing.orders import orders_import
 
 

@@ -2,7 +2,7 @@ import os
 
 from django.core.management.base import BaseCommand
 
-from members import demo, hooks
+from members import demo, events, extensions
 
 
 class Command(BaseCommand):
@@ -17,11 +17,11 @@ class Command(BaseCommand):
     def handle(self, *args, members, username, password, no_staff, **options):
         channels = demo.demo_channels()
         self.stdout.write(f"channels: {', '.join(channel.code for channel in channels)}")
-        for seeder in hooks.demo_seeders.receivers:
+        for seeder in extensions.demo_seeders:
             seeder(stdout=self.stdout)
         if members:
             member_ids = demo.demo_members_create(count=members)
-            hooks.demo_members_created.send(member_ids=member_ids)
+            events.demo_members_created.send(member_ids=member_ids)
             self.stdout.write(f"members added: {len(member_ids)}")
         if not no_staff:
             _user, created = demo.demo_staff_login(username=username, password=password)

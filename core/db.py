@@ -7,6 +7,12 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.utils import timezone
 
 
+def sql_literal(value: str) -> str:
+    """A constant of the code (a model choice's value) as an SQL string literal, for set-based statements that
+    compare or write status and kind columns. Never for user input: that is always a parameter."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
 @functools.cache
 def _insert_plan(model, alias):
     """Per model: the fields to insert, whether each needs the field's own adaptation (JSON), and the SQL head."""

@@ -65,7 +65,7 @@ class RefuseNulMiddleware:
 
             message = _("The address contains a NUL character, which no value may contain.")
             if request.path.startswith("/api/"):
-                from members.api.exceptions import error_body
+                from core.api.exceptions import error_body
 
                 return JsonResponse(error_body("validation_error", message), status=400)
             return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")

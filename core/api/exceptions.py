@@ -11,9 +11,8 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
-from config.middleware import current_request_id
-
-from ..errors import DomainError
+from core.errors import DomainError
+from core.middleware import current_request_id
 
 logger = logging.getLogger("crm.api")
 
