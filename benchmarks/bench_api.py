@@ -41,18 +41,20 @@ def _fill_members(count):
         return channel
     if connection.vendor != "postgresql":
         demo_members_create(count=count - existing, orders_per_member=0)
+        # Members the bench channel sees (API.md: a channel sees its programme's members): joined through it.
+        Member.objects.filter(join_channel__isnull=True).update(join_channel=channel)
     else:
         with connection.cursor() as cursor:
             cursor.execute(
                 """
                 INSERT INTO members_member (member_no, name, phone, email, gender, city, country, language, status,
-                    joined_at, imported_spend, created_at, updated_at)
+                    joined_at, join_channel_id, imported_spend, created_at, updated_at)
                 SELECT 'B' || lpad(n::text, 9, '0'), '会员' || n, '+86139' || lpad(n::text, 8, '0'),
                        'bench' || n || '@example.com', 'unknown', '上海', 'CN', '', 'active',
-                       now() - (n %% 1000) * interval '1 day', 0, now(), now()
+                       now() - (n %% 1000) * interval '1 day', %s, 0, now(), now()
                 FROM generate_series(1, %s) AS n
                 """,
-                [count - existing],
+                [channel.pk, count - existing],
             )
             cursor.execute(
                 """
@@ -86,7 +88,7 @@ def _explain_uses_index(sql, params):
     return "Index" in plan and "Seq Scan" not in plan
 
 
-def _lookup_plans():
+def _lookup_plans(channel):
     from members import selectors
 
     plans = {}
@@ -94,7 +96,8 @@ def _lookup_plans():
         ("phone", {"phone": "+8613900000042"}),
         ("email", {"email": "bench42@example.com"}),
     ):
-        queryset = selectors.member_list().filter(**kwargs)
+        # As the API asks: among the members the calling channel may see.
+        queryset = selectors.members_visible_to(channel=channel, queryset=selectors.member_list()).filter(**kwargs)
         sql, params = queryset.query.sql_with_params()
         plans[label] = _explain_uses_index(sql, params)
     from members.models import Member
@@ -192,7 +195,7 @@ def run(context):
     channel.save(update_fields=["throttle_rate"])
     _api_key, key = services.api_key_create(channel=channel, scopes=["members:read"])
     sample = list(Member.objects.order_by("?").values_list("member_no", "phone", "email", "pk")[:2000])
-    plans = _lookup_plans()
+    plans = _lookup_plans(channel)
     port = _free_port()
     server = _serve(context, port)
     seconds = max(2, SECONDS * min(1, context.scale * 10))

@@ -1,4 +1,4 @@
-"""The member import of a 100,000-row file made by ../shared/tools/make_member_files.py, through the command
+"""The member import of a 100,000-row file made by tests/data/make_member_files.py, through the command
 (errors skipped), into a table that already holds 100,000 members; end to end: reading, normalising, matching and
 writing."""
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 ROWS = 100_000
 EXISTING = 100_000
-TOOL = Path(__file__).resolve().parents[2] / "shared" / "tools" / "make_member_files.py"
+TOOL = Path(__file__).resolve().parents[1] / "tests" / "data" / "make_member_files.py"
 
 
 def run(context):

@@ -222,8 +222,9 @@ class SegmentAdmin(admin.ModelAdmin):
         ]
 
     def preview_view(self, request):
-        """The live count, a sample and the rule in words, for the editor (POST: rule, program, code)."""
-        if request.method != "POST" or not self.has_view_permission(request):
+        """The live count, a sample and the rule in words, for the editor (POST: rule, program, code); for those who
+        may build segments."""
+        if request.method != "POST" or not (self.has_add_permission(request) or self.has_change_permission(request)):
             raise PermissionDenied
         program = Program.objects.filter(pk=request.POST.get("program") or None).first()
         if program is None:

@@ -15,3 +15,5 @@ class CampaignsConfig(AppConfig):
         hooks.member_panels.register(integration.member_panels)
         hooks.daily_jobs.register(integration.daily_work)
         hooks.demo_seeders.register(demo.seed_demo)
+        hooks.member_personal_data.register(integration.member_personal_data)
+        hooks.members_erased.register(integration.members_erased)

@@ -79,3 +79,30 @@ def daily_work(*, program, as_of) -> dict:
     moment = timezone.now() if as_of == today else dt.datetime.combine(as_of, dt.time(10, 0), tzinfo=zone)
     due = sending.campaigns_run_due(now=moment, program=program)
     return {"campaigns": due, "journeys": journeys.journeys_run(program=program, as_of=as_of, now=moment)}
+
+
+def member_personal_data(*, member) -> dict:
+    """The member's messages for a personal data export."""
+    return {
+        "messages": [
+            {
+                "campaign": message.campaign.code if message.campaign else None,
+                "journey": message.journey_entry.journey.code if message.journey_entry else None,
+                "channel": message.channel,
+                "status": message.status,
+                "reason": message.reason,
+                "subject": message.subject,
+                "body": message.body,
+                "created_at": message.created_at.isoformat(),
+                "sent_at": message.sent_at.isoformat() if message.sent_at else None,
+            }
+            for message in Message.objects.filter(member=member)
+            .select_related("campaign", "journey_entry__journey")
+            .order_by("id")
+        ]
+    }
+
+
+def members_erased(*, member_ids) -> None:
+    """Messages keep their outcome (the campaigns' figures) but not their text, which names the member."""
+    Message.objects.filter(member_id__in=member_ids).update(subject="", body="", provider_reference="", error="")

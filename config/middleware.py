@@ -7,6 +7,8 @@ import re
 import time
 import uuid
 
+from django.http import HttpResponseBadRequest, JsonResponse
+
 access_logger = logging.getLogger("crm.api.access")
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
@@ -45,6 +47,33 @@ class RequestIdMiddleware:
             request_id_var.reset(token)
         response["X-Request-ID"] = request_id
         return response
+
+
+class RefuseNulMiddleware:
+    """A NUL character in the path or the query string is refused with 400 before any view sees it.
+
+    No text column can hold one (PostgreSQL refuses it), so a look-up by a NUL-bearing member number, coupon code
+    or order id would otherwise end as a 500. Partner calls get API.md's error body.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if "\x00" in request.path or "\x00" in request.META.get("QUERY_STRING", "") or _nul_in_query(request):
+            from django.utils.translation import gettext as _
+
+            message = _("The address contains a NUL character, which no value may contain.")
+            if request.path.startswith("/api/"):
+                from members.api.exceptions import error_body
+
+                return JsonResponse(error_body("validation_error", message), status=400)
+            return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
+        return self.get_response(request)
+
+
+def _nul_in_query(request) -> bool:
+    return any("\x00" in key or any("\x00" in value for value in values) for key, values in request.GET.lists())
 
 
 class RequestIdLogFilter(logging.Filter):

@@ -19,3 +19,4 @@ from pathlib import Path  # noqa: E402
 MEDIA_ROOT = tempfile.mkdtemp(prefix="crm-test-media-")
 CAMPAIGN_MESSAGE_FILE = Path(MEDIA_ROOT) / "messages.jsonl"
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+AXES_ENABLED = False  # the test client logs in without a request; tests/config/test_security.py turns it on

@@ -3,7 +3,6 @@ ledger, staff adjustments and manual tiers (each behind its own permission), and
 Thin: every change calls a service; domain errors are shown on the form."""
 
 import contextlib
-import csv
 import io
 from decimal import Decimal, InvalidOperation
 
@@ -23,7 +22,9 @@ from django.utils.translation import gettext_lazy
 from members import hooks
 from members.admin import MemberAdmin, ReadOnlyAdmin, ReadOnlyInline
 from members.errors import DomainError
+from members.masking import can_view_personal_data, mask_phone
 from members.normalize import normalize_phone
+from members.spreadsheets import csv_writer
 
 from . import rewards, rules, selectors, services
 from .models import (
@@ -94,6 +95,11 @@ class ProgramAdmin(admin.ModelAdmin):
         (gettext_lazy("Earning"), {"fields": ["currency", "points_per_unit", "rounding", "time_zone"]}),
         (gettext_lazy("Pending and expiry"), {"fields": ["pending_days", "expiry_policy", "expiry_days"]}),
         (gettext_lazy("Birthday"), {"fields": ["birthday_on"]}),
+        (gettext_lazy("Staff"), {"fields": ["staff_adjustment_limit"]}),
+        (
+            gettext_lazy("Limits on partners' data"),
+            {"fields": ["event_max_age_days", "order_max_age_days", "future_skew_minutes", "max_order_amount"]},
+        ),
     ]
 
     def get_queryset(self, request):
@@ -278,6 +284,9 @@ class EarningRuleAdmin(admin.ModelAdmin):
         ]
 
     def preview_view(self, request):
+        # A tool for whoever writes the rules.
+        if not self.has_change_permission(request):
+            raise PermissionDenied
         form = PreviewForm(request.POST or None)
         earning = None
         if request.method == "POST" and form.is_valid():
@@ -586,14 +595,23 @@ class CouponBatchAdmin(ReadOnlyAdmin):
         return format_html('<a href="{}">CSV</a>', reverse("admin:loyalty_couponbatch_csv", args=[obj.pk]))
 
     def csv_view(self, request, pk):
+        # The codes are money: downloading them is a permission of its own.
+        if not request.user.has_perm("loyalty.export_couponbatch"):
+            raise PermissionDenied
         batch = get_object_or_404(CouponBatch.objects.select_related("template"), pk=pk)
         rows = Coupon.objects.filter(batch=batch).order_by("id").values_list("code", "valid_from", "valid_until")
 
         def lines():
-            yield "\ufeffcode,value,min_spend,valid_from,valid_until\n"
+            buffer = io.StringIO()
+            writer = csv_writer(buffer)
+            writer.writerow(["code", "value", "min_spend", "valid_from", "valid_until"])
+            yield "\ufeff" + buffer.getvalue()
             for code, valid_from, valid_until in rows.iterator(chunk_size=5000):
-                yield f"{code},{batch.template.value},{batch.template.min_spend},{valid_from:%Y-%m-%d},"
-                yield f"{valid_until:%Y-%m-%d}\n" if valid_until else "\n"
+                buffer.seek(0)
+                buffer.truncate()
+                until = f"{valid_until:%Y-%m-%d}" if valid_until else ""
+                writer.writerow([code, batch.template.value, batch.template.min_spend, f"{valid_from:%Y-%m-%d}", until])
+                yield buffer.getvalue()
 
         response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="coupons-{batch.pk}.csv"'
@@ -650,7 +668,9 @@ class RedemptionAdmin(ReadOnlyAdmin):
     search_fields = ["redemption_id", "account__member__member_no"]
     actions = ["cancel"]
 
-    @admin.action(description=gettext_lazy("Cancel the selected redemptions (points back, stock back)"))
+    @admin.action(
+        description=gettext_lazy("Cancel the selected redemptions (points back, stock back)"), permissions=["change"]
+    )
     def cancel(self, request, queryset):
         form = CancelForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
@@ -711,6 +731,8 @@ class FulfilmentAdmin(ReadOnlyAdmin):
         ]
 
     def ship_view(self, request, pk):
+        if not self.has_change_permission(request):
+            raise PermissionDenied
         fulfilment = get_object_or_404(Fulfilment, pk=pk)
         form = ShipForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
@@ -731,7 +753,7 @@ class FulfilmentAdmin(ReadOnlyAdmin):
         }
         return TemplateResponse(request, "admin/loyalty/account/action_form.html", context)
 
-    @admin.action(description=gettext_lazy("Mark the selected gifts delivered"))
+    @admin.action(description=gettext_lazy("Mark the selected gifts delivered"), permissions=["change"])
     def mark_delivered(self, request, queryset):
         for fulfilment in queryset:
             try:
@@ -739,11 +761,15 @@ class FulfilmentAdmin(ReadOnlyAdmin):
             except DomainError as error:
                 self.message_user(request, error.message, messages.ERROR)
 
-    @admin.action(description=gettext_lazy("Export the selected gifts for the warehouse (CSV)"))
+    def has_export_permission(self, request):
+        return request.user.has_perm("loyalty.export_fulfilment")
+
+    @admin.action(description=gettext_lazy("Export the selected gifts for the warehouse (CSV)"), permissions=["export"])
     def export_csv(self, request, queryset):
         out = io.StringIO()
-        writer = csv.writer(out)
+        writer = csv_writer(out)
         writer.writerow(["redemption_id", "member_no", "name", "phone", "gift", "quantity", "status", "redeemed_at"])
+        show_phone = can_view_personal_data(request.user)
         for item in queryset.select_related("redemption__account__member", "redemption__reward"):
             member = item.redemption.account.member
             writer.writerow(
@@ -751,7 +777,7 @@ class FulfilmentAdmin(ReadOnlyAdmin):
                     item.redemption.redemption_id,
                     member.member_no,
                     member.name,
-                    member.phone or "",
+                    (member.phone if show_phone else mask_phone(member.phone)) or "",
                     item.redemption.reward.name,
                     item.redemption.quantity,
                     item.status,
@@ -801,10 +827,8 @@ class IssueCouponsForm(forms.Form):
     quantity = forms.IntegerField(label=gettext_lazy("coupons per member"), min_value=1, max_value=10, initial=1)
 
 
-@admin.action(description=gettext_lazy("Issue coupons to the selected members"))
+@admin.action(description=gettext_lazy("Issue coupons to the selected members"), permissions=["issue_coupons"])
 def issue_coupons(modeladmin, request, queryset):
-    if not request.user.has_perm("loyalty.add_coupon"):
-        raise PermissionDenied
     form = IssueCouponsForm(request.POST if "apply" in request.POST else None)
     if form.is_valid():
         members = list(queryset.filter(status="active"))
@@ -830,3 +854,4 @@ def issue_coupons(modeladmin, request, queryset):
 
 
 MemberAdmin.actions = [*MemberAdmin.actions, issue_coupons]
+MemberAdmin.has_issue_coupons_permission = lambda self, request: request.user.has_perm("loyalty.add_coupon")

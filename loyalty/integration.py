@@ -1,5 +1,7 @@
 """Loyalty's answers to the members app's hooks (thin: each calls one service or selector)."""
 
+import contextlib
+
 from django.utils.translation import gettext as _
 
 from . import badges, demo, rewards, selectors, services
@@ -53,6 +55,49 @@ def member_loyalty_summary(*, members, channel=None):
             "points": {"balance": account.balance if account else 0, "pending": account.pending if account else 0},
         }
     return summary
+
+
+def member_visibility(*, channel):
+    """A partner channel sees its programme's members: those holding an account in it, those who joined through one
+    of its channels, and those who bought in one (API.md: Authentication and scopes). A channel outside any
+    programme sees the members who joined or bought through it."""
+    from django.db.models import Exists, OuterRef, Q
+
+    from members.models import Order
+
+    from .models import Account, ChannelProgram
+
+    program = services.program_for_channel(channel, required=False)
+    if program is None:
+        return Q(join_channel=channel) | Q(Exists(Order.objects.filter(member=OuterRef("pk"), channel=channel)))
+    channels = ChannelProgram.objects.filter(program=program).values("channel_id")
+    return (
+        Q(Exists(Account.objects.filter(member=OuterRef("pk"), program=program)))
+        | Q(join_channel__in=channels)
+        | Q(Exists(Order.objects.filter(member=OuterRef("pk"), channel__in=channels)))
+    )
+
+
+def on_member_joined(*, member, channel=None):
+    """A sign-up opens the member's account in the channel's programme (staff and imports: in the only programme,
+    when there is exactly one), so the member is the programme's from the start."""
+    from .errors import ProgramNotConfigured
+    from .models import Program
+
+    if channel is not None:
+        program = services.program_for_channel(channel, required=False)
+    else:
+        programs = list(Program.objects.filter(is_active=True)[:2])
+        program = programs[0] if len(programs) == 1 else None
+    if program is None:
+        return
+    # A programme without tiers yet: the account opens with the first earning.
+    with contextlib.suppress(ProgramNotConfigured):
+        services.account_get_or_create(member=member, program=program)
+
+
+def member_personal_data(*, member):
+    return selectors.member_personal_data(member=member)
 
 
 def member_tier_filter(*, queryset, tier_code, channel=None):

@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from members import hooks
 
 from .models import JobRun, Program, Tier
+from .rules import debt_repaid_sql
 
 ORDER = [JobRun.Job.ACTIVATE, JobRun.Job.EXPIRE, JobRun.Job.TIERS, JobRun.Job.BIRTHDAY, JobRun.Job.BADGES]
 
@@ -95,13 +96,10 @@ def _activate(cursor, program, moment, as_of):
         "WHERE a.program_id = %s AND l.status = 'pending' AND l.available_at < %s AND l.remaining > 0",
         [program.pk, moment],
     )
-    # A negative balance (debt) is repaid first: what a lot repays no longer remains in it.
-    repaid = (
-        "(CASE WHEN d.balance_before >= 0 THEN 0 ELSE "
-        "MAX(0, MIN(d.points, -d.balance_before - (d.running - d.points))) END)"
+    # The debt rule, lot after lot: each lot arrives on the balance before it plus the lots before it.
+    repaid = debt_repaid_sql(
+        balance="d.balance_before + d.running - d.points", points="d.points", vendor=connection.vendor
     )
-    if connection.vendor == "postgresql":
-        repaid = repaid.replace("MAX(", "GREATEST(").replace("MIN(", "LEAST(")
     _sql(
         cursor,
         "UPDATE loyalty_pointslot SET "
@@ -314,10 +312,8 @@ def _birthday(cursor, program, moment, as_of):
     from .rules import expiry_for
 
     expires = expiry_for(program, now)
-    # A negative balance is repaid first, as with any earning.
-    remaining = "d.points - MIN(d.points, MAX(0, -a.balance))"
-    if connection.vendor == "postgresql":
-        remaining = remaining.replace("MIN(", "LEAST(").replace("MAX(", "GREATEST(")
+    # A negative balance is repaid first, as with any earning (the debt rule).
+    remaining = "d.points - " + debt_repaid_sql(balance="a.balance", points="d.points", vendor=connection.vendor)
     _sql(
         cursor,
         "INSERT INTO loyalty_pointslot (account_id, points, remaining, status, available_at, expires_at, reference, "

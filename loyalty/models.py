@@ -11,11 +11,16 @@ The ledger's rules (see README "Loyalty"):
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from members.models import Channel, Member
+
+# The highest maximum order amount a programme may set: points (amount x rate x multiplier) then stay far inside a
+# 64-bit integer and any sum of accepted amounts inside the qualifying value's column.
+MAX_ORDER_AMOUNT_CEILING = Decimal("100000000.00")
 
 
 class Program(models.Model):
@@ -55,6 +60,41 @@ class Program(models.Model):
         default="month",
         help_text=_("When the tier's birthday points are given (once a year)."),
     )
+    staff_adjustment_limit = models.PositiveIntegerField(
+        _("staff adjustment limit (points)"),
+        default=1000,
+        help_text=_(
+            "The most points one adjustment by staff may add or take; staff with the permission to adjust without "
+            "limit may go beyond it."
+        ),
+    )
+    # What a partner may send (the API refuses the rest; staff import older history through the order import).
+    event_max_age_days = models.PositiveIntegerField(
+        _("events accepted up to (days old)"),
+        default=90,
+        validators=[MinValueValidator(1)],
+        help_text=_("An event older than this is refused by the API."),
+    )
+    order_max_age_days = models.PositiveIntegerField(
+        _("orders accepted up to (days old)"),
+        default=1095,
+        validators=[MinValueValidator(1)],
+        help_text=_("An order older than this is refused by the API; import older history instead."),
+    )
+    future_skew_minutes = models.PositiveIntegerField(
+        _("clock skew allowed (minutes)"),
+        default=5,
+        validators=[MaxValueValidator(24 * 60)],
+        help_text=_("How far in the future an order's or event's time may be (partners' clocks differ a little)."),
+    )
+    max_order_amount = models.DecimalField(
+        _("maximum order amount"),
+        max_digits=14,
+        decimal_places=2,
+        default=Decimal("1000000.00"),
+        validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(MAX_ORDER_AMOUNT_CEILING)],
+        help_text=_("An order or a refund above this amount is refused by the API."),
+    )
     channels = models.ManyToManyField(Channel, through="ChannelProgram", related_name="+", blank=True)
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
@@ -64,7 +104,13 @@ class Program(models.Model):
         ordering = ["code"]
         verbose_name = _("programme")
         verbose_name_plural = _("programmes")
-        constraints = [models.CheckConstraint(condition=Q(points_per_unit__gt=0), name="program_rate_positive")]
+        constraints = [
+            models.CheckConstraint(condition=Q(points_per_unit__gt=0), name="program_rate_positive"),
+            models.CheckConstraint(
+                condition=Q(max_order_amount__gt=0) & Q(max_order_amount__lte=MAX_ORDER_AMOUNT_CEILING),
+                name="program_max_order_amount_in_range",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.name} ({self.currency})"
@@ -177,6 +223,7 @@ class Account(models.Model):
         permissions = [
             ("adjust_points", _("Can adjust points by hand")),
             ("set_tier", _("Can set a tier by hand")),
+            ("adjust_points_without_limit", _("Can adjust points beyond the programme's limit per adjustment")),
         ]
         constraints = [
             models.UniqueConstraint(fields=["member", "program"], name="account_unique_per_program"),
@@ -406,7 +453,8 @@ class TierChange(models.Model):
     to_tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="+")
     reason = models.CharField(_("reason"), max_length=10, choices=Reason.choices)
     note = models.CharField(_("note"), max_length=200, blank=True)
-    metric_value = models.DecimalField(_("qualifying value"), max_digits=14, decimal_places=2, null=True, blank=True)
+    # Wide: a sum of many orders over the window (imported history included) must never overflow it.
+    metric_value = models.DecimalField(_("qualifying value"), max_digits=20, decimal_places=2, null=True, blank=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(_("when"))
 
@@ -617,6 +665,7 @@ class CouponBatch(models.Model):
         ordering = ["-created_at"]
         verbose_name = _("coupon batch")
         verbose_name_plural = _("coupon batches")
+        permissions = [("export_couponbatch", _("Can download a batch's codes"))]
 
     def __str__(self):
         return f"{self.template} x{self.count}"
@@ -644,6 +693,7 @@ class Fulfilment(models.Model):
         ordering = ["status", "redemption__created_at"]
         verbose_name = _("gift fulfilment")
         verbose_name_plural = _("gift fulfilment")
+        permissions = [("export_fulfilment", _("Can export gifts to ship (names and phones)"))]
 
     def __str__(self):
         return f"{self.redemption} {self.status}"

@@ -33,6 +33,11 @@ def coupon_code() -> str:
     return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
 
 
+def coupon_code_normalize(code: str) -> str:
+    """Codes are issued in upper case; what a till or a partner types is read the same way everywhere."""
+    return (code or "").strip().upper()
+
+
 def reward_unavailable_reason(reward: Reward, account, *, now=None, quantity: int = 1) -> str | None:
     """Why this member cannot redeem the reward now (None when they can), without its points and limit checks."""
     now = now or timezone.now()
@@ -162,10 +167,18 @@ def coupons_issue(*, template, member=None, count: int = 1, redemption=None, now
 
 
 @transaction.atomic
-def coupon_redeem(*, code: str, order_id: str = "", amount=None, channel=None) -> Coupon:
-    """Burn a coupon at the counter: once, even under concurrent attempts; minimum spend, dates and the template's
-    channels enforced."""
-    coupon = Coupon.objects.select_for_update(of=("self",)).select_related("template").filter(code=code).first()
+def coupon_redeem(*, channel, code: str, order_id: str = "", amount=None) -> Coupon:
+    """Burn a coupon at the counter of `channel`: once, even under concurrent attempts. The coupon must belong to
+    the channel's programme (another programme's coupon is not found), be valid now, be usable in this channel
+    (the template's channels) and meet its minimum spend, for which the order `amount` is then required."""
+    program = program_for_channel(channel)
+    code = coupon_code_normalize(code)
+    coupon = (
+        Coupon.objects.select_for_update(of=("self",))
+        .select_related("template")
+        .filter(code=code, template__program=program)
+        .first()
+    )
     if coupon is None:
         raise NotFound(_("No coupon %(code)s.") % {"code": code})
     now = timezone.now()
@@ -175,8 +188,17 @@ def coupon_redeem(*, code: str, order_id: str = "", amount=None, channel=None) -
         raise CouponNotValid(_("This coupon expired on %(date)s.") % {"date": coupon.valid_until.date()})
     if now < coupon.valid_from:
         raise CouponNotValid(_("This coupon is not valid yet."))
-    if channel is not None and coupon.template.channel_codes and channel.code not in coupon.template.channel_codes:
+    if coupon.template.channel_codes and channel.code not in coupon.template.channel_codes:
         raise CouponNotValid(_("This coupon cannot be used in this channel."))
+    if amount is None and coupon.template.min_spend > 0:
+        raise ValidationFailed(
+            fields={
+                "amount": [
+                    _("This coupon needs a spend of at least %(min)s: give the order amount.")
+                    % {"min": coupon.template.min_spend}
+                ]
+            }
+        )
     if amount is not None and amount < coupon.template.min_spend:
         raise CouponNotValid(_("This coupon needs a spend of at least %(min)s.") % {"min": coupon.template.min_spend})
     coupon.status, coupon.used_at, coupon.order_reference = Coupon.Status.USED, now, order_id or ""
@@ -194,7 +216,10 @@ def redemption_cancel(*, redemption: Redemption, reason: str, actor=None) -> Red
     redemption = Redemption.objects.select_for_update(of=("self",)).select_related("reward").get(pk=redemption.pk)
     if redemption.status == Redemption.Status.CANCELLED:
         raise RewardUnavailable(_("This redemption is cancelled already."))
-    if redemption.coupons.filter(status=Coupon.Status.USED).exists():
+    # Lock the redemption's coupons before looking at them: a burn at a till locks the coupon too, so a burn and a
+    # cancellation take turns on the same rows and exactly one of them wins.
+    coupons = list(Coupon.objects.select_for_update().filter(redemption=redemption).order_by("pk"))
+    if any(coupon.status == Coupon.Status.USED for coupon in coupons):
         raise RewardUnavailable(_("A coupon of this redemption was used; it cannot be cancelled."))
     reward = Reward.objects.select_for_update(of=("self",)).get(pk=redemption.reward_id)
     points_give_back(
@@ -208,7 +233,9 @@ def redemption_cancel(*, redemption: Redemption, reason: str, actor=None) -> Red
         redeemed_count=F("redeemed_count") - redemption.quantity,
         **({"stock": F("stock") + redemption.quantity} if reward.stock is not None else {}),
     )
-    redemption.coupons.filter(status=Coupon.Status.ISSUED).update(status=Coupon.Status.VOID)
+    Coupon.objects.filter(pk__in=[coupon.pk for coupon in coupons], status=Coupon.Status.ISSUED).update(
+        status=Coupon.Status.VOID
+    )
     Fulfilment.objects.filter(redemption=redemption).update(status=Fulfilment.Status.CANCELLED, updated_by=actor)
     redemption.status, redemption.cancel_reason = Redemption.Status.CANCELLED, reason
     redemption.cancelled_by, redemption.cancelled_at = actor, timezone.now()

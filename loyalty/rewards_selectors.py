@@ -6,7 +6,7 @@ from django.utils.translation import gettext as _
 
 from . import rules
 from .models import Coupon, Redemption, Reward
-from .rewards import reward_unavailable_reason
+from .rewards import coupon_code_normalize, reward_unavailable_reason
 from .selectors import account_for
 
 
@@ -59,12 +59,21 @@ def unavailable_reasons(*, rewards, member, program) -> dict:
     return reasons
 
 
-def coupon_by_code(*, code):
-    return Coupon.objects.select_related("template", "member").filter(code=code.strip().upper()).first()
+def coupon_by_code(*, code, program):
+    """The programme's coupon with this code (case-insensitive), or None: another programme's coupon is unknown here."""
+    return (
+        Coupon.objects.select_related("template", "member")
+        .filter(code=coupon_code_normalize(code), template__program=program)
+        .first()
+    )
 
 
-def coupons_of(*, member):
-    return Coupon.objects.filter(member=member).select_related("template", "member").order_by("-issued_at", "-id")
+def coupons_of(*, member, program):
+    return (
+        Coupon.objects.filter(member=member, template__program=program)
+        .select_related("template", "member")
+        .order_by("-issued_at", "-id")
+    )
 
 
 def reward_counts(*, program):

@@ -111,3 +111,20 @@ def expiry_for(program, available_at: dt.datetime) -> dt.datetime | None:
         year = available_at.astimezone(zone).year + 1
         return dt.datetime(year + 1, 1, 1, tzinfo=zone)
     return available_at + dt.timedelta(days=program.expiry_days)
+
+
+# --- the debt rule ---------------------------------------------------------------------------------------------------
+# A reversal that finds its points already spent leaves the balance negative (a debt). Points that become available
+# on an account in debt repay it first: what they repay does not remain in their lot. Stated once here, in Python
+# for single writes and as SQL for the set-based ones (earning in one statement, the daily jobs).
+
+
+def debt_repaid(*, balance: int, points: int) -> int:
+    """Of `points` (>= 0) becoming available on an account whose balance is `balance`, how many repay its debt."""
+    return min(points, max(0, -balance))
+
+
+def debt_repaid_sql(*, balance: str, points: str, vendor: str) -> str:
+    """`debt_repaid` as an SQL expression over the SQL expressions `balance` and `points`."""
+    least, greatest = ("LEAST", "GREATEST") if vendor == "postgresql" else ("MIN", "MAX")
+    return f"{least}({points}, {greatest}(0, -({balance})))"

@@ -91,3 +91,56 @@ def members_by_tier(*, program):
         .annotate(count=Count("id"))
         .order_by("tier__rank")
     )
+
+
+def member_personal_data(*, member) -> dict:
+    """The loyalty part of a member's personal data export: each programme's account with its ledger, coupons,
+    redemptions and badges (a fixed number of queries)."""
+    from .models import BadgeAward, Coupon, Redemption
+
+    accounts = list(
+        Account.objects.filter(member=member)
+        .order_by("id")
+        .values(
+            "id",
+            "program__code",
+            "tier__code",
+            "tier_since",
+            "balance",
+            "pending",
+            "lifetime_earned",
+            "lifetime_spent",
+            "created_at",
+        )
+    )
+    by_account = {account["id"]: {**account, "ledger": [], "redemptions": [], "badges": []} for account in accounts}
+    for row in (
+        PointsTransaction.objects.filter(account__member=member)
+        .order_by("id")
+        .values(
+            "account_id", "kind", "points", "balance_after", "status", "reference", "reason", "created_at", "expires_at"
+        )
+    ):
+        by_account[row.pop("account_id")]["ledger"].append(row)
+    for row in (
+        Redemption.objects.filter(account__member=member)
+        .order_by("id")
+        .values("account_id", "redemption_id", "reward__code", "quantity", "points_spent", "status", "created_at")
+    ):
+        by_account[row.pop("account_id")]["redemptions"].append(row)
+    for row in (
+        BadgeAward.objects.filter(account__member=member)
+        .order_by("id")
+        .values("account_id", "badge__code", "awarded_at")
+    ):
+        by_account[row.pop("account_id")]["badges"].append(row)
+    for account in by_account.values():
+        account.pop("id")
+    coupons = list(
+        Coupon.objects.filter(member=member)
+        .order_by("id")
+        .values(
+            "code", "template__code", "status", "issued_at", "valid_from", "valid_until", "used_at", "order_reference"
+        )
+    )
+    return {"points": list(by_account.values()), "coupons": coupons}

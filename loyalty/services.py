@@ -10,6 +10,7 @@ from django.db.models import F, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from members import services as member_services
 from members.db import insert_statement
 from members.errors import IdempotencyConflict, ValidationFailed
 from members.models import Member, Order
@@ -40,6 +41,53 @@ def program_for_channel(channel, *, required=True) -> Program | None:
     if channel._loyalty_program is None and required:
         raise ProgramNotConfigured()
     return channel._loyalty_program
+
+
+def program_limits_check(*, program: Program, kind: str, occurred_at=None, amount=None, now=None) -> None:
+    """Refuse what a partner sends outside the programme's limits, before anything is recorded: an order's or an
+    event's time (`kind` "order" or "event") too old or in the future beyond the clock skew, an order's or a
+    refund's amount above the ceiling. The partner writes below call it; the order import (staff loading history)
+    does not."""
+    now = now or timezone.now()
+    fields = {}
+    if occurred_at is not None:
+        days = program.order_max_age_days if kind == "order" else program.event_max_age_days
+        if occurred_at < now - dt.timedelta(days=days):
+            fields["occurred_at"] = [
+                _("More than %(days)d days ago: this programme does not accept it.") % {"days": days}
+            ]
+        elif occurred_at > now + dt.timedelta(minutes=program.future_skew_minutes):
+            fields["occurred_at"] = [
+                _("In the future: at most %(minutes)d minutes ahead of the server's clock are accepted.")
+                % {"minutes": program.future_skew_minutes}
+            ]
+    if amount is not None and amount > program.max_order_amount:
+        fields["amount"] = [
+            _("Above this programme's maximum of %(max)s per order.") % {"max": program.max_order_amount}
+        ]
+    if fields:
+        raise ValidationFailed(fields=fields)
+
+
+@transaction.atomic
+def partner_order_record(*, channel, member: Member, amount: Decimal, occurred_at: dt.datetime, **order):
+    """A partner's order (POST /orders/): within the programme's limits, then recorded (and earned) once."""
+    program_limits_check(program=program_for_channel(channel), kind="order", occurred_at=occurred_at, amount=amount)
+    return member_services.order_record(channel=channel, member=member, amount=amount, occurred_at=occurred_at, **order)
+
+
+@transaction.atomic
+def partner_refund_record(*, channel, order: Order, amount: Decimal, **refund):
+    """A partner's refund (POST /orders/{id}/refunds/): within the programme's amount limit, then recorded."""
+    program_limits_check(program=program_for_channel(channel), kind="refund", amount=amount)
+    return member_services.refund_record(channel=channel, order=order, amount=amount, **refund)
+
+
+@transaction.atomic
+def partner_event_record(*, channel, member: Member, occurred_at: dt.datetime, **event):
+    """A partner's event (POST /events/): within the programme's limits, then recorded (and earned) once."""
+    program_limits_check(program=program_for_channel(channel), kind="event", occurred_at=occurred_at)
+    return member_services.event_record(channel=channel, member=member, occurred_at=occurred_at, **event)
 
 
 def _entry_tier(program) -> Tier:
@@ -119,7 +167,7 @@ def _credit(
         available_at = min(available_at, now)
     if expires_at is None:
         expires_at = rule_strategies.expiry_for(account.program, available_at)
-    repaid = 0 if pending else min(points, max(0, -account.balance))
+    repaid = 0 if pending else rule_strategies.debt_repaid(balance=account.balance, points=points)
     lot = PointsLot(
         account=account,
         points=points,
@@ -453,6 +501,9 @@ def _account_lock_for_order(order, program):
 
 
 _FALL_BACK = object()
+_REPAID_IN_ONE_STATEMENT = rule_strategies.debt_repaid_sql(
+    balance="acc.balance", points="acc.points", vendor="postgresql"
+)
 
 
 def _earn_in_one_statement(order, program, rules):
@@ -493,7 +544,7 @@ def _earn_in_one_statement(order, program, rules):
         " new_lot AS ("
         "  INSERT INTO loyalty_pointslot (account_id, points, remaining, status, available_at, expires_at,"
         "  reference, created_at)"
-        "  SELECT acc.id, acc.points, acc.points - LEAST(acc.points, GREATEST(0, -acc.balance)), 'available',"
+        f"  SELECT acc.id, acc.points, acc.points - {_REPAID_IN_ONE_STATEMENT}, 'available',"
         "  %s, %s, %s, %s FROM acc RETURNING id, account_id, points),"
         " changed AS ("
         "  UPDATE loyalty_account a SET balance = a.balance + l.points,"
@@ -804,6 +855,13 @@ def points_adjust(
         raise ValidationFailed(fields={"points": [_("An adjustment cannot be 0.")]})
     if not (reason or "").strip():
         raise ValidationFailed(fields={"reason": [_("Say why the points are adjusted.")]})
+    if actor is not None and not actor.has_perm("loyalty.adjust_points_without_limit"):
+        limit = Program.objects.values_list("staff_adjustment_limit", flat=True).get(pk=account.program_id)
+        if abs(points) > limit:
+            message = _("One adjustment may move at most %(limit)d points; ask a colleague who may go beyond it.") % {
+                "limit": limit
+            }
+            raise ValidationFailed(message, fields={"points": [message]})
     fingerprint = payload_fingerprint({"account": account.pk, "points": points, "reason": reason})
     key = f"{channel.pk}:adjustment:{adjustment_id}" if channel is not None and adjustment_id else None
     if key:
@@ -878,7 +936,14 @@ def accounts_merge(*, kept, dropped) -> dict:
         locked = accounts_lock(account.pk, target.pk)
         source, target = locked[account.pk], locked[target.pk]
         carried = source.balance
+        # As if both histories had happened to one account: a debt on either side is repaid first from the other
+        # side's available points (the debt rule), soonest-expiring lots first.
+        repaid = rule_strategies.debt_repaid(
+            balance=min(source.balance, target.balance), points=max(source.balance, target.balance, 0)
+        )
         PointsLot.objects.filter(account=source).update(account=target)
+        if repaid:
+            _take_from_lots(target, repaid)
         for field in ("balance", "pending", "lifetime_earned", "lifetime_spent"):
             setattr(target, field, getattr(target, field) + getattr(source, field))
             setattr(source, field, 0)

@@ -4,8 +4,10 @@ import contextlib
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Count, Exists, OuterRef, Q
-from django.http import HttpResponseRedirect
+from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -19,6 +21,7 @@ from . import hooks, selectors, services
 from .errors import DomainError
 from .importing.admin import MemberImportExportMixin
 from .importing.orders import HistoryCSV, HistoryXLSX, OrderHistoryResource
+from .masking import can_view_personal_data, mask_email, mask_phone
 from .models import (
     API_SCOPES,
     ApiKey,
@@ -30,6 +33,7 @@ from .models import (
     Member,
     MemberHistory,
     MemberMerge,
+    MemberNote,
     MemberTag,
     Order,
     OrderLine,
@@ -37,6 +41,15 @@ from .models import (
     Tag,
 )
 from .normalize import normalize_email, normalize_phone
+
+
+class EraseForm(forms.Form):
+    reason = forms.CharField(
+        label=gettext_lazy("Why"),
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text=gettext_lazy("Such as: the member's request of 2026-11-30, ticket 4711. Recorded with your name."),
+    )
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -142,7 +155,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
             messages.WARNING,
         )
 
-    @admin.action(description=gettext_lazy("Revoke selected keys"))
+    @admin.action(description=gettext_lazy("Revoke selected keys"), permissions=["change"])
     def revoke_keys(self, request, queryset):
         for api_key in queryset.filter(revoked_at__isnull=True):
             services.api_key_revoke(api_key=api_key, revoked_by=request.user)
@@ -230,11 +243,35 @@ class ReferralInline(ReadOnlyInline):
     show_change_link = True
 
 
+class NoteInline(ReadOnlyInline):
+    model = MemberNote
+    fields = ["created_at", "text", "created_by"]
+    readonly_fields = fields
+    verbose_name_plural = gettext_lazy("staff notes")
+
+
+class NoteForm(forms.Form):
+    text = forms.CharField(label=gettext_lazy("note"), max_length=2000, widget=forms.Textarea(attrs={"rows": 4}))
+
+
 class HistoryInline(ReadOnlyInline):
     model = MemberHistory
     fields = ["created_at", "action", "changes", "actor", "channel"]
-    readonly_fields = fields
+    readonly_fields = [*fields, "masked_changes"]
     verbose_name_plural = gettext_lazy("history: who changed what")
+
+    def get_fields(self, request, obj=None):
+        if can_view_personal_data(request.user):
+            return self.fields
+        return ["masked_changes" if name == "changes" else name for name in self.fields]
+
+    @admin.display(description=gettext_lazy("changes"))
+    def masked_changes(self, obj):
+        masks = {"phone": mask_phone, "email": mask_email}
+        return {
+            key: [masks[key](value) for value in values] if key in masks and isinstance(values, list) else values
+            for key, values in (obj.changes or {}).items()
+        }
 
 
 PROFILE_FIELDS = ["name", "phone", "email", "gender", "birthday", "city", "country", "language", "referrer"]
@@ -299,12 +336,22 @@ class MemberAdmin(MemberImportExportMixin, admin.ModelAdmin):
     list_select_related = ["join_channel"]
     search_fields = ["member_no"]  # widened in get_search_results
     search_help_text = gettext_lazy("Phone in any spelling, e-mail, name, member number or a channel identity.")
-    readonly_fields = ["member_no", "status", "joined_at", "join_channel", "merged_into", "imported_spend"]
+    readonly_fields = [
+        "member_no",
+        "status",
+        "joined_at",
+        "join_channel",
+        "merged_into",
+        "imported_spend",
+        "closed_at",
+        "erased_at",
+    ]
     raw_id_fields = ["referrer"]
     show_full_result_count = False
     list_per_page = 50
     actions = ["add_tag", "remove_tag", "freeze", "unfreeze", "merge_two"]
     inlines = [
+        NoteInline,
         IdentityInline,
         ConsentInline,
         ConsentChangeInline,
@@ -316,13 +363,42 @@ class MemberAdmin(MemberImportExportMixin, admin.ModelAdmin):
     ]
     change_form_template = "admin/members/member/change_form.html"
 
+    def _masked(self, request, obj=None):
+        """Staff without the "view personal data" permission see an existing member's phone and e-mail in part
+        (and cannot edit them)."""
+        return not can_view_personal_data(request.user)
+
+    def get_list_display(self, request):
+        if not self._masked(request):
+            return self.list_display
+        masked = {"phone": "masked_phone", "email": "masked_email"}
+        return [masked.get(name, name) for name in self.list_display]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and self._masked(request):
+            return [*self.readonly_fields, "masked_phone", "masked_email"]
+        return self.readonly_fields
+
+    @admin.display(description=gettext_lazy("phone"))
+    def masked_phone(self, obj):
+        return mask_phone(obj.phone)
+
+    @admin.display(description=gettext_lazy("e-mail"))
+    def masked_email(self, obj):
+        return mask_email(obj.email)
+
     def get_fieldsets(self, request, obj=None):
+        profile = PROFILE_FIELDS
+        if obj is not None and self._masked(request):
+            masked = {"phone": "masked_phone", "email": "masked_email"}
+            profile = [masked.get(name, name) for name in PROFILE_FIELDS]
         fieldsets = [
-            (None, {"fields": (["member_no", "status"] if obj else []) + PROFILE_FIELDS}),
+            (None, {"fields": (["member_no", "status"] if obj else []) + profile}),
             (_("Consents"), {"fields": ["consent_sms", "consent_email", "consent_wechat"]}),
         ]
         if obj:
-            fieldsets.append((_("Origin"), {"fields": ["joined_at", "join_channel", "merged_into", "imported_spend"]}))
+            origin = ["joined_at", "join_channel", "merged_into", "imported_spend", "closed_at", "erased_at"]
+            fieldsets.append((_("Origin"), {"fields": origin}))
         return fieldsets
 
     def get_search_results(self, request, queryset, search_term):
@@ -338,6 +414,8 @@ class MemberAdmin(MemberImportExportMixin, admin.ModelAdmin):
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
+            context["can_export_personal_data"] = request.user.has_perm("members.export_personal_data")
+            context["can_erase_member"] = request.user.has_perm("members.erase_member")
             context["member_panels"] = [
                 panel for result in hooks.member_panels.send(member=obj, request=request) for panel in (result or [])
             ]
@@ -351,7 +429,11 @@ class MemberAdmin(MemberImportExportMixin, admin.ModelAdmin):
             return HttpResponseRedirect(request.get_full_path())
 
     def save_model(self, request, obj, form, change):
-        data = {field: form.cleaned_data.get(field) for field in PROFILE_FIELDS}
+        # A field left out of the form (a masked phone or e-mail) keeps its value.
+        data = {
+            field: form.cleaned_data[field] if field in form.cleaned_data else getattr(obj, field)
+            for field in PROFILE_FIELDS
+        }
         data["city"], data["country"], data["language"] = (
             data["city"] or "",
             data["country"] or "",
@@ -392,22 +474,22 @@ class MemberAdmin(MemberImportExportMixin, admin.ModelAdmin):
             },
         )
 
-    @admin.action(description=gettext_lazy("Add a tag to the selected members"))
+    @admin.action(description=gettext_lazy("Add a tag to the selected members"), permissions=["change"])
     def add_tag(self, request, queryset):
         return self._tag_action(request, queryset, services.members_tag, _("%(count)d members tagged %(tag)s."))
 
-    @admin.action(description=gettext_lazy("Remove a tag from the selected members"))
+    @admin.action(description=gettext_lazy("Remove a tag from the selected members"), permissions=["change"])
     def remove_tag(self, request, queryset):
         return self._tag_action(request, queryset, services.members_untag, _("%(tag)s removed from %(count)d members."))
 
-    @admin.action(description=gettext_lazy("Freeze the selected members"))
+    @admin.action(description=gettext_lazy("Freeze the selected members"), permissions=["change"])
     def freeze(self, request, queryset):
         count = services.members_set_status(
             member_ids=queryset.values_list("pk", flat=True), status=Member.Status.FROZEN, actor=request.user
         )
         self.message_user(request, _("%(count)d members frozen.") % {"count": count}, messages.SUCCESS)
 
-    @admin.action(description=gettext_lazy("Unfreeze the selected members"))
+    @admin.action(description=gettext_lazy("Unfreeze the selected members"), permissions=["change"])
     def unfreeze(self, request, queryset):
         count = services.members_set_status(
             member_ids=queryset.filter(status=Member.Status.FROZEN).values_list("pk", flat=True),
@@ -416,7 +498,7 @@ class MemberAdmin(MemberImportExportMixin, admin.ModelAdmin):
         )
         self.message_user(request, _("%(count)d members unfrozen.") % {"count": count}, messages.SUCCESS)
 
-    @admin.action(description=gettext_lazy("Merge the two selected members"))
+    @admin.action(description=gettext_lazy("Merge the two selected members"), permissions=["change"])
     def merge_two(self, request, queryset):
         members = list(queryset.order_by("joined_at", "pk")[:3])
         if len(members) != 2:
@@ -432,18 +514,100 @@ class MemberAdmin(MemberImportExportMixin, admin.ModelAdmin):
                 self.admin_site.admin_view(self.duplicates_view),
                 name="members_member_duplicates",
             ),
+            path("<int:pk>/note/", self.admin_site.admin_view(self.note_view), name="members_member_note"),
             path(
                 "merge/<int:keep_id>/<int:drop_id>/",
                 self.admin_site.admin_view(self.merge_view),
                 name="members_member_merge",
             ),
+            path(
+                "<int:member_id>/personal-data/",
+                self.admin_site.admin_view(self.personal_data_view),
+                name="members_member_personal_data",
+            ),
+            path("<int:member_id>/erase/", self.admin_site.admin_view(self.erase_view), name="members_member_erase"),
             *super().get_urls(),
         ]
 
+    def personal_data_view(self, request, member_id):
+        """One member's personal data as a JSON file (PIPL/GDPR access), recorded on the member's history."""
+        if not request.user.has_perm("members.export_personal_data"):
+            raise PermissionDenied
+        member = get_object_or_404(Member, pk=member_id)
+        data = selectors.member_personal_data(member=member)
+        services.member_personal_data_exported(member=member, actor=request.user)
+        response = JsonResponse(data, encoder=DjangoJSONEncoder, json_dumps_params={"ensure_ascii": False, "indent": 2})
+        response["Content-Disposition"] = f'attachment; filename="member-{member.member_no}-personal-data.json"'
+        return response
+
+    def erase_view(self, request, member_id):
+        if not request.user.has_perm("members.erase_member"):
+            raise PermissionDenied
+        member = get_object_or_404(Member, pk=member_id)
+        form = EraseForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.member_erase(member=member, reason=form.cleaned_data["reason"], actor=request.user)
+            except DomainError as error:
+                form.add_error("reason", error.message)
+            else:
+                self.message_user(
+                    request,
+                    _("The personal data of member %(member_no)s was erased.") % {"member_no": member.member_no},
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(reverse("admin:members_member_change", args=[member.pk]))
+        return TemplateResponse(
+            request,
+            "admin/members/member/erase.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": _("Erase personal data"),
+                "form": form,
+                "member": member,
+                "opts": self.model._meta,
+            },
+        )
+
+    def _show_contacts(self, request, members):
+        """`shown_phone` and `shown_email` on each member for a page: in full, or masked for staff without the
+        "view personal data" permission."""
+        masked = self._masked(request)
+        for member in members:
+            member.shown_phone = mask_phone(member.phone) if masked else member.phone
+            member.shown_email = mask_email(member.email) if masked else member.email
+
+    def note_view(self, request, pk):
+        # Writing a note is its own permission: customer service writes notes without changing the member.
+        if not request.user.has_perm("members.add_membernote"):
+            raise PermissionDenied
+        member = get_object_or_404(Member, pk=pk)
+        form = NoteForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.member_note_add(member=member, text=form.cleaned_data["text"], actor=request.user)
+            except DomainError as error:
+                form.add_error(None, error.message)
+            else:
+                self.message_user(request, _("Note added."), messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:members_member_change", args=[member.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Add a note on %(member)s") % {"member": member},
+            "form": form,
+            "account": None,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/loyalty/account/action_form.html", context)
+
     def duplicates_view(self, request):
+        # A tool for merging: only for staff who may merge.
+        if not self.has_change_permission(request):
+            raise PermissionDenied
         pairs = selectors.duplicate_candidates()
         members = Member.objects.in_bulk({pk for pair in pairs for pk in (pair["keep_id"], pair["drop_id"])})
         reasons = {"name_birthday": _("same name and birthday"), "name_phone": _("same name and phone digits")}
+        self._show_contacts(request, members.values())
         rows = [{"keep": members[p["keep_id"]], "drop": members[p["drop_id"]], "why": reasons[p["why"]]} for p in pairs]
         return TemplateResponse(
             request,
@@ -458,7 +622,7 @@ class MemberAdmin(MemberImportExportMixin, admin.ModelAdmin):
 
     def merge_view(self, request, keep_id, drop_id):
         if not self.has_change_permission(request):
-            return HttpResponseRedirect(reverse("admin:index"))
+            raise PermissionDenied
         keep = get_object_or_404(Member, pk=keep_id)
         drop = get_object_or_404(Member, pk=drop_id)
         if request.method == "POST":
@@ -475,6 +639,7 @@ class MemberAdmin(MemberImportExportMixin, admin.ModelAdmin):
                     messages.SUCCESS,
                 )
                 return HttpResponseRedirect(reverse("admin:members_member_change", args=[merge.kept_id]))
+        self._show_contacts(request, [keep, drop])
         related = [
             (_("orders"), "orders"),
             (_("events"), "events"),
@@ -530,9 +695,6 @@ class OrderAdmin(ImportMixin, ReadOnlyAdmin):
     search_fields = ["order_id", "member__member_no"]
     inlines = [OrderLineInline]
 
-    def has_import_permission(self, request):
-        return request.user.has_perm("members.add_order")
-
     def get_import_resource_kwargs(self, request, **kwargs):
         # The preview and the import run inside the request (about 400 rows/s): a cap keeps them well inside a
         # web server's timeout; bigger files go through the import_orders command.
@@ -569,16 +731,20 @@ def _member_cards(request):
         total=Count("id", filter=Q(merged_into__isnull=True)),
         new_7d=Count("id", filter=Q(joined_at__date__gte=today - timezone.timedelta(days=7))),
     )
-    return [
+    cards = [
         {"title": _("Members"), "value": stats["total"], "url": reverse("admin:members_member_changelist")},
         {"title": _("New members, last 7 days"), "value": stats["new_7d"]},
-        {
-            "title": _("Likely duplicates"),
-            "value": _("Review"),
-            "url": reverse("admin:members_member_duplicates"),
-            "hint": _("same name and birthday, or same name and phone digits"),
-        },
     ]
+    if request.user.has_perm("members.change_member"):
+        cards.append(
+            {
+                "title": _("Likely duplicates"),
+                "value": _("Review"),
+                "url": reverse("admin:members_member_duplicates"),
+                "hint": _("same name and birthday, or same name and phone digits"),
+            }
+        )
+    return cards
 
 
 hooks.dashboard_cards.register(_member_cards)

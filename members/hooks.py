@@ -47,6 +47,20 @@ members_imported = Hook("members_imported")
 # channel_get_or_create() made a new channel: receivers take (channel=); loyalty links it to the programme when
 # there is only one (a brand with several programmes links channels in the admin).
 channel_created = Hook("channel_created")
+# Which members a partner channel sees (API.md: a channel sees only its programme's members): receivers take
+# (channel=) and return a Q over Member, or None for no restriction; members.selectors.members_visible_to() applies
+# them all. Without receivers (no loyalty app) a channel sees every member.
+member_visibility = Hook("member_visibility")
+# A person became a member through a channel, or an existing member signed up again through a channel of another
+# programme: receivers take (member=, channel=) (channel is None for staff and imports); loyalty opens the account in
+# the channel's programme, in the sign-up's transaction.
+member_joined = Hook("member_joined")
+# A member's personal data export (PIPL/GDPR access): receivers take (member=) and return {section: JSON-able data}
+# (loyalty: points, ledger, coupons, redemptions, badges; campaigns: messages).
+member_personal_data = Hook("member_personal_data")
+# Members' personal data was erased: receivers take (member_ids=) and anonymise what they hold about them, set-based,
+# in the erasure's transaction (orders, ledger and figures stay).
+members_erased = Hook("members_erased")
 # seed_demo --members N added members with order history: receivers take (member_ids=) and give them their
 # loyalty standing (points and tiers from that history) in bulk.
 demo_members_created = Hook("demo_members_created")

@@ -153,6 +153,14 @@ class Member(models.Model):
         verbose_name=_("merged into"),
         db_index=False,
     )
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True, editable=False)
+    erased_at = models.DateTimeField(
+        _("personal data erased at"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("Set when the member's personal data was erased on request or after the retention period."),
+    )
     imported_spend = models.DecimalField(
         _("spend before import"),
         max_digits=14,
@@ -168,6 +176,13 @@ class Member(models.Model):
         ordering = ["-joined_at", "-id"]
         verbose_name = _("member")
         verbose_name_plural = _("members")
+        permissions = [
+            ("view_personal_data", _("Can see members' full phone numbers and e-mail addresses")),
+            ("export_member", _("Can export members")),
+            ("import_member", _("Can import members")),
+            ("export_personal_data", _("Can export a member's personal data")),
+            ("erase_member", _("Can erase a member's personal data")),
+        ]
         # Few indexes on purpose: imports write 100,000s of members at a time. Unique phone, e-mail and number are
         # indexed by their constraints; status (three values) and the duplicate finder scan anyway.
         constraints = [
@@ -195,6 +210,30 @@ class Member(models.Model):
     @property
     def is_active(self):
         return self.status == self.Status.ACTIVE
+
+
+class MemberNote(models.Model):
+    """A note by staff on a member (a call, a complaint, a promise made), shown on the member's page."""
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="notes", verbose_name=_("member"))
+    text = models.TextField(_("note"), max_length=2000)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("written by"),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("staff note")
+        verbose_name_plural = _("staff notes")
+
+    def __str__(self):
+        return self.text[:50]
 
 
 class ChannelIdentity(models.Model):
@@ -329,6 +368,7 @@ class Order(models.Model):
         ordering = ["-occurred_at", "-id"]
         verbose_name = _("order")
         verbose_name_plural = _("orders")
+        permissions = [("import_order", _("Can import order history"))]
         indexes = [
             # With the amounts included, a member's spend over a tier window (summed on every order) is read from
             # the index alone, however many orders the member has.

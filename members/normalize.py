@@ -8,6 +8,7 @@ anything else goes through libphonenumber.
 
 import datetime as dt
 import functools
+import json
 import re
 from decimal import Decimal, InvalidOperation
 
@@ -106,14 +107,31 @@ def parse_date(raw):
         raise ValueError(_("This date does not exist.")) from None
 
 
-def parse_birthday(raw, today=None):
-    birthday = parse_date(raw)
+def check_birthday(birthday: dt.date, today=None) -> dt.date:
     today = today or timezone.localdate()
     if birthday > today:
         raise ValueError(_("A birthday cannot be in the future."))
     if birthday.year < 1900:
         raise ValueError(_("A birthday before 1900 is not plausible."))
     return birthday
+
+
+def parse_birthday(raw, today=None):
+    return check_birthday(parse_date(raw), today)
+
+
+# Times outside these years are typing errors or probes; refusing them at the edge also keeps every later sum
+# (a tier window, an expiry date, a time-zone conversion) far from the ends of Python's calendar (years 1-9999).
+PLAUSIBLE_YEARS = (1900, 2999)
+
+
+def check_plausible_datetime(value: dt.datetime) -> dt.datetime:
+    if not PLAUSIBLE_YEARS[0] <= value.year <= PLAUSIBLE_YEARS[1]:
+        raise ValueError(
+            _("A time must be between the years %(first)d and %(last)d.")
+            % {"first": PLAUSIBLE_YEARS[0], "last": PLAUSIBLE_YEARS[1]}
+        )
+    return value
 
 
 def parse_datetime(raw, tz=None):
@@ -124,14 +142,56 @@ def parse_datetime(raw, tz=None):
         year, month, day, hour, minute, second = (int(part or 0) for part in match.groups())
         try:
             # zoneinfo zones need no localize(): replace() gives the right offset.
-            return dt.datetime(year, month, day, hour, minute, second, tzinfo=tz or timezone.get_default_timezone())
+            parsed = dt.datetime(year, month, day, hour, minute, second, tzinfo=tz or timezone.get_default_timezone())
         except ValueError:
             raise ValueError(_("This date does not exist.")) from None
+        return check_plausible_datetime(parsed)
     try:
         parsed = dt.datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(_("Not a date and time; write it as 2020-05-07 10:15:00.")) from None
+    check_plausible_datetime(parsed)
     return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, tz or timezone.get_default_timezone())
+
+
+# C0 and C1 control characters (tab, line feed and carriage return included: a name is one line), and the
+# characters that XML 1.0, hence XLSX, cannot hold. Operators never type them; they come from broken exports.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\ufffe\uffff]")
+
+
+EVENT_ATTRIBUTES_MAX_KEYS = 50
+EVENT_ATTRIBUTES_MAX_KEY_LENGTH = 64
+EVENT_ATTRIBUTES_MAX_BYTES = 16 * 1024
+
+
+def check_event_attributes(attributes) -> dict:
+    """An event's `attributes`: a flat object of at most 50 names (64 characters each) with text, number,
+    true/false or null values, at most 16 KB as JSON. Counted before anything else, so 500,000 keys cost little."""
+    if not isinstance(attributes, dict):
+        raise ValueError(_("Attributes are a JSON object of names and values."))
+    if len(attributes) > EVENT_ATTRIBUTES_MAX_KEYS:
+        raise ValueError(_("At most %(count)d attributes.") % {"count": EVENT_ATTRIBUTES_MAX_KEYS})
+    for key, value in attributes.items():
+        if len(key) > EVENT_ATTRIBUTES_MAX_KEY_LENGTH:
+            raise ValueError(
+                _("An attribute name is at most %(count)d characters.") % {"count": EVENT_ATTRIBUTES_MAX_KEY_LENGTH}
+            )
+        if not (value is None or isinstance(value, str | int | float | bool)):
+            raise ValueError(_("Attribute values are flat: text, a number, true, false or null, not objects or lists."))
+        if "\x00" in key or (isinstance(value, str) and "\x00" in value):
+            raise ValueError(_("Attributes cannot contain NUL characters."))
+    size = len(json.dumps(attributes, ensure_ascii=False).encode())
+    if size > EVENT_ATTRIBUTES_MAX_BYTES:
+        raise ValueError(
+            _("Attributes take at most %(limit)d KB as JSON (these take %(size)d bytes).")
+            % {"limit": EVENT_ATTRIBUTES_MAX_BYTES // 1024, "size": size}
+        )
+    return attributes
+
+
+def clean_text(raw) -> str:
+    """A one-line text field as stored: control characters dropped, runs of spaces made one, trimmed."""
+    return " ".join(CONTROL_CHARACTERS.sub(" ", str(raw)).split())
 
 
 def parse_money(raw):

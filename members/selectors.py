@@ -4,7 +4,21 @@ from django.db.models import Count, Prefetch, Q
 from django.db.models.functions import Right
 
 from . import hooks
-from .models import ApiKey, Channel, Consent, Member, MemberTag, api_key_hash
+from .models import (
+    ApiKey,
+    Channel,
+    ChannelIdentity,
+    Consent,
+    ConsentChange,
+    Event,
+    Member,
+    MemberHistory,
+    MemberTag,
+    Order,
+    OrderLine,
+    Refund,
+    api_key_hash,
+)
 
 
 def api_key_by_raw_key(*, raw_key: str) -> ApiKey | None:
@@ -20,6 +34,23 @@ def channels_by_code_or_name(texts) -> dict:
     return {text: found[text] for text in texts if text in found}
 
 
+def members_visible_to(*, channel, queryset=None):
+    """The members `channel` may see, list, read and change: its programme's members (the hooks decide which).
+
+    The one scoping rule of every member-scoped partner endpoint; `channel=None` (staff, jobs) sees everyone."""
+    queryset = Member.objects.all() if queryset is None else queryset
+    if channel is None:
+        return queryset
+    for condition in hooks.member_visibility.send(channel=channel):
+        if condition is not None:
+            queryset = queryset.filter(condition)
+    return queryset
+
+
+def member_is_visible(*, member, channel) -> bool:
+    return members_visible_to(channel=channel, queryset=Member.objects.filter(pk=member.pk)).exists()
+
+
 def member_list():
     """Members with what their API representation needs, in a fixed number of queries whatever the page size."""
     return Member.objects.prefetch_related(
@@ -28,19 +59,21 @@ def member_list():
     )
 
 
-def member_by_number(*, member_no: str, with_related: bool = True) -> Member | None:
+def member_by_number(*, member_no: str, with_related: bool = True, visible_to=None) -> Member | None:
+    """The member with this number; with `visible_to` (a partner's channel), only if that channel may see them."""
     members = member_list() if with_related else Member.objects.all()
-    return members.filter(member_no=member_no).first()
+    return members_visible_to(channel=visible_to, queryset=members).filter(member_no=member_no).first()
 
 
-def member_by_contact(*, phone=None, email=None, channel=None, external_id=None) -> Member | None:
+def member_by_contact(*, phone=None, email=None, channel=None, external_id=None, visible_to=None) -> Member | None:
     """The one member a phone, an e-mail or a channel identity belongs to (each an indexed look-up)."""
+    members = members_visible_to(channel=visible_to)
     if phone:
-        return Member.objects.filter(phone=phone).first()
+        return members.filter(phone=phone).first()
     if email:
-        return Member.objects.filter(email=email).first()
+        return members.filter(email=email).first()
     if channel is not None and external_id:
-        return Member.objects.filter(identities__channel=channel, identities__external_id=external_id).first()
+        return members.filter(identities__channel=channel, identities__external_id=external_id).first()
     return None
 
 
@@ -90,3 +123,87 @@ def duplicate_candidates(*, limit: int = 200) -> list[dict]:
                 seen.add((first, pk))
                 pairs.append({"keep_id": first, "drop_id": pk, "why": why})
     return pairs[:limit]
+
+
+def member_personal_data(*, member) -> dict:
+    """Everything the CRM holds about one person, as JSON-able data (PIPL/GDPR access and portability).
+
+    The members app's part here; higher apps add theirs through `hooks.member_personal_data` (points and the ledger,
+    coupons, redemptions, badges, messages). A fixed number of queries per section, however long the history."""
+    from django.utils import timezone
+
+    profile = Member.objects.filter(pk=member.pk).values(
+        "member_no",
+        "name",
+        "phone",
+        "email",
+        "gender",
+        "birthday",
+        "city",
+        "country",
+        "language",
+        "status",
+        "joined_at",
+        "join_channel__code",
+        "referrer__member_no",
+        "closed_at",
+        "erased_at",
+        "imported_spend",
+    )[0]
+    orders = list(
+        Order.objects.filter(member=member)
+        .order_by("occurred_at", "id")
+        .values(
+            "id", "channel__code", "order_id", "store", "amount", "refunded_amount", "currency", "occurred_at", "status"
+        )
+    )
+    lines, refunds = {}, {}
+    for line in (
+        OrderLine.objects.filter(order__member=member)
+        .order_by("id")
+        .values("order_id", "sku", "name", "category", "quantity", "amount")
+    ):
+        lines.setdefault(line.pop("order_id"), []).append(line)
+    for refund in (
+        Refund.objects.filter(order__member=member)
+        .order_by("id")
+        .values("order_id", "channel__code", "refund_id", "amount", "lines", "created_at")
+    ):
+        refunds.setdefault(refund.pop("order_id"), []).append(refund)
+    for order in orders:
+        pk = order.pop("id")
+        order["lines"], order["refunds"] = lines.get(pk, []), refunds.get(pk, [])
+    data = {
+        "exported_at": timezone.now(),
+        "member": profile,
+        "identities": list(
+            ChannelIdentity.objects.filter(member=member)
+            .order_by("id")
+            .values("channel__code", "external_id", "created_at")
+        ),
+        "consents": list(
+            Consent.objects.filter(member=member)
+            .order_by("channel")
+            .values("channel", "granted", "source", "updated_at")
+        ),
+        "consent_history": list(
+            ConsentChange.objects.filter(member=member)
+            .order_by("created_at", "id")
+            .values("channel", "granted", "source", "created_at")
+        ),
+        "tags": list(MemberTag.objects.filter(member=member).order_by("tag__name").values_list("tag__name", flat=True)),
+        "orders": orders,
+        "events": list(
+            Event.objects.filter(member=member)
+            .order_by("occurred_at", "id")
+            .values("channel__code", "event_id", "type", "name", "occurred_at", "attributes")
+        ),
+        "history": list(
+            MemberHistory.objects.filter(member=member)
+            .order_by("created_at", "id")
+            .values("action", "changes", "created_at")
+        ),
+    }
+    for result in hooks.member_personal_data.send(member=member):
+        data.update(result or {})
+    return data

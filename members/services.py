@@ -8,7 +8,8 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -33,6 +34,7 @@ from .models import (
     Member,
     MemberHistory,
     MemberMerge,
+    MemberNote,
     MemberNumberCounter,
     MemberTag,
     Order,
@@ -41,6 +43,7 @@ from .models import (
     Tag,
     api_key_hash,
 )
+from .normalize import check_event_attributes, clean_text
 
 MEMBER_NO_FIRST = 1_000_000
 CONSENT_CHANNELS = [choice.value for choice in Consent.Channel]
@@ -166,6 +169,21 @@ def _full_clean(member: Member) -> None:
         )
 
 
+@transaction.atomic
+def member_note_add(*, member: Member, text: str, actor) -> MemberNote:
+    """A note by staff on a member's page."""
+    text = (text or "").strip()
+    if not text:
+        raise ValidationFailed(_("Write the note."), fields={"text": [_("Write the note.")]})
+    note = MemberNote(member=member, text=text, created_by=actor)
+    try:
+        note.full_clean(exclude=["member", "created_by"])
+    except ValidationError as error:
+        raise ValidationFailed(fields=error.message_dict) from None
+    note.save()
+    return note
+
+
 def _history(member, action, *, changes=None, actor=None, channel=None) -> None:
     MemberHistory.objects.create(member=member, action=action, changes=changes or {}, actor=actor, channel=channel)
 
@@ -228,12 +246,12 @@ def member_create(
     _raise_if_taken(phone=phone, email=email, channel=channel, external_id=external_id)
     member = Member(
         member_no=member_numbers_allocate(count=1)[0],
-        name=name.strip(),
+        name=clean_text(name),
         phone=phone or None,
         email=email or None,
         gender=gender,
         birthday=birthday,
-        city=city,
+        city=clean_text(city),
         country=country,
         language=language,
         joined_at=joined_at or timezone.now(),
@@ -253,7 +271,78 @@ def member_create(
     if consents:
         _consents_apply(member=member, consents=consents, source=_source(channel, actor), actor=actor)
     _history(member, "created", actor=actor, channel=channel)
+    hooks.member_joined.send(member=member, channel=channel)
     return member
+
+
+def _people_matching(*, phone=None, email=None, channel=None, external_id=None) -> list[tuple[str, Member]]:
+    """(field, member) for each of phone, e-mail and this channel's identity that already belongs to a member."""
+    found = []
+    if phone:
+        found.append(("phone", Member.objects.filter(phone=phone).first()))
+    if email:
+        found.append(("email", Member.objects.filter(email=email).first()))
+    if channel is not None and external_id:
+        identity = ChannelIdentity.objects.filter(channel=channel, external_id=external_id).first()
+        found.append(("external_id", identity.member if identity else None))
+    return [(field, member) for field, member in found if member is not None]
+
+
+@transaction.atomic
+def member_sign_up(*, channel: Channel, name: str, phone=None, email=None, external_id=None, **profile) -> tuple:
+    """A partner channel signs a person up. Returns (member, created).
+
+    A person unknown to the CRM becomes a new member. A person who is already a member of another programme only
+    (same phone, e-mail or identity) joins this channel's programme: the same member, blank fields filled from the
+    request, nothing overwritten (API.md: Members). A member this channel already sees is a `duplicate_member`.
+    """
+    matches = _people_matching(phone=phone, email=email, channel=channel, external_id=external_id)
+    if not matches:
+        return member_create(
+            channel=channel, name=name, phone=phone, email=email, external_id=external_id, **profile
+        ), True
+    field, member = matches[0]
+    if any(other.pk != member.pk for _field, other in matches):
+        other_field, other = next((f, m) for f, m in matches if m.pk != member.pk)
+        raise _duplicate_error(other.member_no, other_field)  # two people: nothing to join
+    # Locked, and checked again under the lock: of two concurrent sign-ups in one programme, the second sees the
+    # first's account and is a duplicate.
+    member = Member.objects.select_for_update().get(pk=member.pk)
+    if member.status == Member.Status.CLOSED or _visible(member, channel):
+        raise _duplicate_error(member.member_no, field)
+    _join(member=member, channel=channel, name=name, phone=phone, email=email, external_id=external_id, **profile)
+    return member, False
+
+
+def _visible(member, channel) -> bool:
+    from .selectors import member_is_visible
+
+    return member_is_visible(member=member, channel=channel)
+
+
+def _join(*, member, channel, phone, email, external_id, consents=None, referrer=None, name="", **profile) -> None:
+    fills = {}
+    for field, value in {"phone": phone, "email": email, **profile}.items():
+        if field == "gender":
+            if member.gender == Member.Gender.UNKNOWN and value and value != Member.Gender.UNKNOWN:
+                fills[field] = value
+        elif value and not getattr(member, field):
+            fills[field] = clean_text(value) if field == "city" else value
+    if fills:
+        # The contacts filled must be free: one that belongs to someone else refuses the whole sign-up.
+        _raise_if_taken(phone=fills.get("phone"), email=fills.get("email"), exclude_pk=member.pk)
+        for field, value in fills.items():
+            setattr(member, field, value)
+        _full_clean(member)
+        member.save(update_fields=[*fills, "updated_at"])
+    if external_id:
+        ChannelIdentity.objects.get_or_create(channel=channel, external_id=external_id, defaults={"member": member})
+    current = set(member.consents.values_list("channel", flat=True))
+    new_consents = {key: value for key, value in (consents or {}).items() if key not in current}
+    if new_consents:
+        _consents_apply(member=member, consents=new_consents, source=_source(channel, None))
+    _history(member, "joined", changes={key: _jsonable(value) for key, value in fills.items()}, channel=channel)
+    hooks.member_joined.send(member=member, channel=channel)
 
 
 def _source(channel, actor) -> str:
@@ -281,6 +370,8 @@ def member_update(*, member: Member, data: dict, consents: dict | None = None, a
     for field, value in data.items():
         if field in ("phone", "email"):
             value = value or None
+        elif field in ("name", "city") and value is not None:
+            value = clean_text(value)
         old = getattr(member, field)
         if old != value:
             changes[field] = [_jsonable(old), _jsonable(value)]
@@ -323,7 +414,10 @@ def members_set_status(*, member_ids, status: str, actor=None, reason: str = "")
     )
     if not targets:
         return 0
-    Member.objects.filter(pk__in=[pk for pk, _old in targets]).update(status=status, updated_at=timezone.now())
+    now = timezone.now()
+    Member.objects.filter(pk__in=[pk for pk, _old in targets]).update(
+        status=status, updated_at=now, closed_at=now if status == Member.Status.CLOSED else None
+    )
     MemberHistory.objects.bulk_create(
         MemberHistory(member_id=pk, action="status", changes={"status": [old, status], "reason": reason}, actor=actor)
         for pk, old in targets
@@ -401,6 +495,7 @@ def members_merge(*, keep: Member, drop: Member, by=None) -> MemberMerge:
         "identities": ChannelIdentity.objects.filter(member=drop).update(member=keep),
         "orders": Order.objects.filter(member=drop).update(member=keep),
         "events": Event.objects.filter(member=drop).update(member=keep),
+        "notes": MemberNote.objects.filter(member=drop).update(member=keep),
         "referrals": Member.objects.filter(referrer=drop).exclude(pk=keep.pk).update(referrer=keep),
     }
     # Tags: move the ones `keep` lacks; the shared ones are already there.
@@ -432,7 +527,8 @@ def members_merge(*, keep: Member, drop: Member, by=None) -> MemberMerge:
     drop.status = Member.Status.CLOSED
     drop.merged_into = keep
     drop.phone = drop.email = None
-    drop.save(update_fields=["status", "merged_into", "phone", "email", "updated_at"])
+    drop.closed_at = drop.closed_at or timezone.now()
+    drop.save(update_fields=["status", "merged_into", "phone", "email", "closed_at", "updated_at"])
     for field in ("phone", "email"):
         if not getattr(keep, field) and contact[field]:
             fills[field] = contact[field]
@@ -447,6 +543,108 @@ def members_merge(*, keep: Member, drop: Member, by=None) -> MemberMerge:
     _history(keep, "merged_in", changes={"from": drop.member_no, **moved}, actor=by)
     _history(drop, "merged_away", changes={"into": keep.member_no}, actor=by)
     return merge
+
+
+# --- privacy: personal data export and erasure (PIPL, GDPR) ---------------------------------------------------
+
+ERASED_NAME = "(erased)"
+ERASURE_BATCH = 5000
+
+
+def member_personal_data_exported(*, member: Member, actor=None, channel=None) -> None:
+    """Record that someone took a copy of the member's personal data (who and when, on the member's history)."""
+    _history(member, "personal_data_exported", actor=actor, channel=channel)
+
+
+@transaction.atomic
+def member_erase(*, member: Member, reason: str, actor=None, channel=None, source: str = "staff") -> Member:
+    """Erase a member's personal data on their request: profile and identities anonymised, phone and e-mail freed
+    (the person can join again), consents withdrawn, tags and the free text of events and history cleared. Orders,
+    refunds, the points ledger and every figure stay, attached to the anonymised member number. Recorded with who
+    and why. Erasing an erased member changes nothing."""
+    reason = clean_text(reason or "")
+    if not reason:
+        raise ValidationFailed(
+            fields={"reason": [_("Say why the member is erased (such as the request's reference).")]}
+        )
+    member = Member.objects.select_for_update().get(pk=member.pk)
+    if member.erased_at is None:
+        _members_erase(member_ids=[member.pk], reason=reason, source=source, actor=actor, channel=channel)
+        member.refresh_from_db()
+    return member
+
+
+def members_erase_retained(*, now=None, days=None) -> int | None:
+    """The retention rule: anonymise members closed more than MEMBER_RETENTION_DAYS days ago (None: the rule is off).
+
+    Set-based, in batches of 5,000 members, each batch one transaction; running it again erases nothing twice."""
+    from django.conf import settings
+
+    days = settings.MEMBER_RETENTION_DAYS if days is None else days
+    if days is None:
+        return None
+    cutoff = (now or timezone.now()) - dt.timedelta(days=days)
+    expired = Member.objects.filter(status=Member.Status.CLOSED, erased_at__isnull=True, closed_at__lt=cutoff)
+    total = 0
+    while True:
+        with transaction.atomic():
+            ids = list(
+                expired.order_by("pk").select_for_update(skip_locked=True).values_list("pk", flat=True)[:ERASURE_BATCH]
+            )
+            if not ids:
+                return total
+            total += _members_erase(
+                member_ids=ids, reason=f"retention: closed more than {days} days", source="retention"
+            )
+
+
+def _members_erase(*, member_ids, reason: str, source: str, actor=None, channel=None) -> int:
+    """Erase the members given, and the members merged into them (whose rows still hold a name), set-based."""
+    ids = set(member_ids)
+    while True:  # merges chain: a member merged into one that was merged into another...
+        more = set(Member.objects.filter(merged_into_id__in=ids, erased_at__isnull=True).values_list("pk", flat=True))
+        if more <= ids:
+            break
+        ids |= more
+    ids = sorted(ids)
+    now = timezone.now()
+    Member.objects.filter(pk__in=ids).update(
+        name=ERASED_NAME,
+        phone=None,
+        email=None,
+        gender=Member.Gender.UNKNOWN,
+        birthday=None,
+        city="",
+        country="",
+        language="",
+        status=Member.Status.CLOSED,
+        closed_at=Coalesce("closed_at", Value(now)),
+        erased_at=now,
+        updated_at=now,
+    )
+    ChannelIdentity.objects.filter(member_id__in=ids).delete()
+    MemberTag.objects.filter(member_id__in=ids).delete()
+    granted = list(Consent.objects.filter(member_id__in=ids, granted=True).values_list("member_id", "channel"))
+    ConsentChange.objects.bulk_create(
+        ConsentChange(member_id=pk, channel=kind, granted=False, source="erasure", changed_by=actor, created_at=now)
+        for pk, kind in granted
+    )
+    Consent.objects.filter(member_id__in=ids, granted=True).update(granted=False, source="erasure", updated_at=now)
+    # Free text that may name the person: event attributes, the before/after values of past changes, merge contacts.
+    Event.objects.filter(member_id__in=ids).exclude(attributes={}).update(attributes={})
+    MemberHistory.objects.filter(member_id__in=ids).exclude(changes={}).update(changes={})
+    merges = list(MemberMerge.objects.filter(Q(kept_id__in=ids) | Q(dropped_id__in=ids)))
+    for merge in merges:
+        merge.moved = {key: value for key, value in merge.moved.items() if key != "contact"}
+    MemberMerge.objects.bulk_update(merges, ["moved"])
+    hooks.members_erased.send(member_ids=ids)
+    MemberHistory.objects.bulk_create(
+        MemberHistory(
+            member_id=pk, action="erased", changes={"reason": reason, "source": source}, actor=actor, channel=channel
+        )
+        for pk in ids
+    )
+    return len(ids)
 
 
 # --- orders, refunds, events: the facts loyalty and analytics read -----------------------------------------------
@@ -602,6 +800,10 @@ def event_record(
     attributes: dict | None = None,
 ) -> tuple[Event, bool]:
     attributes = attributes or {}
+    try:
+        check_event_attributes(attributes)
+    except ValueError as error:
+        raise ValidationFailed(fields={"attributes": [str(error)]}) from None
     fingerprint = payload_fingerprint(
         {
             "event_id": event_id,

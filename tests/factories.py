@@ -16,7 +16,8 @@ class ChannelFactory(factory.django.DjangoModelFactory):
 
 
 class MemberFactory(factory.django.DjangoModelFactory):
-    """Members as the service creates them (a number from the sequence, normalised contacts)."""
+    """Members as the service creates them (a number from the sequence, normalised contacts), joined through the
+    `pos-shanghai` channel of the tests (the demo programme's channel), so that its partners see them."""
 
     class Meta:
         model = Member
@@ -25,6 +26,7 @@ class MemberFactory(factory.django.DjangoModelFactory):
     phone = factory.Sequence(lambda n: f"+86138{n:08d}")
     email = factory.Sequence(lambda n: f"member{n}@example.com")
     joined_at = factory.LazyFunction(timezone.now)
+    join_channel = factory.SubFactory(ChannelFactory, code="pos-shanghai", name="上海南京西路门店")
 
     @factory.lazy_attribute
     def member_no(self):

@@ -1,8 +1,10 @@
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from rest_framework import serializers
 
 from members.api.serializers import PointsSummarySerializer, TierSerializer
 from members.models import Event
+from members.normalize import check_event_attributes, check_plausible_datetime
 
 
 class AwareDateTimeField(serializers.DateTimeField):
@@ -12,7 +14,10 @@ class AwareDateTimeField(serializers.DateTimeField):
         result = super().to_internal_value(value)
         if isinstance(value, str) and not any(mark in value[10:] for mark in ("+", "-", "Z", "z")):
             raise serializers.ValidationError(_("Give the time with its offset, such as 2026-05-01T10:00:00+08:00."))
-        return result
+        try:
+            return check_plausible_datetime(result)
+        except ValueError as error:
+            raise serializers.ValidationError(str(error)) from None
 
 
 class MoneyField(serializers.DecimalField):
@@ -21,6 +26,18 @@ class MoneyField(serializers.DecimalField):
         kwargs.setdefault("decimal_places", 2)
         kwargs.setdefault("coerce_to_string", True)
         super().__init__(**kwargs)
+
+
+# The programme's limits on what partners send (Program in the admin; 400 validation_error outside them).
+ORDER_TIME_HELP = gettext_lazy(
+    "At most 1095 days in the past and 5 minutes in the future unless the programme sets other limits; outside, 400."
+)
+EVENT_TIME_HELP = gettext_lazy(
+    "At most 90 days in the past and 5 minutes in the future unless the programme sets other limits; outside, 400."
+)
+ORDER_AMOUNT_HELP = gettext_lazy(
+    "At most the programme's maximum order amount (1,000,000.00 unless it sets another); above, 400."
+)
 
 
 class LineSerializer(serializers.Serializer):
@@ -35,9 +52,9 @@ class OrderInputSerializer(serializers.Serializer):
     order_id = serializers.CharField(max_length=64)
     member_no = serializers.CharField(max_length=16, required=False)
     phone = serializers.CharField(max_length=40, required=False)
-    amount = MoneyField()
+    amount = MoneyField(help_text=ORDER_AMOUNT_HELP)
     currency = serializers.CharField(max_length=3, min_length=3, required=False)
-    occurred_at = AwareDateTimeField()
+    occurred_at = AwareDateTimeField(help_text=ORDER_TIME_HELP)
     store = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     lines = LineSerializer(many=True, required=False, max_length=500)
 
@@ -72,7 +89,7 @@ class OrderOutputSerializer(serializers.Serializer):
 
 class RefundInputSerializer(serializers.Serializer):
     refund_id = serializers.CharField(max_length=64)
-    amount = MoneyField()
+    amount = MoneyField(help_text=ORDER_AMOUNT_HELP)
     lines = LineSerializer(many=True, required=False, max_length=500)
 
     def validate_amount(self, value):
@@ -92,8 +109,14 @@ class EventInputSerializer(serializers.Serializer):
     member_no = serializers.CharField(max_length=16)
     type = serializers.ChoiceField(choices=Event.Type.values)
     name = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
-    occurred_at = AwareDateTimeField()
-    attributes = serializers.DictField(required=False, default=dict)
+    occurred_at = AwareDateTimeField(help_text=EVENT_TIME_HELP)
+    attributes = serializers.JSONField(required=False, default=dict)
+
+    def validate_attributes(self, value):
+        try:
+            return check_event_attributes(value)
+        except ValueError as error:
+            raise serializers.ValidationError(str(error)) from None
 
     def validate(self, attrs):
         if attrs["type"] == Event.Type.CUSTOM and not attrs.get("name"):

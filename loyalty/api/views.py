@@ -32,14 +32,14 @@ class ProgramMixin:
 
     def member(self, *, member_no=None, phone=None):
         if member_no:
-            member = member_selectors.member_by_number(member_no=member_no, with_related=False)
+            member = member_selectors.member_by_number(member_no=member_no, with_related=False, visible_to=self.channel)
             missing = _("No member with number %(member_no)s.") % {"member_no": member_no}
         else:
             try:
                 phone = normalize_phone(phone)
             except ValueError as error:
                 raise ValidationFailed(fields={"phone": [str(error)]}) from None
-            member = member_selectors.member_by_contact(phone=phone)
+            member = member_selectors.member_by_contact(phone=phone, visible_to=self.channel)
             missing = _("No member with phone %(phone)s.") % {"phone": phone}
         if member is None:
             raise NotFound(missing)
@@ -74,7 +74,7 @@ class OrderCreateView(ProgramMixin, APIView):
                 }
             )
         member = self.member(member_no=values.get("member_no"), phone=values.get("phone"))
-        order, created = member_services.order_record(
+        order, created = services.partner_order_record(
             channel=self.channel,
             order_id=values["order_id"],
             member=member,
@@ -105,7 +105,7 @@ class RefundCreateView(ProgramMixin, APIView):
         data = s.RefundInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        refund, created = member_services.refund_record(
+        refund, created = services.partner_refund_record(
             channel=self.channel,
             order=order,
             refund_id=values["refund_id"],
@@ -128,8 +128,7 @@ class EventCreateView(ProgramMixin, APIView):
         data = s.EventInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        self.program  # noqa: B018 - refuse a channel without a programme before recording anything
-        event, created = member_services.event_record(
+        event, created = services.partner_event_record(
             channel=self.channel,
             event_id=values["event_id"],
             member=self.member(member_no=values["member_no"]),
@@ -239,19 +238,15 @@ class RedemptionCreateView(ProgramMixin, APIView):
         return Response(s.RedemptionOutputSerializer(body).data, status=status.HTTP_201_CREATED if created else 200)
 
 
-def _coupon(code):
-    coupon = reward_selectors.coupon_by_code(code=code)
-    if coupon is None:
-        raise NotFound(_("No coupon %(code)s.") % {"code": code})
-    return coupon
-
-
 class CouponDetailView(ProgramMixin, APIView):
     required_scopes = {"GET": ("coupons:write", "rewards:read")}
 
     @extend_schema(responses=s.CouponSerializer)
     def get(self, request, code):
-        return Response(s.CouponSerializer(_coupon(code)).data)
+        coupon = reward_selectors.coupon_by_code(code=code, program=self.program)
+        if coupon is None:
+            raise NotFound(_("No coupon %(code)s.") % {"code": code})
+        return Response(s.CouponSerializer(coupon).data)
 
 
 class CouponRedeemView(ProgramMixin, APIView):
@@ -262,10 +257,10 @@ class CouponRedeemView(ProgramMixin, APIView):
         data = s.CouponRedeemInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         coupon = rewards.coupon_redeem(
+            channel=self.channel,
             code=code,
             order_id=data.validated_data["order_id"],
             amount=data.validated_data.get("amount"),
-            channel=self.channel,
         )
         return Response({"code": coupon.code, "status": coupon.status})
 
@@ -276,7 +271,7 @@ class MemberCouponListView(ProgramMixin, GenericAPIView):
 
     def get(self, request, member_no):
         member = self.member(member_no=member_no)
-        page = self.paginate_queryset(reward_selectors.coupons_of(member=member))
+        page = self.paginate_queryset(reward_selectors.coupons_of(member=member, program=self.program))
         return self.get_paginated_response(s.CouponSerializer(page, many=True).data)
 
 

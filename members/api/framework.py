@@ -7,7 +7,7 @@ It lives in `members` because the lowest app owns channels and their keys; highe
 from django.conf import settings
 from django.core.cache import cache
 from django.utils.translation import gettext as _
-from rest_framework import exceptions
+from rest_framework import exceptions, parsers
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import BasePermission
@@ -105,6 +105,16 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
 
     def get_cache_key(self, request, view):
         return f"throttle:api-key:{request.auth.pk}"
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser, with a body nested deeper than Python's recursion limit answered as 400, not 500."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise exceptions.ParseError(_("it is nested too deeply.")) from None
 
 
 class Pagination(PageNumberPagination):

@@ -1,11 +1,10 @@
 """Input and output serializers of the members endpoints; plain Serializers, one per direction."""
 
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework import serializers
 
 from ..models import Member
-from ..normalize import normalize_email, normalize_phone
+from ..normalize import check_birthday, normalize_email, normalize_phone
 
 
 class ConsentsSerializer(serializers.Serializer):
@@ -37,9 +36,7 @@ class MemberWriteSerializer(serializers.Serializer):
         return _normalised(normalize_email, value) if value else None
 
     def validate_birthday(self, value):
-        if value and value > timezone.localdate():
-            raise serializers.ValidationError(_("A birthday cannot be in the future."))
-        return value
+        return _normalised(check_birthday, value) if value else value
 
 
 class MemberCreateSerializer(MemberWriteSerializer):

@@ -1,10 +1,12 @@
+import contextlib
+
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.response import Response
 
 from .. import selectors, services
-from ..errors import NotFound, ValidationFailed
+from ..errors import DuplicateMember, NotFound, ValidationFailed
 from ..filters import MemberFilter
 from .serializers import MemberCreateSerializer, MemberSerializer, MemberUpdateSerializer
 
@@ -13,6 +15,20 @@ class ChannelScopedMixin:
     @property
     def channel(self):
         return self.request.user.channel
+
+
+@contextlib.contextmanager
+def member_numbers_of_this_programme_only(channel):
+    """A `duplicate_member` names the member who holds the contact only when the calling channel may see them: a
+    partner never learns the number of another programme's member (API.md: a channel sees its programme's members)."""
+    try:
+        yield
+    except DuplicateMember as error:
+        member_no = error.extra.get("member_no")
+        if member_no and selectors.member_by_number(member_no=member_no, with_related=False, visible_to=channel):
+            raise
+        message = _("This phone, e-mail or identity belongs to another member.")
+        raise DuplicateMember(message, fields={field: [message] for field in error.fields or {}}) from None
 
 
 def render_members(view, members, many=False):
@@ -25,19 +41,24 @@ class MemberViewSet(ChannelScopedMixin, mixins.ListModelMixin, viewsets.GenericV
     lookup_field = "member_no"
     filterset_class = MemberFilter
     serializer_class = MemberSerializer
-    http_method_names = ["get", "post", "patch", "head", "options"]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     required_scopes = {
         "list": "members:read",
         "retrieve": "members:read",
         "create": "members:write",
         "partial_update": "members:write",
+        "destroy": "members:write",
     }
 
     def get_queryset(self):
-        return selectors.member_list().order_by("-joined_at", "-id")
+        if getattr(self, "swagger_fake_view", False):  # the OpenAPI schema, built without a request
+            return selectors.member_list()
+        return selectors.members_visible_to(channel=self.channel, queryset=selectors.member_list()).order_by(
+            "-joined_at", "-id"
+        )
 
     def get_member(self):
-        member = selectors.member_by_number(member_no=self.kwargs["member_no"])
+        member = selectors.member_by_number(member_no=self.kwargs["member_no"], visible_to=self.channel)
         if member is None:
             raise NotFound(_("No member with number %(member_no)s.") % {"member_no": self.kwargs["member_no"]})
         return member
@@ -57,16 +78,18 @@ class MemberViewSet(ChannelScopedMixin, mixins.ListModelMixin, viewsets.GenericV
         referrer = None
         referrer_no = data.pop("referrer_member_no", "")
         if referrer_no:
-            referrer = selectors.member_by_number(member_no=referrer_no)
+            referrer = selectors.member_by_number(member_no=referrer_no, visible_to=self.channel)
             if referrer is None:
                 raise ValidationFailed(fields={"referrer_member_no": [_("No member with this number.")]})
-        member = services.member_create(
-            channel=self.channel,
-            referrer=referrer,
-            external_id=data.pop("external_id", "") or None,
-            consents=data.pop("consents", None),
-            **data,
-        )
+        # A person who is a member of another programme only joins this one: 201 with their existing number.
+        with member_numbers_of_this_programme_only(self.channel):
+            member, _created = services.member_sign_up(
+                channel=self.channel,
+                referrer=referrer,
+                external_id=data.pop("external_id", "") or None,
+                consents=data.pop("consents", None),
+                **data,
+            )
         return Response(render_members(self, selectors.member_by_number(member_no=member.member_no)), status=201)
 
     @extend_schema(request=MemberUpdateSerializer, responses={200: MemberSerializer})
@@ -78,7 +101,21 @@ class MemberViewSet(ChannelScopedMixin, mixins.ListModelMixin, viewsets.GenericV
         consents = data.pop("consents", None)
         if data.get("city") is None and "city" in data:
             data["city"] = ""
-        services.member_update(member=member, data=data, consents=consents, channel=self.channel)
+        with member_numbers_of_this_programme_only(self.channel):
+            services.member_update(member=member, data=data, consents=consents, channel=self.channel)
         return Response(
             render_members(self, selectors.member_by_number(member_no=member.member_no)), status=status.HTTP_200_OK
         )
+
+    @extend_schema(request=None, responses={204: None})
+    def destroy(self, request, member_no=None):
+        """Erase the member's personal data on their request (API.md: Members): the number, orders and ledger stay."""
+        member = self.get_member()
+        reason = request.data.get("reason") if isinstance(request.data, dict) else None
+        services.member_erase(
+            member=member,
+            reason=str(reason or f"request through channel {self.channel.code}")[:500],
+            channel=self.channel,
+            source="api",
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)

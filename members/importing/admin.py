@@ -3,6 +3,7 @@ the same service as the command, with a preview of every row; exports use django
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -12,6 +13,7 @@ from django.utils.translation import gettext_lazy
 from import_export.admin import ExportMixin
 from import_export.formats.base_formats import CSV, XLSX
 
+from members.masking import can_view_personal_data
 from members.models import ImportJob
 
 from . import services
@@ -65,12 +67,18 @@ class MemberImportExportMixin(ExportMixin):
             *super().get_urls(),
         ]
 
+    def get_export_resource_kwargs(self, request, **kwargs):
+        return {
+            **super().get_export_resource_kwargs(request, **kwargs),
+            "mask_personal_data": not can_view_personal_data(request.user),
+        }
+
     def _can_import(self, request):
-        return self.has_add_permission(request) and self.has_change_permission(request)
+        return request.user.has_perm("members.import_member")
 
     def import_view(self, request):
         if not self._can_import(request):
-            raise Http404
+            raise PermissionDenied
         form = ImportForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             job = services.import_job_create(
@@ -91,7 +99,7 @@ class MemberImportExportMixin(ExportMixin):
 
     def import_job_view(self, request, job_id):
         if not self._can_import(request):
-            raise Http404
+            raise PermissionDenied
         job = get_object_or_404(ImportJob, pk=job_id)
         if request.method == "POST" and job.dry_run and job.status == ImportJob.Status.DONE:
             confirmed = services.import_job_create(
@@ -117,7 +125,7 @@ class MemberImportExportMixin(ExportMixin):
 
     def import_rejected_view(self, request, job_id):
         if not self._can_import(request):
-            raise Http404
+            raise PermissionDenied
         job = get_object_or_404(ImportJob, pk=job_id)
         if not job.error_file:
             raise Http404

@@ -18,6 +18,8 @@ from django.utils.translation import gettext as _
 
 from members.errors import ImportFailed
 from members.normalize import (
+    CONTROL_CHARACTERS,
+    clean_text,
     normalize_email,
     normalize_gender,
     normalize_phone,
@@ -187,6 +189,9 @@ def _clean_chunk(mapping, table, first_number):
             if not text or not (text := text.strip()):
                 continue
             if cleaner is None:
+                # isprintable() is the fast test (C, no allocation); the pattern decides for the rare exceptions.
+                if not text.isprintable() and CONTROL_CHARACTERS.search(text) and not (text := clean_text(text)):
+                    continue
                 values[column] = text
                 continue
             try:

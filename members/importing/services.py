@@ -7,9 +7,9 @@ Matching is set-based (one query per batch of keys) and new members are written 
 """
 
 import contextlib
-import csv
 import gc
 import io
+import logging
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
@@ -19,6 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
+from kombu.exceptions import OperationalError as KombuOperationalError
 from psycopg.copy import QueuedLibpqWriter
 
 from members import hooks
@@ -27,8 +28,11 @@ from members.errors import ImportFailed
 from members.models import ChannelIdentity, ImportJob, Member, MemberHistory, MemberTag, Tag
 from members.selectors import channels_by_code_or_name
 from members.services import member_numbers_allocate
+from members.spreadsheets import csv_writer
 
 from .engine import COLUMN_LABELS, Row, clean_rows, read_table
+
+logger = logging.getLogger(__name__)
 
 BATCH = 5000
 UPDATED_FIELDS = [
@@ -80,7 +84,7 @@ class ImportResult:
     def errors_csv(self, language: str = "en") -> bytes:
         """The rejected rows as they were, with the row number and the reason, to fix and import again."""
         out = io.StringIO()
-        writer = csv.writer(out)
+        writer = csv_writer(out)
         reason = "原因" if language.startswith("zh") else "reason"
         row_label = "行号" if language.startswith("zh") else "row"
         writer.writerow([*self.headers, row_label, reason])
@@ -622,10 +626,27 @@ def import_job_create(*, upload, dry_run: bool, skip_errors: bool, actor=None, s
     else:
         job.file.save(upload.name, upload, save=False)
     job.save()
+    transaction.on_commit(lambda: _queue(job.pk))
+    return job
+
+
+def _queue(job_id: int) -> None:
+    """Hand the job to the workers. A broker that does not answer fails the job with what to do, rather than leave
+    it "pending" with no worker ever to run it."""
     from members.tasks import run_import_job
 
-    transaction.on_commit(lambda: run_import_job.delay(job.pk))
-    return job
+    try:
+        run_import_job.delay(job_id)
+    except KombuOperationalError:
+        logger.exception("import job %s: the task queue is not reachable", job_id)
+        ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.PENDING).update(
+            status=ImportJob.Status.FAILED,
+            message=_(
+                "The task queue is not reachable, so the import could not start; nothing was imported. Start the "
+                "worker and its broker (Redis) and upload the file again."
+            ),
+            finished_at=timezone.now(),
+        )
 
 
 def import_job_run(*, job_id: int) -> ImportJob:

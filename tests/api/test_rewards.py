@@ -238,7 +238,9 @@ def test_a_coupon_is_used_once_under_concurrent_burns(channel, program, member):
         channel=channel, member=member, reward_code="CNY10", quantity=1, redemption_id="R-1"
     )
     code = redemption.coupons.get().code
-    results = run_threads(8, lambda index: coupon_redeem(code=code, order_id=f"O-{index}", amount=Decimal("60")))
+    results = run_threads(
+        8, lambda index: coupon_redeem(channel=channel, code=code, order_id=f"O-{index}", amount=Decimal("60"))
+    )
     assert sum(isinstance(result, Coupon) for result in results) == 1
     assert Coupon.objects.get(code=code).status == "used"
 

@@ -107,3 +107,22 @@ def test_the_member_page_lists_messages_and_a_merge_moves_them(admin_client, pro
     member_services.members_merge(keep=keep, drop=message.member)
     message.refresh_from_db()
     assert message.member_id == keep.pk
+
+
+def test_the_personal_data_export_has_the_messages_and_erasure_blanks_their_text(program, segment):
+    from campaigns import sending
+    from members.hooks import member_personal_data
+
+    campaign = services.campaign_create(
+        program=program, code="x", name="x", segment=segment, channel="sms", message={"body": "hi"}
+    )
+    sending.campaign_send(campaign=campaign)
+    message = Message.objects.order_by("id").first()
+    Message.objects.filter(pk=message.pk).update(body="张伟您好", status="sent")
+    sections = {}
+    for part in member_personal_data.send(member=message.member):
+        sections.update(part or {})
+    assert sections["messages"][0]["body"] == "张伟您好" and sections["messages"][0]["campaign"] == "x"
+    member_services.member_erase(member=message.member, reason="request", actor=None)
+    message.refresh_from_db()
+    assert (message.body, message.status) == ("", "sent")

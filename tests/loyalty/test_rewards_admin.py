@@ -1,5 +1,7 @@
 """Running the points mall from the admin: cancellation gives points and stock back, gifts ship, batches issue."""
 
+from decimal import Decimal
+
 import pytest
 from django.urls import reverse
 
@@ -41,7 +43,7 @@ def test_cancelling_voids_unused_coupons_but_not_a_used_one(channel, rich, admin
     rewards.redemption_cancel(redemption=first, reason="客诉", actor=admin_user)
     assert Coupon.objects.get(redemption=first).status == "void"
     second, _ = rewards.reward_redeem(channel=channel, member=rich, reward_code="CNY10", quantity=1, redemption_id="B")
-    rewards.coupon_redeem(code=second.coupons.get().code)
+    rewards.coupon_redeem(channel=channel, code=second.coupons.get().code, amount=Decimal("50.00"))
     from loyalty.errors import RewardUnavailable
 
     with pytest.raises(RewardUnavailable):

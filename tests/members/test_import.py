@@ -14,7 +14,7 @@ from tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 ANSWERS = json.loads((DATA / "members_sample_answers.json").read_text())
 SAMPLES = ["members_sample_utf8bom.csv", "members_sample_gb18030.csv"]
 

@@ -14,7 +14,7 @@ from tests.factories import MemberFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_tasks")]
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 ANSWERS = json.loads((DATA / "members_sample_answers.json").read_text())
 
 

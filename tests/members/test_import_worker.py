@@ -9,7 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from members.importing import services
 from members.models import ImportJob, Member
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 @pytest.mark.celery_worker

@@ -143,12 +143,12 @@ def test_xlsx_history_imports_like_csv(admin_client, channel, people):
     assert Order.objects.get(order_id="X-1").amount == Decimal("120.50")
 
 
-def test_only_staff_allowed_to_add_orders_may_import(client, django_user_model, channel):
+def test_only_staff_allowed_to_import_orders_may_import(client, django_user_model, channel):
     user = django_user_model.objects.create_user("clerk", password="pw-clerk-2026", is_staff=True)
-    user.user_permissions.add(Permission.objects.get(codename="view_order"))
+    user.user_permissions.add(*Permission.objects.filter(codename__in=["view_order", "add_order"]))
     client.force_login(user)
     assert client.get(reverse(IMPORT_URL)).status_code == 403
-    user.user_permissions.add(Permission.objects.get(codename="add_order"))
+    user.user_permissions.add(Permission.objects.get(codename="import_order"))
     assert client.get(reverse(IMPORT_URL)).status_code == 200
 
 

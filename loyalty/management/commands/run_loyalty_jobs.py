@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from loyalty import jobs
 from loyalty.models import Program
+from members import services as member_services
 
 
 class Command(BaseCommand):
@@ -31,3 +32,8 @@ class Command(BaseCommand):
         for each in programs:
             for job, counts in jobs.daily_run(program=each, as_of=day).items():
                 self.stdout.write(f"{each.code} {day} {job}: {counts}")
+        if not program:
+            # The retention rule (MEMBER_RETENTION_DAYS) concerns every programme's members: run with all of them.
+            erased = member_services.members_erase_retained()
+            if erased is not None:
+                self.stdout.write(f"members erased after the retention period: {erased}")
