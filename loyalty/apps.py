@@ -12,6 +12,7 @@ class LoyaltyConfig(AppConfig):
         from . import integration
 
         hooks.order_recorded.register(integration.on_order_recorded)
+        hooks.orders_imported.register(integration.on_orders_imported)
         hooks.refund_recorded.register(integration.on_refund_recorded)
         hooks.event_recorded.register(integration.on_event_recorded)
         hooks.member_merged.register(integration.on_member_merged)

@@ -20,6 +20,10 @@ def on_order_recorded(*, order, award=True):
     return row
 
 
+def on_orders_imported(*, orders):
+    return services.tiers_count_history(orders=orders)
+
+
 def on_refund_recorded(*, refund, order):
     return services.points_reverse_for_refund(refund=refund, order=order)
 

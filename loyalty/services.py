@@ -1085,3 +1085,256 @@ def points_give_back(*, account: Account, points: int, reference: str, reason: s
 def points_award(*, account: Account, points: int, reference: str, reason: str, key: str | None = None):
     """Points given for a fact other than an order or an event rule (a badge's bonus); the caller holds the lock."""
     return _credit(account, points, kind=Kind.EARN, reference=reference, reason=reason, key=key)
+
+
+# --- order history loaded without points (the order import) --------------------------------------------------------
+
+
+def tiers_count_history(*, orders) -> dict:
+    """What `points_earn_for_order(award=False)` does for each order, for a whole import at once: every member with
+    an order in a programme's channels has an account there (entry tier), and an account moves up to the highest
+    tier whose threshold its qualifying value reached over the window ending at any of the imported orders.
+
+    `orders`: [(order id, member id, channel id, occurred_at)], already written in the caller's transaction. The
+    values are summed in SQL per (member, window); accounts are locked in id order before they move, as the daily
+    jobs do. Returns {"accounts_created", "upgraded"}. One upgrade per account (to the highest tier reached) where
+    order-by-order loading may record several steps; the tier it ends in is the same."""
+    links = dict(
+        ChannelProgram.objects.filter(channel_id__in={order[2] for order in orders}).values_list(
+            "channel_id", "program_id"
+        )
+    )
+    by_program = {}
+    for order_id, member_id, channel_id, occurred_at in orders:
+        program_id = links.get(channel_id)
+        if program_id is not None:
+            by_program.setdefault(program_id, []).append((order_id, member_id, occurred_at))
+    counts = {"accounts_created": 0, "upgraded": 0}
+    for program in Program.objects.filter(pk__in=by_program).order_by("pk"):
+        created, upgraded = _history_tiers(program, by_program[program.pk])
+        counts["accounts_created"] += created
+        counts["upgraded"] += upgraded
+    return counts
+
+
+def _history_tiers(program, orders):
+    tiers = program_config(program)["tiers"]
+    entry = _entry_tier(program)
+    member_ids = sorted({member_id for _order_id, member_id, _at in orders})
+    now = timezone.now()
+    # The accounts there are, locked in id order (so that earning, one account at a time, never waits on this in a
+    # cycle); then the missing ones, each with its "joined" record.
+    current = _history_accounts_locked(program, member_ids)  # {member id: (account id, tier id)}
+    missing = [member_id for member_id in member_ids if member_id not in current]
+    created = Account.objects.bulk_create(
+        [Account(member_id=member_id, program=program, tier=entry, tier_since=now) for member_id in missing],
+        batch_size=5000,
+    )
+    if connection.vendor != "postgresql":  # SQLite returns no ids from a bulk insert of this size: read them back
+        created = list(Account.objects.filter(program=program, member_id__in=missing))
+    _tier_changes_write(
+        [(account.pk, None, entry.pk, TierChange.Reason.JOINED, None) for account in created], created_at=now
+    )
+    current.update({account.member_id: (account.pk, entry.pk) for account in created})
+    higher = tiers[1:]
+    rank = {tier.pk: tier.rank for tier in tiers}
+    # Only members below the top tier can move: the others' windows are not summed.
+    climbing = {
+        member_id for member_id, (_account, tier_id) in current.items() if higher and rank[tier_id] < len(tiers) - 1
+    }
+    values = {}
+    climbing_orders = [order for order in orders if order[1] in climbing]
+    for key in {(tier.metric, tier.window, tier.window_days) for tier in higher}:
+        sample = next(tier for tier in higher if (tier.metric, tier.window, tier.window_days) == key)
+        if not climbing_orders:
+            values[key] = {}
+        elif connection.vendor == "postgresql" and sample.metric != Tier.Metric.POINTS:
+            values[key] = _history_window_values_by_member(program, sample, climbing_orders)
+        else:
+            values[key] = _history_window_values(program, sample, climbing_orders)
+    changes = []
+    for member_id in climbing:
+        account_id, tier_id = current[member_id]
+        for tier in reversed(higher):
+            if tier.rank <= rank[tier_id]:
+                break
+            value = values[(tier.metric, tier.window, tier.window_days)].get(member_id)
+            if value is not None and value >= tier.upgrade_threshold:
+                changes.append((account_id, tier_id, tier.pk, TierChange.Reason.UPGRADE, value))
+                break
+    _tier_changes_write(changes, created_at=now)
+    if connection.vendor == "postgresql" and changes:
+        with connection.cursor() as cursor:  # one statement (bulk_update's CASE per row costs seconds here)
+            cursor.execute(
+                "UPDATE loyalty_account a SET tier_id = v.tier_id, tier_since = %s, updated_at = %s "
+                "FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, tier_id) WHERE a.id = v.id",
+                [now, now, [change[0] for change in changes], [change[2] for change in changes]],
+            )
+    else:
+        Account.objects.bulk_update(
+            [Account(pk=change[0], tier_id=change[2], tier_since=now, updated_at=now) for change in changes],
+            ["tier", "tier_since", "updated_at"],
+            batch_size=1000,
+        )
+    return len(created), len(changes)
+
+
+def _history_accounts_locked(program, member_ids) -> dict:
+    """{member id: (account id, tier id)} of the members' accounts in the programme, locked in id order."""
+    found = {}
+    for start in range(0, len(member_ids), 50_000):
+        chunk = member_ids[start : start + 50_000]
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT member_id, id, tier_id FROM loyalty_account WHERE program_id = %s "
+                    "AND member_id = ANY(string_to_array(%s, ',')::bigint[]) ORDER BY id FOR UPDATE",
+                    [program.pk, ",".join(map(str, chunk))],
+                )
+                rows = cursor.fetchall()
+        else:
+            rows = []
+            for small in range(0, len(chunk), 500):
+                rows += Account.objects.filter(program=program, member_id__in=chunk[small : small + 500]).values_list(
+                    "member_id", "pk", "tier_id"
+                )
+        found.update({member_id: (pk, tier_id) for member_id, pk, tier_id in rows})
+    return found
+
+
+def _tier_changes_write(changes, *, created_at):
+    """Write [(account id, from tier id, to tier id, reason, metric value)] as TierChange rows (on PostgreSQL one
+    statement over arrays)."""
+    if not changes:
+        return
+    if connection.vendor != "postgresql":
+        TierChange.objects.bulk_create(
+            [
+                TierChange(
+                    account_id=account_id,
+                    from_tier_id=from_tier_id,
+                    to_tier_id=to_tier_id,
+                    reason=reason,
+                    metric_value=value,
+                    created_at=created_at,
+                )
+                for account_id, from_tier_id, to_tier_id, reason, value in changes
+            ],
+            batch_size=1000,
+        )
+        return
+    columns = list(zip(*changes, strict=True))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO loyalty_tierchange (account_id, from_tier_id, to_tier_id, reason, note, metric_value, "
+            "created_at) SELECT a, f, t, r, '', v, %s "
+            "FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::numeric[]) AS c(a, f, t, r, v) "
+            "ORDER BY a",
+            [created_at, list(columns[0]), list(columns[1]), list(columns[2]), list(columns[3]), list(columns[4])],
+        )
+
+
+def _history_window_values_by_member(program, tier, orders) -> dict:
+    """What _history_window_values() gives, for spend and order counts on PostgreSQL, reading each member's orders
+    once: one index range scan per member over the span of its imported orders, the windows summed by a window
+    function (RANGE over the order time, whose frame is the window (start, end]), kept at the imported orders."""
+    channel_ids = list(ChannelProgram.objects.filter(program=program).values_list("channel_id", flat=True))
+    channels = ", ".join(["%s"] * len(channel_ids)) or "NULL"
+    if tier.window == Tier.Window.CALENDAR_YEAR:
+        # The year's orders up to each one, in the programme's time zone; an order at the very start of a year is
+        # outside every window (they start after it), as in qualifying_value().
+        year = "(date_trunc('year', o.occurred_at AT TIME ZONE %s) AT TIME ZONE %s)"
+        counted = f"o.occurred_at <> {year}"
+        frame = f"PARTITION BY {year} ORDER BY o.occurred_at RANGE UNBOUNDED PRECEDING"
+        lower = "o.occurred_at >= (date_trunc('year', m.first AT TIME ZONE %s) AT TIME ZONE %s)"
+        zone = program.time_zone
+        counted_params, frame_params, lower_params = [zone, zone], [zone, zone], [zone, zone]
+    else:
+        # (end - days, end]: timestamps have microseconds, so the frame starts one microsecond after the start.
+        span = f"{int(tier.window_days)} days"
+        counted, counted_params = "TRUE", []
+        frame = "ORDER BY o.occurred_at RANGE BETWEEN %s::interval - interval '1 microsecond' PRECEDING AND CURRENT ROW"
+        frame_params = [span]
+        lower, lower_params = "o.occurred_at > m.first - %s::interval", [span]
+    if tier.metric == Tier.Metric.ORDERS:
+        measure = f"COUNT(*) FILTER (WHERE o.status <> 'refunded' AND {counted})"
+    else:
+        measure = f"SUM(CASE WHEN {counted} THEN o.amount - o.refunded_amount ELSE 0 END)"
+    sql = (
+        "WITH m AS (SELECT w.member_id, MIN(w.occurred_at) AS first, MAX(w.occurred_at) AS last, "  # noqa: S608
+        "array_agg(w.id) AS ids FROM members_order w WHERE w.id = ANY(string_to_array(%s, ',')::bigint[]) "
+        "GROUP BY w.member_id) "
+        "SELECT m.member_id, (SELECT MAX(x.value) FROM ("
+        f" SELECT o.id, {measure} OVER ({frame}) AS value FROM members_order o"
+        f" WHERE o.member_id = m.member_id AND o.channel_id IN ({channels}) AND {lower} AND o.occurred_at <= m.last"
+        ") x WHERE x.id = ANY(m.ids)) FROM m"
+    )
+    params = [
+        ",".join(str(order[0]) for order in orders),
+        *counted_params,
+        *frame_params,
+        *channel_ids,
+        *lower_params,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {member_id: Decimal(value or 0) for member_id, value in cursor.fetchall()}
+
+
+def _history_window_values(program, tier, orders) -> dict:
+    """{member id: the largest qualifying value of `tier`'s metric over the windows ending at the given orders
+    [(order id, member id, occurred_at)]}, in one statement (each window summed from order_member_spend_idx, or the
+    ledger for points). On PostgreSQL the windows are read from the orders themselves; elsewhere from a temporary
+    table of (member, start, end)."""
+    metric = tier.metric
+    table = "loyalty_history_windows"
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            if tier.window == Tier.Window.CALENDAR_YEAR:
+                start = "(date_trunc('year', w0.occurred_at AT TIME ZONE %s) AT TIME ZONE %s)"
+                start_params = [program.time_zone, program.time_zone]
+            else:
+                start = "(w0.occurred_at - %s * interval '1 day')"
+                start_params = [tier.window_days]
+            source = (
+                f"(SELECT w0.member_id, {start} AS start, w0.occurred_at AS stop FROM members_order w0 "  # noqa: S608
+                "WHERE w0.id = ANY(string_to_array(%s, ',')::bigint[]))"
+            )
+            source_params = [*start_params, ",".join(str(order[0]) for order in orders)]
+        else:
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+            cursor.execute(f"CREATE TEMP TABLE {table} (member_id bigint, start datetime, stop datetime)")
+            adapt = connection.ops.adapt_datetimefield_value
+            cursor.executemany(
+                f"INSERT INTO {table} (member_id, start, stop) VALUES (%s, %s, %s)",  # noqa: S608
+                [(member_id, adapt(window_start(program, tier, at)), adapt(at)) for _order_id, member_id, at in orders],
+            )
+            source, source_params = table, []
+        if metric == Tier.Metric.POINTS:
+            value = (
+                "SELECT SUM(t.points) FROM loyalty_pointstransaction t JOIN loyalty_account a ON a.id = t.account_id "
+                "WHERE a.member_id = w.member_id AND a.program_id = %s AND t.kind = 'earn' "
+                "AND t.order_id IS NOT NULL AND t.created_at > w.start AND t.created_at <= w.stop"
+            )
+            params = [program.pk]
+        else:
+            # The programme's channels as a list of numbers (a handful): a cheap filter on each order the index gives.
+            channel_ids = list(ChannelProgram.objects.filter(program=program).values_list("channel_id", flat=True))
+            channels = ", ".join(["%s"] * len(channel_ids)) or "NULL"
+            params = channel_ids
+            measure = "COUNT(*)" if metric == Tier.Metric.ORDERS else "SUM(o.amount - o.refunded_amount)"
+            status = " AND o.status <> 'refunded'" if metric == Tier.Metric.ORDERS else ""
+            value = (
+                f"SELECT {measure} FROM members_order o WHERE o.member_id = w.member_id "  # noqa: S608 - fixed SQL
+                f"AND o.channel_id IN ({channels}) "
+                f"AND o.occurred_at > w.start AND o.occurred_at <= w.stop{status}"
+            )
+        cursor.execute(
+            f"SELECT w.member_id, MAX(COALESCE(({value}), 0)) FROM {source} w GROUP BY w.member_id",  # noqa: S608
+            [*params, *source_params],
+        )
+        # SQLite sums decimals as floats: back to cents.
+        found = {member_id: Decimal(str(total)).quantize(Decimal("0.01")) for member_id, total in cursor.fetchall()}
+        if connection.vendor != "postgresql":
+            cursor.execute(f"DROP TABLE {table}")
+    return found

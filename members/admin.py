@@ -15,12 +15,10 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from import_export.admin import ImportMixin
 
 from . import hooks, selectors, services
 from .errors import DomainError
-from .importing.admin import MemberImportExportMixin
-from .importing.orders import HistoryCSV, HistoryXLSX, OrderHistoryResource
+from .importing.admin import MemberImportExportMixin, OrderHistoryImportMixin
 from .masking import can_view_personal_data, mask_email, mask_phone
 from .models import (
     API_SCOPES,
@@ -680,25 +678,15 @@ class OrderLineInline(ReadOnlyInline):
     readonly_fields = fields
 
 
-ORDER_IMPORT_ADMIN_ROWS = 5000
-
-
 @admin.register(Order)
-class OrderAdmin(ImportMixin, ReadOnlyAdmin):
+class OrderAdmin(OrderHistoryImportMixin, ReadOnlyAdmin):
     """Orders are read-only facts; history from a previous system comes in through *Import* (with its preview)."""
 
-    resource_classes = [OrderHistoryResource]
-    formats = [HistoryCSV, HistoryXLSX]
     list_display = ["order_id", "member", "channel", "store", "amount", "refunded_amount", "occurred_at", "status"]
     list_filter = ["channel", "status", ("occurred_at", admin.DateFieldListFilter)]
     list_select_related = ["member", "channel"]
     search_fields = ["order_id", "member__member_no"]
     inlines = [OrderLineInline]
-
-    def get_import_resource_kwargs(self, request, **kwargs):
-        # The preview and the import run inside the request (about 400 rows/s): a cap keeps them well inside a
-        # web server's timeout; bigger files go through the import_orders command.
-        return {**super().get_import_resource_kwargs(request, **kwargs), "row_limit": ORDER_IMPORT_ADMIN_ROWS}
 
 
 @admin.register(Refund)

@@ -28,6 +28,9 @@ member_merged = Hook("member_merged")
 # order_record() / refund_record() / event_record(): loyalty earns or reverses points.
 order_recorded = Hook("order_recorded")
 refund_recorded = Hook("refund_recorded")
+# The order history import wrote orders without points: receivers take (orders=[(order id, member id, channel id,
+# occurred_at), ...]) in the import's transaction and do set-based what order_record(award=False) does per order.
+orders_imported = Hook("orders_imported")
 event_recorded = Hook("event_recorded")
 # seed_demo: each app loads its part of the demo program; receivers take (stdout=, members=).
 demo_seeders = Hook("demo_seeders")

@@ -380,7 +380,7 @@ class Order(models.Model):
         ]
         constraints = [
             models.UniqueConstraint(fields=["channel", "order_id"], name="order_unique_per_channel"),
-            models.CheckConstraint(condition=models.Q(amount__gt=0), name="order_amount_positive"),
+            models.CheckConstraint(condition=models.Q(amount__gte=0), name="order_amount_not_negative"),
             models.CheckConstraint(
                 condition=models.Q(refunded_amount__gte=0) & models.Q(refunded_amount__lte=models.F("amount")),
                 name="order_refunds_within_amount",
@@ -525,7 +525,12 @@ class MemberHistory(models.Model):
 
 
 class ImportJob(models.Model):
-    """A member import run from the admin: the file, the options, progress, and the result kept for later."""
+    """An import run from the admin (members, or order history): the file, the options, progress, and the result
+    kept for later."""
+
+    class Kind(models.TextChoices):
+        MEMBERS = "members", _("Members")
+        ORDERS = "orders", _("Order history")
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Waiting")
@@ -533,6 +538,7 @@ class ImportJob(models.Model):
         DONE = "done", _("Done")
         FAILED = "failed", _("Failed")
 
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, default=Kind.MEMBERS)
     file = models.FileField(_("file"), upload_to="imports/%Y/%m/")
     original_name = models.CharField(_("file name"), max_length=255)
     dry_run = models.BooleanField(_("preview only"), default=True)
@@ -551,8 +557,8 @@ class ImportJob(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        verbose_name = _("member import")
-        verbose_name_plural = _("member imports")
+        verbose_name = _("import job")
+        verbose_name_plural = _("import jobs")
 
     def __str__(self):
         return self.original_name

@@ -59,8 +59,8 @@ class OrderInputSerializer(serializers.Serializer):
     lines = LineSerializer(many=True, required=False, max_length=500)
 
     def validate_amount(self, value):
-        if value <= 0:
-            raise serializers.ValidationError(_("An order amount must be more than 0."))
+        if value < 0:  # 0 is an order too (fully discounted, a free gift): it earns nothing
+            raise serializers.ValidationError(_("An order amount cannot be negative."))
         return value
 
     def validate(self, attrs):

@@ -10,13 +10,14 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from import_export.admin import ExportMixin
+from import_export.admin import ExportMixin, ImportMixin
 from import_export.formats.base_formats import CSV, XLSX
 
 from members.masking import can_view_personal_data
 from members.models import ImportJob
 
 from . import services
+from .orders import HistoryCSV, HistoryXLSX, OrderHistoryResource, history_row_count
 from .resources import MemberExportResource, MemberExportResourceZh
 
 MAX_UPLOAD = 200 * 1024 * 1024
@@ -100,7 +101,7 @@ class MemberImportExportMixin(ExportMixin):
     def import_job_view(self, request, job_id):
         if not self._can_import(request):
             raise PermissionDenied
-        job = get_object_or_404(ImportJob, pk=job_id)
+        job = get_object_or_404(ImportJob, pk=job_id, kind=ImportJob.Kind.MEMBERS)
         if request.method == "POST" and job.dry_run and job.status == ImportJob.Status.DONE:
             confirmed = services.import_job_create(
                 upload=None, dry_run=False, skip_errors=job.skip_errors, actor=request.user, source=job
@@ -126,7 +127,86 @@ class MemberImportExportMixin(ExportMixin):
     def import_rejected_view(self, request, job_id):
         if not self._can_import(request):
             raise PermissionDenied
-        job = get_object_or_404(ImportJob, pk=job_id)
+        job = get_object_or_404(ImportJob, pk=job_id, kind=ImportJob.Kind.MEMBERS)
+        if not job.error_file:
+            raise Http404
+        return FileResponse(job.error_file.open("rb"), as_attachment=True, filename=f"rejected-{job.pk}.csv")
+
+
+class OrderHistoryImportMixin(ImportMixin):
+    """*Orders › Import*. A file of up to `preview_rows` orders gets django-import-export's preview and import in the
+    request; a larger one goes to the set-based engine as a background job (a preview job first, with progress, then
+    the import once confirmed), as the member import does."""
+
+    resource_classes = [OrderHistoryResource]
+    formats = [HistoryCSV, HistoryXLSX]
+    preview_rows = 5000
+
+    def get_import_resource_kwargs(self, request, **kwargs):
+        # Only a safety net: a file's size is estimated before it is read (see import_action).
+        return {**super().get_import_resource_kwargs(request, **kwargs), "row_limit": self.preview_rows}
+
+    def get_urls(self):
+        return [
+            path(
+                "import/job/<int:job_id>/",
+                self.admin_site.admin_view(self.import_job_view),
+                name="members_order_import_job",
+            ),
+            path(
+                "import/job/<int:job_id>/rejected.csv",
+                self.admin_site.admin_view(self.import_rejected_view),
+                name="members_order_import_rejected",
+            ),
+            *super().get_urls(),
+        ]
+
+    def import_action(self, request, **kwargs):
+        upload = request.FILES.get("import_file") if request.method == "POST" else None
+        if upload is not None and self.has_import_permission(request):
+            if upload.size > MAX_UPLOAD:
+                self.message_user(
+                    request,
+                    _("The file is larger than 200 MB; split it or use the import_orders command."),
+                    messages.ERROR,
+                )
+                return HttpResponseRedirect(request.path)
+            rows = history_row_count(upload)
+            if rows is None or rows > self.preview_rows:
+                job = services.import_job_create(
+                    upload=upload, dry_run=True, skip_errors=False, actor=request.user, kind=ImportJob.Kind.ORDERS
+                )
+                return HttpResponseRedirect(reverse("admin:members_order_import_job", args=[job.pk]))
+        return super().import_action(request, **kwargs)
+
+    def _order_job(self, request, job_id):
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        return get_object_or_404(ImportJob, pk=job_id, kind=ImportJob.Kind.ORDERS)
+
+    def import_job_view(self, request, job_id):
+        job = self._order_job(request, job_id)
+        if request.method == "POST" and job.dry_run and job.status == ImportJob.Status.DONE:
+            confirmed = services.import_job_create(
+                upload=None, dry_run=False, skip_errors=False, actor=request.user, source=job
+            )
+            self.message_user(request, _("The import has started."), messages.INFO)
+            return HttpResponseRedirect(reverse("admin:members_order_import_job", args=[confirmed.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Import of %(file)s") % {"file": job.original_name},
+            "job": job,
+            "opts": self.model._meta,
+            "can_confirm": job.dry_run
+            and job.status == ImportJob.Status.DONE
+            and not job.counts.get("errors")
+            and job.counts.get("new"),
+            "running": job.status in (ImportJob.Status.PENDING, ImportJob.Status.RUNNING),
+        }
+        return TemplateResponse(request, "admin/members/order/import_job.html", context)
+
+    def import_rejected_view(self, request, job_id):
+        job = self._order_job(request, job_id)
         if not job.error_file:
             raise Http404
         return FileResponse(job.error_file.open("rb"), as_attachment=True, filename=f"rejected-{job.pk}.csv")
@@ -136,6 +216,7 @@ class MemberImportExportMixin(ExportMixin):
 class ImportJobAdmin(admin.ModelAdmin):
     list_display = [
         "created_at",
+        "kind",
         "original_name",
         "dry_run",
         "skip_errors",
@@ -144,7 +225,7 @@ class ImportJobAdmin(admin.ModelAdmin):
         "counts",
         "created_by",
     ]
-    list_filter = ["status", "dry_run"]
+    list_filter = ["kind", "status", "dry_run"]
     readonly_fields = [f.name for f in ImportJob._meta.fields]
     exclude = ["preview"]
 
@@ -155,4 +236,5 @@ class ImportJobAdmin(admin.ModelAdmin):
         return False
 
     def response_change(self, request, obj):
-        return HttpResponseRedirect(reverse("admin:members_member_import_job", args=[obj.pk]))
+        page = "members_order_import_job" if obj.kind == ImportJob.Kind.ORDERS else "members_member_import_job"
+        return HttpResponseRedirect(reverse(f"admin:{page}", args=[obj.pk]))

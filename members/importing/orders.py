@@ -7,22 +7,35 @@ as opening balances with the member import), but it counts for tiers like any or
 """
 
 import contextlib
+import csv
+import datetime as dt
+import functools
+import io
 import re
+import zipfile
+from dataclasses import dataclass, field
+from decimal import Decimal
 
 import tablib
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from import_export import fields, resources, widgets
 from import_export.formats.base_formats import CSV, XLSX
+from psycopg.copy import QueuedLibpqWriter
 
-from members import services
-from members.errors import DomainError
+from members import hooks, services
+from members.db import sequence_values
+from members.errors import DomainError, ImportFailed
 from members.models import Member, Order
-from members.normalize import normalize_email, normalize_phone, parse_datetime, parse_money
+from members.normalize import normalize_phone, parse_datetime, parse_money
 from members.selectors import channels_by_code_or_name
 
+from .engine import _email as clean_email
 from .engine import read_table
+from .services import _cycle_collector_paused, _existing_keys
 
 # Canonical column -> the headers operators write (compared case-insensitively, spaces ignored).
 ORDER_HEADERS = {
@@ -34,6 +47,8 @@ ORDER_HEADERS = {
     "occurred_at": ["occurred_at", "order_time", "下单时间", "订单时间"],
     "store": ["store", "门店"],
 }
+# The columns a file must have, with the Chinese header named in the message when one is missing.
+REQUIRED = {"channel": "渠道", "order_id": "订单号", "member": "会员编号", "amount": "金额", "occurred_at": "下单时间"}
 _HEADER_LOOKUP = {re.sub(r"\s+", "", name).lower(): column for column, names in ORDER_HEADERS.items() for name in names}
 COMPARED = ("member_id", "amount", "currency", "occurred_at", "store")
 
@@ -95,42 +110,22 @@ class MemberWidget(widgets.Widget):
         super().__init__()
         self._found = {}
 
-    @staticmethod
-    def _keys(text):
-        """(column, value) to look the text up by, in order: member number, then e-mail or phone."""
-        keys = [("member_no", text)]
-        with contextlib.suppress(ValueError):
-            keys.append(("email", normalize_email(text)) if "@" in text else ("phone", normalize_phone(text)))
-        return keys
-
     def prefetch(self, texts):
-        wanted = {}
-        for text in {str(text or "").strip() for text in texts} - {""} - set(self._found):
-            for column, value in self._keys(text):
-                wanted.setdefault(column, set()).add(value)
-        found = {}
-        for column, values in wanted.items():
-            for member in Member.objects.filter(**{f"{column}__in": values}):
-                found[(column, getattr(member, column))] = member
-        for text in {str(text or "").strip() for text in texts} - {""}:
-            member = next((found[key] for key in self._keys(text) if key in found), None)
-            if member is not None:
-                self._found[text] = member
+        """The members of these texts, as the engine finds them (members_by_reference), as model instances."""
+        wanted = {str(text or "").strip() for text in texts} - {""} - set(self._found)
+        holders = members_by_reference(wanted)
+        members = Member.objects.in_bulk({holder for holder, _standing in holders.values()})
+        self._found.update({text: members[holder] for text, (holder, _standing) in holders.items()})
 
     def clean(self, value, row=None, **kwargs):
         text = str(value or "").strip()
         if not text:
             raise ValueError(_("A member is required (member number, phone or e-mail)."))
+        if text not in self._found:
+            self.prefetch([text])
         member = self._found.get(text)
         if member is None:
-            self.prefetch([text])
-            member = self._found.get(text)
-        if member is None:
             raise ValueError(_("No member with the number, phone or e-mail %(member)s.") % {"member": text})
-        seen = set()
-        while member.merged_into_id and member.pk not in seen:
-            seen.add(member.pk)
-            member = Member.objects.get(pk=member.merged_into_id)
         return member
 
     def render(self, value, obj=None, **kwargs):
@@ -184,9 +179,9 @@ class OrderHistoryResource(resources.ModelResource):
         """English or Chinese headers; columns this import does not know are left alone."""
         missing = []
         headers = [_HEADER_LOOKUP.get(re.sub(r"\s+", "", str(header)).lower(), header) for header in dataset.headers]
-        for column in ("channel", "order_id", "member", "amount", "occurred_at"):
+        for column in REQUIRED:
             if column not in headers:
-                missing.append(f"{column}/{ORDER_HEADERS[column][1] if column != 'member' else '会员编号'}")
+                missing.append(f"{column}/{REQUIRED[column]}")
         if missing:
             raise ValidationError(_("The file needs these columns: %(columns)s.") % {"columns": ", ".join(missing)})
         if self.row_limit and len(dataset) > self.row_limit:
@@ -260,3 +255,493 @@ class OrderHistoryResource(resources.ModelResource):
         except DomainError as error:
             raise ValidationError(error.fields or error.message) from None
         instance.pk = order.pk
+
+
+# --- the set-based engine (the command and the admin's jobs) --------------------------------------------------------
+#
+# The same rules as the resource above, for a whole file at once: every row cleaned in one pass, the file's channels,
+# members and already recorded orders looked up in a few queries, the new orders written with COPY on PostgreSQL
+# (bulk_create elsewhere) and handed to loyalty in one call for their tiers, instead of one service call per row.
+
+_COPY_COLUMNS = (
+    "id",
+    "channel_id",
+    "order_id",
+    "member_id",
+    "store",
+    "amount",
+    "refunded_amount",
+    "currency",
+    "occurred_at",
+    "status",
+    "fingerprint",
+    "created_at",
+)
+# The progress (percent) when the rows are cleaned and when they are matched; writing takes it to 99.
+PROGRESS_CLEANED, PROGRESS_MATCHED = 20, 40
+BATCH = 5000
+
+
+@dataclass(slots=True)
+class HistoryRow:
+    """One data row of the file: its spreadsheet number (header = 1), its cleaned values, status and errors."""
+
+    number: int
+    raw: list
+    values: dict = field(default_factory=dict)
+    errors: list = field(default_factory=list)  # [(column, message)], column canonical
+    status: str = "new"  # new, unchanged or error
+
+
+@dataclass
+class HistoryResult:
+    headers: list
+    labels: dict  # canonical column -> the header the file uses for it
+    rows: list
+    committed: bool = False
+    dry_run: bool = False
+
+    @property
+    def counts(self) -> dict:
+        counts = {"new": 0, "unchanged": 0, "errors": 0}
+        for row in self.rows:
+            counts["errors" if row.status == "error" else row.status] += 1
+        return counts
+
+    @property
+    def errors(self):
+        return [row for row in self.rows if row.status == "error"]
+
+    def describe(self, row) -> str:
+        """`column: reason; …` with the columns named as the file names them."""
+        return "; ".join(f"{self.labels.get(column, column)}: {message}" for column, message in row.errors)
+
+    def errors_csv(self, language: str = "en") -> bytes:
+        """The rejected rows as they were, with the row number and the reason, to fix and import again."""
+        out = io.StringIO()
+        writer = csv.writer(out)
+        zh = language.startswith("zh")
+        writer.writerow([*self.headers, "行号" if zh else "row", "原因" if zh else "reason"])
+        width = len(self.headers)
+        for row in self.errors:
+            writer.writerow([*(list(row.raw) + [""] * width)[:width], row.number, self.describe(row)])
+        return ("\ufeff" + out.getvalue()).encode("utf-8")  # with a BOM, so Excel opens it as UTF-8
+
+
+def history_columns(headers) -> dict[int, str]:
+    """Column index -> canonical column (English or Chinese headers); a file without the needed columns is refused
+    with the message the admin's preview gives."""
+    mapping = {}
+    for index, header in enumerate(headers):
+        column = _HEADER_LOOKUP.get(re.sub(r"\s+", "", str(header)).lower())
+        if column and column not in mapping.values():
+            mapping[index] = column
+    missing = [f"{column}/{REQUIRED[column]}" for column in REQUIRED if column not in mapping.values()]
+    if missing:
+        raise ImportFailed(_("The file needs these columns: %(columns)s.") % {"columns": ", ".join(missing)})
+    return mapping
+
+
+def orders_import(*, data: bytes, dry_run: bool = False, progress=None) -> HistoryResult:
+    """Load order history (CSV in UTF-8/GB18030 or XLSX): new orders are recorded without points and count for
+    tiers, rows that say what is recorded already are unchanged, anything else is refused. With any error nothing is
+    written; `dry_run` checks everything and writes nothing. `progress(percent)` is called after each phase and each
+    batch written."""
+    report = progress or (lambda percent: None)
+    with _cycle_collector_paused():
+        headers, table = read_table(data)
+        mapping = history_columns(headers)
+        labels = {column: headers[index] for index, column in mapping.items()}
+        rows = _clean(mapping, table)
+        report(PROGRESS_CLEANED)
+        result = HistoryResult(headers=headers, labels=labels, rows=rows, dry_run=dry_run)
+        _match_channels(rows)
+        _match_members(rows)
+        new = _plan(rows)
+        for row in rows:
+            if row.errors:
+                row.status = "error"
+        report(PROGRESS_MATCHED)
+        if result.errors or dry_run or not new:
+            return result
+        try:
+            with transaction.atomic():
+                _write(new, report)
+        except IntegrityError:
+            raise ImportFailed(
+                _("Another change to these orders happened while importing; nothing was imported. Try again.")
+            ) from None
+        result.committed = True
+        return result
+
+
+_PLAIN_TIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$")
+_PLAIN_MONEY = re.compile(r"^[0-9]{1,12}(?:\.[0-9]{1,2})?$")
+_CENT = Decimal("0.01")
+
+
+def _cleaners():
+    """Amount and time parsers for one import: the spellings nearly every file uses (`1234.50`, `2024-05-07
+    10:15:00`) are read directly; anything else goes through the normalisers, with their messages."""
+    zone = timezone.get_default_timezone()
+    plain_time, plain_money = _PLAIN_TIME.match, _PLAIN_MONEY.match
+    from_iso = dt.datetime.fromisoformat
+
+    def when(text):
+        if plain_time(text):
+            with contextlib.suppress(ValueError):  # 2024-02-30: the normaliser says why
+                return from_iso(text).replace(tzinfo=zone)  # zoneinfo zones need no localize()
+        return parse_datetime(text, tz=zone)
+
+    @functools.lru_cache(maxsize=65536)
+    def money(text):
+        if plain_money(text):
+            return Decimal(text).quantize(_CENT)
+        return parse_money(text)
+
+    return money, when
+
+
+def _clean(mapping, table):
+    """Every row's values (text stripped, amount and time parsed, currency upper-case) or its errors, by column."""
+    money, when = _cleaners()
+    index = {column: position for position, column in mapping.items()}
+    width = max(mapping) + 1
+    required = [
+        (column, index[column], message)
+        for column, message in (
+            ("channel", _("A channel is required (its code or name).")),
+            ("order_id", _("An order id is required.")),
+            ("member", _("A member is required (member number, phone or e-mail).")),
+            ("amount", _("An amount is required, such as 1234.50.")),
+            ("occurred_at", _("An order time is required, such as 2024-05-07 10:15:00.")),
+        )
+    ]
+    order_limit = Order._meta.get_field("order_id").max_length
+    store_limit = Order._meta.get_field("store").max_length
+    order_too_long = _("An order id has at most %(limit)d characters.") % {"limit": order_limit}
+    store_too_long = _("A store has at most %(limit)d characters.") % {"limit": store_limit}
+    bad_currency = _("A currency is three letters, such as CNY.")
+    currency_at, store_at = index.get("currency"), index.get("store")
+    rows = []
+    append = rows.append
+    for number, raw in enumerate(table, start=2):
+        if len(raw) < width:
+            raw = [*raw, *[""] * (width - len(raw))]
+        values, errors = {}, []
+        for column, position, message in required:
+            text = raw[position].strip()
+            if text:
+                values[column] = text
+            else:
+                errors.append((column, message))
+        if len(values.get("order_id", "")) > order_limit:
+            errors.append(("order_id", order_too_long))
+        if "amount" in values:
+            try:
+                values["amount"] = money(values["amount"])
+            except ValueError as error:
+                errors.append(("amount", str(error)))
+        if "occurred_at" in values:
+            try:
+                values["occurred_at"] = when(values["occurred_at"])
+            except ValueError as error:
+                errors.append(("occurred_at", str(error)))
+        currency = (raw[currency_at].strip().upper() if currency_at is not None else "") or "CNY"
+        if len(currency) != 3 or not currency.isalpha():
+            errors.append(("currency", bad_currency))
+        values["currency"] = currency
+        store = raw[store_at].strip() if store_at is not None else ""
+        if len(store) > store_limit:
+            errors.append(("store", store_too_long))
+        values["store"] = store
+        append(HistoryRow(number=number, raw=raw, values=values, errors=errors))
+    return rows
+
+
+def _match_channels(rows):
+    channels = channels_by_code_or_name({row.values["channel"] for row in rows if "channel" in row.values})
+    ids = {text: channel.pk for text, channel in channels.items()}
+    for row in rows:
+        text = row.values.get("channel")
+        if text is None:
+            continue
+        channel_id = ids.get(text)
+        if channel_id is None:
+            row.errors.append(
+                ("channel", _("Unknown channel %(channel)s; create it under Channels first.") % {"channel": text})
+            )
+        else:
+            row.values["channel_id"] = channel_id
+
+
+def _member_keys(text, region):
+    """(column, value) to look a text up by after its member number: its e-mail or its phone."""
+    with contextlib.suppress(ValueError):
+        return [("email", clean_email(text)) if "@" in text else ("phone", normalize_phone(text, region))]
+    return []
+
+
+def members_by_reference(texts) -> dict:
+    """{text: (id of the member who holds the orders, (number, status))} for the texts that are a member's number,
+    phone (any spelling) or e-mail; a merged-away member's orders go to the member kept. A few queries for the whole
+    set of texts, whatever its size: member numbers first (most files use them), then the phones and e-mails of the
+    texts that are no member number."""
+    texts = set(texts)
+    by_text = dict(_existing_keys("member_no", texts))
+    keys = {text: _member_keys(text, settings.DEFAULT_PHONE_REGION) for text in texts if text not in by_text}
+    for column in ("phone", "email"):
+        wanted = {value for found in keys.values() for key, value in found if key == column}
+        ids = dict(_existing_keys(column, wanted))
+        for text, found in keys.items():
+            if text not in by_text and found and found[0][0] == column and found[0][1] in ids:
+                by_text[text] = ids[found[0][1]]
+    members = _members_followed(set(by_text.values()))
+    return {text: members[pk] for text, pk in by_text.items()}
+
+
+def _match_members(rows):
+    resolved = members_by_reference({row.values["member"] for row in rows if "member" in row.values})
+    for row in rows:
+        text = row.values.get("member")
+        if text is None:
+            continue
+        found = resolved.get(text)
+        if found is None:
+            row.errors.append(
+                ("member", _("No member with the number, phone or e-mail %(member)s.") % {"member": text})
+            )
+        else:
+            row.values["member_id"], row.values["member_status"] = found
+
+
+def _members_followed(ids):
+    """{member id: (id of the member who holds the orders, (that member's number, status))}: merged-away members
+    are followed to the member kept (one query per step of the longest merge chain)."""
+    records = {}
+    pending = set(ids)
+    while pending:
+        fetched = {}
+        for chunk in _chunks(sorted(pending), 50_000):
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT id, member_no, status, merged_into_id FROM members_member "
+                        "WHERE id = ANY(string_to_array(%s, ',')::bigint[])",
+                        [",".join(map(str, chunk))],
+                    )
+                    found = cursor.fetchall()
+            else:
+                found = Member.objects.filter(pk__in=chunk).values_list("pk", "member_no", "status", "merged_into_id")
+            for pk, member_no, status, merged_into_id in found:
+                fetched[pk] = (member_no, status, merged_into_id)
+        records.update(fetched)
+        pending = {merged for _no, _status, merged in fetched.values() if merged and merged not in records}
+    resolved = {}
+    for pk in ids:
+        seen, current = set(), pk
+        while records[current][2] and current not in seen and records[current][2] in records:
+            seen.add(current)
+            current = records[current][2]
+        resolved[pk] = (current, (records[current][0], records[current][1]))
+    return resolved
+
+
+def _chunks(items, size=BATCH):
+    items = list(items)
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _recorded(keys_by_channel, columns):
+    """[(channel id, order id, *columns)] of the orders already recorded under these keys."""
+    for channel_id, order_ids in keys_by_channel.items():
+        if connection.vendor == "postgresql":
+            # One text parameter split by the server (see members.importing.services._existing_keys); an order id with
+            # a line break in it is refused before.
+            with connection.cursor() as cursor:
+                for chunk in _chunks(order_ids, 50_000):
+                    cursor.execute(
+                        f"SELECT channel_id, order_id, {', '.join(columns)} FROM members_order "  # noqa: S608
+                        "WHERE channel_id = %s AND order_id = ANY(string_to_array(%s, E'\\n'))",
+                        [channel_id, "\n".join(chunk)],
+                    )
+                    yield from cursor.fetchall()
+            continue
+        for chunk in _chunks(order_ids, 500):
+            yield from Order.objects.filter(channel_id=channel_id, order_id__in=chunk).values_list(
+                "channel_id", "order_id", *columns
+            )
+
+
+def _fingerprint(values):
+    """The API's fingerprint of the order a row describes (kept on new orders, so that a partner sending the same
+    order later is a replay), also the quick test that a recorded order says the same."""
+    return services.order_fingerprint(
+        order_id=values["order_id"],
+        member_id=values["member_id"],
+        amount=values["amount"],
+        currency=values["currency"],
+        occurred_at=values["occurred_at"],
+        store=values["store"],
+    )
+
+
+def _plan(rows):
+    """Each good row is new, unchanged (it says what is recorded, in the database or earlier in the file) or refused
+    (it says something else about a recorded order; an import never changes an order). Returns the new rows."""
+    keys_by_channel = {}
+    for row in rows:
+        if row.errors:
+            continue
+        values = row.values
+        if "\n" in values["order_id"]:
+            row.errors.append(("order_id", _("An order id is one line of text.")))
+            continue
+        values["fingerprint"] = _fingerprint(values)
+        keys_by_channel.setdefault(values["channel_id"], set()).add(values["order_id"])
+    # Recorded orders by fingerprint first (a whole re-import compares 64 characters per row); the values of those
+    # whose fingerprint differs (lines, or an order recorded before fingerprints) are read and compared one by one.
+    fingerprints = {
+        (channel, order_id): print_ for channel, order_id, print_ in _recorded(keys_by_channel, ["fingerprint"])
+    }
+    differing = {}
+    for row in rows:
+        if not row.errors:
+            key = (row.values["channel_id"], row.values["order_id"])
+            if key in fingerprints and fingerprints[key] != row.values["fingerprint"]:
+                differing.setdefault(key[0], set()).add(key[1])
+    recorded = {(channel, order_id): tuple(values) for channel, order_id, *values in _recorded(differing, COMPARED)}
+    labels = {name: str(Order._meta.get_field(name.removesuffix("_id")).verbose_name) for name in COMPARED}
+    in_file, new = {}, []
+    for row in rows:
+        if row.errors:
+            continue
+        values = row.values
+        key = (values["channel_id"], values["order_id"])
+        if fingerprints.get(key) == values["fingerprint"]:
+            row.status = "unchanged"
+            continue
+        mine = (values["member_id"], values["amount"], values["currency"], values["occurred_at"], values["store"])
+        known = recorded.get(key) or in_file.get(key)
+        if known is not None:
+            changed = [name for name, left, right in zip(COMPARED, mine, known, strict=True) if left != right]
+            if changed:
+                row.errors.append(
+                    (
+                        "order_id",
+                        _(
+                            "Order %(order)s is recorded already with another %(fields)s; an import does not change "
+                            "orders."
+                        )
+                        % {"order": values["order_id"], "fields": ", ".join(labels[name] for name in changed)},
+                    )
+                )
+            else:
+                row.status = "unchanged"
+            continue
+        member_no, status = values["member_status"]
+        if status != Member.Status.ACTIVE:
+            row.errors.append(
+                (
+                    "member",
+                    _("Member %(member_no)s is %(status)s and can neither earn nor redeem.")
+                    % {"member_no": member_no, "status": Member.Status(status).label},
+                )
+            )
+            continue
+        in_file[key] = mine
+        new.append(row)
+    return new
+
+
+def _write(new, report):
+    """Write the new orders (COPY on PostgreSQL, bulk_create elsewhere), then let loyalty count them for tiers."""
+    now = timezone.now()
+    placed = Order.Status.PLACED
+    records = [
+        (
+            values["channel_id"],
+            values["order_id"],
+            values["member_id"],
+            values["store"],
+            values["amount"],
+            0,
+            values["currency"],
+            values["occurred_at"],
+            placed,
+            values["fingerprint"],
+            now,
+        )
+        for values in (row.values for row in new)
+    ]
+
+    def written(done):
+        report(PROGRESS_MATCHED + (95 - PROGRESS_MATCHED) * done // len(records))
+
+    if connection.vendor == "postgresql":
+        ids = sequence_values(len(records), serial_of=Order._meta.db_table)
+        # COPY's text format written here, the columns' types known (psycopg's write_row() inspects every value and
+        # costs more than the rest of the writing); the server stores one batch while the next is formatted.
+        escape = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+        stamp = now.isoformat()
+        with (
+            connection.wrap_database_errors,
+            connection.cursor() as cursor,
+            cursor.cursor.copy(
+                f"COPY members_order ({', '.join(_COPY_COLUMNS)}) FROM STDIN",
+                writer=QueuedLibpqWriter(cursor.cursor),
+            ) as copy,
+        ):
+            for start in range(0, len(records), BATCH):
+                copy.write(
+                    "".join(
+                        f"{pk}\t{channel_id}\t{order_id.translate(escape)}\t{member_id}\t{store.translate(escape)}\t"
+                        f"{amount}\t0\t{currency}\t{occurred_at.isoformat()}\t{status}\t{fingerprint}\t{stamp}\n"
+                        for pk, (
+                            channel_id,
+                            order_id,
+                            member_id,
+                            store,
+                            amount,
+                            _refunded,
+                            currency,
+                            occurred_at,
+                            status,
+                            fingerprint,
+                            _now,
+                        ) in zip(ids[start : start + BATCH], records[start : start + BATCH], strict=True)
+                    ).encode()
+                )
+                written(min(start + BATCH, len(records)))
+    else:
+        objects = [Order(**dict(zip(_COPY_COLUMNS[1:], record, strict=True))) for record in records]
+        for start in range(0, len(objects), BATCH):
+            Order.objects.bulk_create(objects[start : start + BATCH], batch_size=500)
+            written(min(start + BATCH, len(objects)))
+        ids = [order.pk for order in objects]
+    hooks.orders_imported.send(
+        orders=[(pk, record[2], record[0], record[7]) for pk, record in zip(ids, records, strict=True)]
+    )
+
+
+def history_row_count(upload) -> int | None:
+    """About how many data rows an uploaded history file has, without reading it as a table: the line breaks of a
+    CSV, the sheet's recorded size for an XLSX (None when the workbook does not record it)."""
+    upload.seek(0)
+    head = upload.read(4)
+    upload.seek(0)
+    if head == b"PK\x03\x04":
+        import openpyxl
+
+        try:
+            workbook = openpyxl.load_workbook(upload, read_only=True)
+            rows = workbook.worksheets[0].max_row
+            workbook.close()
+        except (zipfile.BadZipFile, KeyError, ValueError, OSError):  # the preview reports an unreadable workbook
+            rows = None
+        upload.seek(0)
+        return None if rows is None else max(rows - 1, 0)
+    lines = sum(chunk.count(b"\n") for chunk in upload.chunks())
+    upload.seek(0)
+    return lines  # the header's line break stands for a last line without one

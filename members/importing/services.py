@@ -613,9 +613,18 @@ PREVIEW_ROWS_PER_STATUS = 200
 
 
 @transaction.atomic
-def import_job_create(*, upload, dry_run: bool, skip_errors: bool, actor=None, source: ImportJob | None = None):
-    """Keep the uploaded file (or the previewed one, `source`) and queue its import."""
+def import_job_create(
+    *,
+    upload,
+    dry_run: bool,
+    skip_errors: bool,
+    actor=None,
+    source: ImportJob | None = None,
+    kind: str = ImportJob.Kind.MEMBERS,
+):
+    """Keep the uploaded file (or the previewed one, `source`) and queue its import (members or order history)."""
     job = ImportJob(
+        kind=source.kind if source else kind,
         original_name=source.original_name if source else upload.name,
         dry_run=dry_run,
         skip_errors=skip_errors,
@@ -660,9 +669,14 @@ def import_job_run(*, job_id: int) -> ImportJob:
     try:
         with job.file.open("rb") as handle:
             data = handle.read()
-        result = members_import(
-            data=data, skip_errors=job.skip_errors, dry_run=job.dry_run, actor=job.created_by, progress=progress
-        )
+        if job.kind == ImportJob.Kind.ORDERS:
+            from .orders import orders_import  # the order engine builds on this module's look-ups
+
+            result = orders_import(data=data, dry_run=job.dry_run, progress=progress)
+        else:
+            result = members_import(
+                data=data, skip_errors=job.skip_errors, dry_run=job.dry_run, actor=job.created_by, progress=progress
+            )
     except ImportFailed as error:
         job.status, job.message = ImportJob.Status.FAILED, error.message
     except Exception:
@@ -677,7 +691,7 @@ def import_job_run(*, job_id: int) -> ImportJob:
     else:
         job.status = ImportJob.Status.DONE
         job.counts = result.counts
-        job.preview = _preview(result)
+        job.preview = _order_preview(result) if job.kind == ImportJob.Kind.ORDERS else _preview(result)
         if result.errors:
             job.error_file.save(
                 f"rejected-{job.pk}.csv", ContentFile(result.errors_csv(get_language() or "en")), save=False
@@ -713,6 +727,26 @@ def _progress_reporter(job_id):
             cursor.execute("UPDATE members_importjob SET progress = %s WHERE id = %s", [percent, job_id])
 
     return progress, side.close
+
+
+def _order_preview(result) -> list:
+    """Every error and the first rows of each other status, with the order and member as the file gives them."""
+    shown, preview = {}, []
+    for row in result.rows:
+        seen = shown.get(row.status, 0)
+        if row.status != "error" and seen >= PREVIEW_ROWS_PER_STATUS:
+            continue
+        shown[row.status] = seen + 1
+        preview.append(
+            {
+                "row": row.number,
+                "status": row.status,
+                "order_id": row.values.get("order_id", ""),
+                "member": row.values.get("member", ""),
+                "message": result.describe(row) if row.status == "error" else "",
+            }
+        )
+    return preview
 
 
 def _preview(result) -> list:

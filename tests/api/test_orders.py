@@ -109,7 +109,6 @@ def test_order_ids_are_per_channel(api, make_client, member, program):
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"amount": "0"}, "amount"),
         ({"amount": "-5"}, "amount"),
         ({"amount": "abc"}, "amount"),
         ({"amount": "1.234"}, "amount"),
@@ -126,6 +125,29 @@ def test_bad_orders_are_400_and_change_nothing(api, member, body, field):
     assert response.status_code == 400, response.content
     assert field in response.json()["error"]["fields"]
     assert not Order.objects.exists() and not PointsTransaction.objects.exists()
+
+
+def test_an_order_of_amount_0_is_recorded_and_earns_nothing(api, member):
+    """A fully discounted order (a free gift) is an order: recorded, with its lines, and no points."""
+    free = [{"sku": "GIFT", "name": "赠品", "amount": "0.00"}]
+    response = order(api, member, "O-0", "0.00", lines=free)
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert (body["amount"], body["points_earned"]) == ("0.00", 0)
+    assert body["member"]["points"] == {"balance": 0, "pending": 0}
+    recorded = Order.objects.get(order_id="O-0")
+    assert recorded.amount == Decimal("0.00")
+    assert list(recorded.lines.values_list("sku", "amount")) == [("GIFT", Decimal("0.00"))]
+    assert not PointsTransaction.objects.exists()
+    assert order(api, member, "O-0", "0.00", lines=free).status_code == 200  # a replay, not a second order
+    assert Order.objects.count() == 1
+
+
+def test_an_order_of_amount_0_with_lines_that_do_not_add_up_is_refused(api, member):
+    response = order(api, member, "O-0", "0", lines=[{"sku": "A", "amount": "5.00"}])
+    assert response.status_code == 400
+    assert "lines" in response.json()["error"]["fields"]
+    assert not Order.objects.exists()
 
 
 def test_unknown_member_is_404(api):

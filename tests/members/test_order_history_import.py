@@ -94,7 +94,7 @@ def test_bad_rows_are_refused_with_their_reasons_and_nothing_is_written(admin_cl
         f"{channel.code},H-21,13700000000,10,2024-01-02\n"  # nobody has this phone
         f"火星店,H-22,13800138000,10,2024-01-02\n"  # unknown channel
         f"{channel.code},H-23,13800138000,十块,2024-01-02\n"  # not an amount
-        f"{channel.code},H-24,13800138000,0,2024-01-02\n"  # not more than 0
+        f"{channel.code},H-24,13800138000,-5,2024-01-02\n"  # negative
         f"{channel.code},H-25,13800138000,10,2024-01-02\n"  # a good row
     )
     response = preview(admin_client, text)
@@ -106,7 +106,7 @@ def test_bad_rows_are_refused_with_their_reasons_and_nothing_is_written(admin_cl
     assert "No member" in messages[1]
     assert "Unknown channel" in messages[2]
     assert "Not a number" in messages[3]
-    assert "more than 0" in messages[4]
+    assert "cannot be negative" in messages[4]
     assert "confirm_form" not in response.context or response.context["confirm_form"] is None
     assert list(Order.objects.values_list("order_id", flat=True)) == ["H-20"]
 
@@ -182,15 +182,29 @@ def test_import_orders_command_loads_history_or_nothing(tmp_path, channel, peopl
     assert not Order.objects.filter(order_id__in=["C-2", "C-3"]).exists()  # nothing, not the good row either
 
 
-def test_the_admin_sends_a_file_above_its_cap_to_the_command(admin_client, channel, people, monkeypatch):
-    from members import admin as members_admin
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("eager_tasks")
+def test_the_admin_hands_a_file_above_its_preview_size_to_a_background_job(admin_client, channel, people, monkeypatch):
+    from members.importing.admin import OrderHistoryImportMixin
+    from members.models import ImportJob
 
-    monkeypatch.setattr(members_admin, "ORDER_IMPORT_ADMIN_ROWS", 2)
+    monkeypatch.setattr(OrderHistoryImportMixin, "preview_rows", 2)
     admin_client.post("/i18n/setlang/", {"language": "en", "next": "/admin/"})
     text = "channel,order_id,member,amount,occurred_at\n" + "".join(
         f"{channel.code},CAP-{index},13800138000,10,2024-01-02\n" for index in range(3)
     )
-    result = preview(admin_client, text).context["result"]
-    assert result.has_errors()
-    assert "import_orders" in str(result.base_errors[0].error)
-    assert not Order.objects.exists()
+    response = preview(admin_client, text)
+    job = ImportJob.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:members_order_import_job", args=[job.pk])
+    assert (job.kind, job.dry_run, job.status, job.progress) == ("orders", True, "done", 100)
+    assert job.counts == {"new": 3, "unchanged": 0, "errors": 0}
+    assert not Order.objects.exists()  # checked, not written
+    page = admin_client.get(response["Location"]).content.decode()
+    assert "CAP-0" in page and "Import now" in page
+
+    confirmed = admin_client.post(response["Location"])
+    job = ImportJob.objects.latest("pk")
+    assert confirmed["Location"] == reverse("admin:members_order_import_job", args=[job.pk])
+    assert (job.dry_run, job.status, job.counts) == (False, "done", {"new": 3, "unchanged": 0, "errors": 0})
+    assert sorted(Order.objects.values_list("order_id", flat=True)) == ["CAP-0", "CAP-1", "CAP-2"]
