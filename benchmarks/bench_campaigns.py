@@ -129,6 +129,7 @@ def run(context):
         **os.environ,
         "DATABASE_URL": context.database_url(),
         "LOG_LEVEL": "WARNING",
+        "DEBUG": "false",  # as a production worker runs: no SQL kept in memory and formatted for each query
         "CAMPAIGN_MESSAGE_FILE": str(Path(context.workdir).resolve() / "bench-messages.jsonl"),
     }
     started = time.perf_counter()

@@ -192,7 +192,8 @@ class Recipient(models.Model):
 
     CONTROL = "control"
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="recipients")
+    # Indexed by the unique (campaign, member): one index less to write for each member frozen.
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="recipients", db_index=False)
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="+", verbose_name=_("member"))
     group = models.CharField(_("group"), max_length=32)
 
@@ -223,9 +224,18 @@ class Message(models.Model):
         NOT_ACTIVE = "member_not_active", _("Member frozen or closed")
         FAILED = "failed", _("The provider refused it")
 
+    # The other foreign keys are indexed by the composite indexes and constraints below (the campaign by
+    # message_campaign_status_idx, a journey entry by its unique step, a coupon by a partial index): an audience of
+    # 1,000,000 writes four index entries per queued message, not seven.
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="messages", verbose_name=_("member"))
     campaign = models.ForeignKey(
-        Campaign, null=True, blank=True, on_delete=models.CASCADE, related_name="messages", verbose_name=_("campaign")
+        Campaign,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="messages",
+        verbose_name=_("campaign"),
+        db_index=False,
     )
     journey_entry = models.ForeignKey(
         "JourneyEntry",
@@ -234,6 +244,7 @@ class Message(models.Model):
         on_delete=models.CASCADE,
         related_name="messages",
         verbose_name=_("journey"),
+        db_index=False,
     )
     journey_step = models.PositiveSmallIntegerField(_("journey step"), null=True, blank=True)
     variant = models.CharField(_("variant"), max_length=32, blank=True)
@@ -243,7 +254,13 @@ class Message(models.Model):
     subject = models.CharField(_("subject"), max_length=200, blank=True)
     body = models.TextField(_("body"), blank=True)
     coupon = models.ForeignKey(
-        "loyalty.Coupon", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("coupon")
+        "loyalty.Coupon",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("coupon"),
+        db_index=False,
     )
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     provider_reference = models.CharField(_("provider reference"), max_length=100, blank=True)
@@ -257,8 +274,11 @@ class Message(models.Model):
         verbose_name = _("message")
         verbose_name_plural = _("messages")
         indexes = [
-            models.Index(fields=["member", "sent_at"], name="message_member_sent_idx"),
+            # The frequency cap's look-up (a batch's members' messages sent within 7 days): sent messages only, so
+            # that the planner never combines it with a scan of every sent message by status.
+            models.Index(fields=["member", "sent_at"], condition=Q(status="sent"), name="message_member_sent_idx"),
             models.Index(fields=["campaign", "status"], name="message_campaign_status_idx"),
+            models.Index(fields=["coupon"], condition=Q(coupon__isnull=False), name="message_coupon_idx"),
         ]
         constraints = [
             models.UniqueConstraint(

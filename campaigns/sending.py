@@ -6,17 +6,18 @@ message row is unique per (campaign, member) in the database, and a batch only e
 queued, under a row lock (`SKIP LOCKED`, so two workers never take the same row).
 """
 
+import bisect
 import datetime as dt
 import hashlib
 import string
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
 from django.db.models import Count, Max, Min, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from psycopg.copy import QueuedLibpqWriter
 
 from loyalty import ledger
 from loyalty import rewards as loyalty_rewards
@@ -41,18 +42,58 @@ CONSENT_FOR = {"sms": "sms", "email": "email", "wechat": "wechat"}  # `app` push
 def group_for(*, campaign_code: str, member_no: str, control_share: Decimal, variants) -> str:
     """Control or a variant's code, from a stable hash of the campaign code and the member number: the same member
     always lands in the same group of a campaign, and the groups' sizes follow the shares."""
+    return _group_name(_group_index(_draw(campaign_code, member_no), control_share, variants), variants)
+
+
+def _draw(campaign_code: str, member_no: str) -> int:
     digest = hashlib.md5(f"{campaign_code}:{member_no}".encode(), usedforsecurity=False).hexdigest()
-    draw = Decimal(int(digest[:15], 16)) / Decimal(16**15)  # uniform in [0, 1)
+    return int(digest[:15], 16)  # uniform in [0, DRAWS)
+
+
+DRAWS = 16**15
+
+
+def _group_index(draw: int, control_share, variants) -> int:
+    """0 for the control, i + 1 for variants[i]; never decreases as `draw` grows."""
+    fraction = Decimal(draw) / Decimal(DRAWS)  # uniform in [0, 1)
     control_share = Decimal(control_share)
-    if draw < control_share:
-        return Recipient.CONTROL
-    draw = (draw - control_share) / (1 - control_share)
+    if fraction < control_share:
+        return 0
+    fraction = (fraction - control_share) / (1 - control_share)
     cumulative = Decimal(0)
-    for code, share in variants:
+    for index, (_code, share) in enumerate(variants):
         cumulative += Decimal(share)
-        if draw < cumulative:
-            return code
-    return variants[-1][0]
+        if fraction < cumulative:
+            return index + 1
+    return len(variants)
+
+
+def _group_name(index: int, variants) -> str:
+    return Recipient.CONTROL if index == 0 else variants[index - 1][0]
+
+
+def group_picker(*, campaign_code: str, control_share: Decimal, variants):
+    """`group_for` of one campaign as a function of the member number, for a whole audience: the group of a draw
+    only grows with the draw, so the first draw of each group is found once (by bisection, with `group_for`'s own
+    arithmetic) and a member's group is a lookup of their draw among those bounds: the same answer, twice as
+    fast."""
+    bounds = []
+    for index in range(1, len(variants) + 1):
+        low, high = 0, DRAWS  # the first draw whose group is at least `index` (DRAWS: none)
+        while low < high:
+            middle = (low + high) // 2
+            if _group_index(middle, control_share, variants) >= index:
+                high = middle
+            else:
+                low = middle + 1
+        bounds.append(low)
+    names = [_group_name(index, variants) for index in range(len(variants) + 1)]
+
+    def pick(member_no: str) -> str:
+        return names[bisect.bisect_right(bounds, _draw(campaign_code, member_no))]
+
+    pick.bounds, pick.names = bounds, names  # for the same lookup in SQL
+    return pick
 
 
 def placeholders_check(text: str) -> list[str]:
@@ -64,51 +105,24 @@ def placeholders_check(text: str) -> list[str]:
     return [name for name in names if name not in PLACEHOLDERS]
 
 
-def render(text: str, values: dict) -> str:
-    return text.format_map({name: values.get(name, "") for name in PLACEHOLDERS})
-
-
 # -- freezing the audience ----------------------------------------------------------------------------------------
 
 
 def audience_freeze(*, campaign: Campaign, now) -> int:
     """One recipient row per member of the segment now (control included) and one queued message per member not
-    held out. The caller holds the campaign's lock. The audience is read once; on PostgreSQL both tables are written
-    with COPY (an audience of 1,000,000 is two million rows)."""
+    held out. The caller holds the campaign's lock. On PostgreSQL the audience never leaves the database: one
+    INSERT … SELECT draws each member's group in SQL (the md5 draw of `group_for`, compared with the bounds that
+    `group_picker` finds, so the groups are the same), a second queues the messages from the recipients."""
     variants = [(variant.code, variant.share) for variant in campaign.variants.order_by("code")]
     members = (
         selectors.segment_accounts(segment=campaign.segment, now=now)
         .order_by("member_id")
         .values_list("member_id", "member__member_no")
     )
-    audience = [
-        (
-            member_id,
-            group_for(
-                campaign_code=campaign.code,
-                member_no=member_no,
-                control_share=campaign.control_share,
-                variants=variants,
-            ),
-        )
-        for member_id, member_no in members.iterator(chunk_size=FREEZE_CHUNK)
-    ]
+    picker = group_picker(campaign_code=campaign.code, control_share=campaign.control_share, variants=variants)
     if connection.vendor == "postgresql":
-        created = timezone.now()
-        _copy(
-            'COPY campaigns_recipient (campaign_id, member_id, "group") FROM STDIN',
-            ((campaign.pk, member_id, group) for member_id, group in audience),
-        )
-        _copy(
-            "COPY campaigns_message (member_id, campaign_id, variant, channel, status, reason, subject, body, "
-            "attempts, provider_reference, error, created_at) FROM STDIN",
-            (
-                (member_id, campaign.pk, group, campaign.channel, Message.Status.QUEUED, "", "", "", 0, "", "", created)
-                for member_id, group in audience
-                if group != Recipient.CONTROL
-            ),
-        )
-        return len(audience)
+        return _audience_insert(campaign=campaign, members=members, picker=picker)
+    audience = [(member_id, picker(member_no)) for member_id, member_no in members.iterator(chunk_size=FREEZE_CHUNK)]
     for start in range(0, len(audience), FREEZE_CHUNK):
         chunk = audience[start : start + FREEZE_CHUNK]
         Recipient.objects.bulk_create(
@@ -124,14 +138,35 @@ def audience_freeze(*, campaign: Campaign, now) -> int:
     return len(audience)
 
 
-def _copy(statement: str, rows) -> None:
-    with (
-        connection.wrap_database_errors,
-        connection.cursor() as cursor,
-        cursor.cursor.copy(statement, writer=QueuedLibpqWriter(cursor.cursor)) as copy,
-    ):
-        for row in rows:
-            copy.write_row(row)
+def _audience_insert(*, campaign: Campaign, members, picker) -> int:
+    try:
+        audience_sql, audience_params = members.query.sql_with_params()
+    except EmptyResultSet:  # a rule that can match nobody
+        return 0
+    # `_draw` in SQL: the first 15 hex digits of md5("code:member_no"), as a bigint.
+    draw = "('x0' || substr(md5(%s || a.member_no), 1, 15))::bit(64)::bigint"
+    cases = " ".join(f"WHEN {draw} < %s THEN %s" for _bound in picker.bounds)
+    case_params = [
+        value
+        for bound, name in zip(picker.bounds, picker.names, strict=False)
+        for value in (f"{campaign.code}:", bound, name)
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            'INSERT INTO campaigns_recipient (campaign_id, member_id, "group") '  # noqa: S608 - fixed SQL, parameters
+            f"SELECT %s, a.member_id, CASE {cases} ELSE %s END "
+            f"FROM ({audience_sql}) AS a(member_id, member_no) ORDER BY a.member_id",
+            [campaign.pk, *case_params, picker.names[-1], *audience_params],
+        )
+        frozen = cursor.rowcount
+        cursor.execute(
+            "INSERT INTO campaigns_message (member_id, campaign_id, variant, channel, status, reason, subject, body, "
+            "attempts, provider_reference, error, created_at) "
+            "SELECT member_id, campaign_id, \"group\", %s, %s, '', '', '', 0, '', '', %s FROM campaigns_recipient "
+            'WHERE campaign_id = %s AND "group" <> %s ORDER BY member_id',
+            [campaign.channel, Message.Status.QUEUED, timezone.now(), campaign.pk, Recipient.CONTROL],
+        )
+    return frozen
 
 
 @transaction.atomic
@@ -204,28 +239,31 @@ def quiet_hours_end(*, program, now) -> dt.datetime | None:
     return dt.datetime.combine(day, end, tzinfo=zone)
 
 
-def _addresses(members, channel) -> dict:
+MEMBER_FIELDS = ("pk", "name", "member_no", "phone", "email", "status")
+
+
+def _addresses(people, channel) -> dict:
     """{member_id: where the message goes} for the members that can be reached on `channel`."""
     if channel == "sms":
-        return {member.pk: member.phone for member in members if member.phone}
+        return {pk: person["phone"] for pk, person in people.items() if person["phone"]}
     if channel == "email":
-        return {member.pk: member.email for member in members if member.email}
+        return {pk: person["email"] for pk, person in people.items() if person["email"]}
     if channel == "wechat":
         # The member's openid in a WeChat channel (the newest, when there are several).
         return dict(
-            ChannelIdentity.objects.filter(member__in=members, channel__kind="wechat")
+            ChannelIdentity.objects.filter(member_id__in=list(people), channel__kind="wechat")
             .order_by("id")
             .values_list("member_id", "external_id")
         )
-    return {member.pk: member.member_no for member in members}
+    return {pk: person["member_no"] for pk, person in people.items()}
 
 
-def _reachable(members, channel) -> set:
+def _reachable(member_ids, channel) -> set:
     consent_channel = CONSENT_FOR.get(channel)
     if consent_channel is None:
-        return {member.pk for member in members}
+        return set(member_ids)
     return set(
-        Consent.objects.filter(member__in=members, channel=consent_channel, granted=True).values_list(
+        Consent.objects.filter(member_id__in=member_ids, channel=consent_channel, granted=True).values_list(
             "member_id", flat=True
         )
     )
@@ -240,7 +278,7 @@ def _sent_recently(member_ids, now) -> dict:
     )
 
 
-def _expiring(members, program, now) -> dict:
+def _expiring(member_ids, program, now) -> dict:
     """{member_id: points} expiring within EXPIRING_WITHIN (to the end of that day in the programme's time zone),
     for the members of a batch (one grouped query)."""
     zone = ZoneInfo(program.time_zone)
@@ -249,7 +287,7 @@ def _expiring(members, program, now) -> dict:
     return dict(
         PointsLot.objects.filter(
             account__program=program,
-            account__member__in=members,
+            account__member_id__in=member_ids,
             status=PointsLot.Status.AVAILABLE,
             remaining__gt=0,
             expires_at__gt=now,
@@ -266,69 +304,77 @@ def messages_deliver(*, messages, program, now, offer=None, templates=None) -> d
 
     `templates` maps a message to its (subject, body); `offer` is {"coupon_template", "points", "key"}.
     Returns the counts by outcome. Raises `delivery.TransientError` when the batch must be tried again.
+    The batch's members, consents, addresses, recent messages and accounts are read as plain values, a query each
+    (no model instances but for an offer or an e-mail's unsubscribe link, which need the member).
     """
     if not messages:
         return {}
     channel = messages[0].channel
-    members = [message.member for message in messages]
-    reachable = _reachable(members, channel)
-    addresses = _addresses(members, channel)
+    member_ids = list({message.member_id for message in messages})
+    people = {person["pk"]: person for person in Member.objects.filter(pk__in=member_ids).values(*MEMBER_FIELDS)}
+    instances = Member.objects.in_bulk(member_ids) if offer or channel == "email" else {}
+    reachable = _reachable(member_ids, channel)
+    addresses = _addresses(people, channel)
     cap = messaging_for(program).frequency_cap
-    recent = _sent_recently([member.pk for member in members], now)
+    recent = _sent_recently(member_ids, now)
     accounts = {
-        account.member_id: account
-        for account in Account.objects.select_related("tier").filter(member__in=members, program=program)
+        member_id: (tier_name or "", balance)
+        for member_id, tier_name, balance in Account.objects.filter(
+            member_id__in=member_ids, program=program
+        ).values_list("member_id", "tier__name", "balance")
     }
     expiring = (
-        _expiring(members, program, now)
+        _expiring(member_ids, program, now)
         if any("{points_expiring}" in "".join(templates(message)) for message in messages[:1])
         else {}
     )
     outgoing, counts = [], {}
     for message in messages:
-        member = message.member
-        if member.status != Member.Status.ACTIVE:
+        member_id = message.member_id
+        person = people[member_id]
+        if person["status"] != Member.Status.ACTIVE:
             message.status, message.reason = Message.Status.SKIPPED, Message.Reason.NOT_ACTIVE
-        elif member.pk not in reachable or member.pk not in addresses:
+        elif member_id not in reachable or member_id not in addresses:
             message.status, message.reason = Message.Status.SKIPPED, Message.Reason.NO_CONSENT
-        elif recent.get(member.pk, 0) >= cap:
+        elif recent.get(member_id, 0) >= cap:
             message.status, message.reason = Message.Status.SKIPPED, Message.Reason.FREQUENCY_CAP
         else:
-            recent[member.pk] = recent.get(member.pk, 0) + 1
-            account = accounts.get(member.pk)
+            recent[member_id] = recent.get(member_id, 0) + 1
+            tier_name, balance = accounts.get(member_id, ("", 0))
             coupon_code = message.coupon.code if message.coupon_id else ""  # a journey's coupon step
             if offer and offer.get("coupon_template"):
+                member = instances[member_id]
                 coupon = loyalty_rewards.coupons_issue(template=offer["coupon_template"], member=member, now=now)[0]
                 message.coupon, coupon_code = coupon, coupon.code
             if offer and offer.get("points"):
-                locked = ledger.account_lock_or_create(member=member, program=program)
+                locked = ledger.account_lock_or_create(member=instances[member_id], program=program)
                 ledger.points_award(
                     account=locked,
                     points=offer["points"],
                     reference=offer["reference"],
                     reason=offer["reason"],
-                    key=f"{offer['key']}:{member.pk}",
+                    key=f"{offer['key']}:{member_id}",
                 )
-                account = locked
+                tier_name, balance = locked.tier.name, locked.balance
             subject, body = templates(message)
-            values = {
-                "name": member.name,
-                "member_no": member.member_no,
-                "tier": account.tier.name if account else "",
-                "points_balance": account.balance if account else 0,
-                "points_expiring": expiring.get(member.pk, 0),
+            values = {  # every name of PLACEHOLDERS
+                "name": person["name"],
+                "member_no": person["member_no"],
+                "tier": tier_name,
+                "points_balance": balance,
+                "points_expiring": expiring.get(member_id, 0),
                 "coupon_code": coupon_code,
             }
-            message.subject, message.body = render(subject, values), render(body, values)
+            message.subject, message.body = subject.format_map(values), body.format_map(values)
             if channel == "email":  # every marketing e-mail carries its unsubscribe link
-                link = unsubscribe.unsubscribe_url(member=member)
+                link = unsubscribe.unsubscribe_url(member=instances[member_id])
                 message.body += "\n\n" + _("Unsubscribe: %(link)s") % {"link": link}
             outgoing.append(
                 delivery.Outgoing(
                     message_id=message.pk,
                     channel=channel,
-                    to=addresses[member.pk],
-                    member_no=member.member_no,
+                    to=addresses[member_id],
+                    member_no=person["member_no"],
                     subject=message.subject,
                     body=message.body,
                     program_id=program.pk,
@@ -393,7 +439,6 @@ def campaign_batch_deliver(*, campaign_id: int, id_from: int, id_to: int, now=No
     with transaction.atomic():
         messages = list(
             Message.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("member")
             .filter(campaign_id=campaign_id, id__gte=id_from, id__lte=id_to, status=Message.Status.QUEUED)
             .order_by("id")
         )

@@ -371,3 +371,56 @@ def test_the_audience_list(program):
     sending.campaign_send(campaign=c, now=DAYTIME)
     rows = list(selectors.campaign_audience(campaign=c))
     assert [(row.group, row.status) for row in rows] == [("A", "queued")] * 4
+
+
+def test_the_audience_picker_draws_the_same_groups_as_group_for():
+    """The freeze looks a member's draw up among bounds found once; at and around each bound it agrees with
+    group_for's own arithmetic, for uneven shares, an empty variant and no control."""
+    cases = [
+        (Decimal("0.1"), [("A", Decimal("0.5")), ("B", Decimal("0.5"))]),
+        (Decimal("0.2"), [("A", Decimal("0.333")), ("B", Decimal("0.333")), ("C", Decimal("0.334"))]),
+        (Decimal("0.5"), [("A", Decimal("0.25")), ("B", Decimal("0")), ("C", Decimal("0.75"))]),
+        (Decimal("0"), [("A", Decimal("1"))]),
+    ]
+    for control_share, variants in cases:
+        pick = sending.group_picker(campaign_code="ab", control_share=control_share, variants=variants)
+        for n in range(5000):
+            member_no = f"{n:010d}"
+            expected = sending.group_for(
+                campaign_code="ab", member_no=member_no, control_share=control_share, variants=variants
+            )
+            assert pick(member_no) == expected
+        for bound in pick.bounds:  # the first draw of a group and the last draw before it
+            for draw in (bound - 1, bound):
+                if 0 <= draw < sending.DRAWS:
+                    index = sending._group_index(draw, control_share, variants)
+                    assert pick.names[index] == pick.names[sum(b <= draw for b in pick.bounds)]
+
+
+@pytest.mark.django_db
+def test_the_frozen_groups_are_those_of_group_for(program):
+    """On PostgreSQL the groups are drawn in SQL; on either database each member's group is group_for's."""
+    members = [join(program) for _ in range(300)]
+    c = campaign(
+        program,
+        variants=[
+            {"code": "A", "share": "0.3", "message": {"body": "a"}},
+            {"code": "B", "share": "0.7", "message": {"body": "b"}},
+        ],
+        control_share=Decimal("0.25"),
+    )
+    with transaction.atomic():
+        frozen = sending.audience_freeze(campaign=c, now=DAYTIME)
+    assert frozen == 300
+    variants = [(variant.code, variant.share) for variant in c.variants.order_by("code")]
+    groups = dict(Recipient.objects.filter(campaign=c).values_list("member__member_no", "group"))
+    assert groups == {
+        member_no: sending.group_for(
+            campaign_code=c.code, member_no=member_no, control_share=c.control_share, variants=variants
+        )
+        for member_no in (member.member_no for member in members)
+    }
+    assert set(groups.values()) == {"control", "A", "B"}
+    queued = dict(Message.objects.filter(campaign=c).values_list("member__member_no", "variant"))
+    assert queued == {member_no: group for member_no, group in groups.items() if group != "control"}
+    assert set(Message.objects.filter(campaign=c).values_list("status", flat=True)) == {"queued"}

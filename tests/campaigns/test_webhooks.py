@@ -49,7 +49,9 @@ def verify(secret, headers, body):
     return hmac.compare_digest(expected, parts["v1"])
 
 
-def test_subscribe_receive_a_signed_event_and_unsubscribe(api, program, receiver, django_capture_on_commit_callbacks):
+def test_subscribe_receive_a_signed_event_and_unsubscribe(
+    api, program, receiver, eager_tasks, django_capture_on_commit_callbacks
+):
     created = api.post(
         "/api/v1/webhooks/", {"url": receiver, "events": ["member.created", "tier.changed"]}, format="json"
     )
@@ -102,7 +104,9 @@ def test_a_failing_receiver_is_retried_with_backoff_then_failed(program, channel
     assert webhook.deliveries.count() == 1
 
 
-def test_staff_resend_a_failed_event(admin_client, program, channel, receiver, django_capture_on_commit_callbacks):
+def test_staff_resend_a_failed_event(
+    admin_client, program, channel, receiver, eager_tasks, django_capture_on_commit_callbacks
+):
     webhook = webhooks.webhook_create(program=program, channel=channel, url=receiver, events=["coupon.issued"])
     delivery = WebhookDelivery.objects.create(
         webhook=webhook,
