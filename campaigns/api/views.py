@@ -39,6 +39,7 @@ class SegmentListView(ProgramScoped, GenericAPIView):
     serializer_class = s.SegmentSerializer
     queryset = Segment.objects.none()  # for the schema
 
+    @extend_schema(responses=s.SegmentSerializer(many=True))
     def get(self, request):
         page = self.paginate_queryset(selectors.segments_for(program=self.program))
         return self.get_paginated_response(s.SegmentSerializer(page, many=True).data)
@@ -79,6 +80,7 @@ class SegmentMembersView(ProgramScoped, GenericAPIView):
     serializer_class = s.SegmentMemberSerializer
     queryset = Segment.objects.none()
 
+    @extend_schema(responses=s.SegmentMemberSerializer(many=True))
     def get(self, request, code):
         page = self.paginate_queryset(selectors.segment_member_numbers(segment=self.segment(code)))
         return self.get_paginated_response([{"member_no": member_no} for member_no in page])
@@ -99,6 +101,7 @@ class CampaignListView(ProgramScoped, GenericAPIView):
     serializer_class = s.CampaignSerializer
     queryset = Campaign.objects.none()
 
+    @extend_schema(responses=s.CampaignSerializer(many=True))
     def get(self, request):
         page = self.paginate_queryset(selectors.campaigns_for(program=self.program))
         return self.get_paginated_response(
@@ -160,6 +163,7 @@ class CampaignAudienceView(ProgramScoped, GenericAPIView):
     serializer_class = s.RecipientSerializer
     queryset = Recipient.objects.none()
 
+    @extend_schema(responses=s.RecipientSerializer(many=True))
     def get(self, request, code):
         page = self.paginate_queryset(selectors.campaign_audience(campaign=self.campaign(code)))
         return self.get_paginated_response(s.RecipientSerializer(page, many=True).data)
@@ -170,6 +174,7 @@ class MemberMessageListView(ProgramScoped, GenericAPIView):
     serializer_class = s.MemberMessageSerializer
     queryset = Message.objects.none()
 
+    @extend_schema(responses=s.MemberMessageSerializer(many=True))
     def get(self, request, member_no):
         member = self.member(member_no=member_no)
         page = self.paginate_queryset(selectors.messages_of(member=member, program=self.program))
@@ -183,6 +188,7 @@ class WebhookListView(ProgramScoped, GenericAPIView):
     serializer_class = s.WebhookSerializer
     queryset = Webhook.objects.none()
 
+    @extend_schema(responses=s.WebhookSerializer(many=True))
     def get(self, request):
         page = self.paginate_queryset(selectors.webhooks_of(channel=self.channel))
         return self.get_paginated_response(s.WebhookSerializer(page, many=True).data)
