@@ -19,6 +19,7 @@ from django.db.models import Count, Max, Min, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from loyalty import badges as loyalty_badges
 from loyalty import ledger
 from loyalty import rewards as loyalty_rewards
 from loyalty.models import Account, PointsLot
@@ -462,6 +463,13 @@ def campaign_batch_deliver(*, campaign_id: int, id_from: int, id_to: int, now=No
             offer=offer,
             templates=lambda message: (variants[message.variant].subject, variants[message.variant].body),
         )
+        if counts.get(Message.Status.SENT):
+            # "Took part in a campaign" badges: a member who was sent the campaign has taken part.
+            loyalty_badges.badges_award_for_campaign(
+                program=campaign.program,
+                member_ids=[message.member_id for message in messages if message.status == Message.Status.SENT],
+                now=now,
+            )
     campaign_finish_if_done(campaign_id=campaign_id)
     return counts
 

@@ -424,3 +424,19 @@ def test_the_frozen_groups_are_those_of_group_for(program):
     queued = dict(Message.objects.filter(campaign=c).values_list("member__member_no", "variant"))
     assert queued == {member_no: group for member_no, group in groups.items() if group != "control"}
     assert set(Message.objects.filter(campaign=c).values_list("status", flat=True)) == {"queued"}
+
+
+@pytest.mark.django_db
+def test_taking_part_in_a_campaign_earns_its_badge_once(program):
+    from loyalty.models import Badge, BadgeAward
+
+    Badge.objects.create(program=program, code="joiner", name="活动达人", rule="campaign", points_bonus=30)
+    sent_to = join(program, name="messaged")
+    join(program, name="no consent", sms=False)
+    for code in ("c1", "c2"):
+        c = campaign(program, code=code)
+        sending.campaign_send(campaign=c, now=DAYTIME)
+        deliver(c)
+    award = BadgeAward.objects.get()
+    assert award.account.member == sent_to
+    assert Account.objects.get(member=sent_to).balance == 30
