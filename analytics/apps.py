@@ -5,3 +5,13 @@ from django.utils.translation import gettext_lazy as _
 class AnalyticsConfig(AppConfig):
     name = "analytics"
     verbose_name = _("Analytics")
+
+    def ready(self):
+        from loyalty import jobs
+        from members import extensions
+
+        from . import demo, integration
+
+        jobs.daily_jobs.register(integration.daily_jobs)
+        extensions.member_loyalty_summary.register(integration.member_scores_summary)
+        extensions.demo_history.register(demo.seed_demo_history)

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from analytics.models import MemberScore
 from core.errors import ValidationFailed
 from loyalty.models import Account, ChannelProgram, PointsLot, Tier
 from members.models import Channel, Consent, Member, MemberTag, Order, OrderLine
@@ -385,6 +386,54 @@ class BoughtCategoryField(EqualityField):
         return ~matched if op in ("ne", "not_in") else matched
 
 
+class RfmField(EqualityField):
+    """The member's RFM code in the programme, as the daily job last scored it (analytics); unscored members never
+    match `eq`/`in`."""
+
+    name, label = "rfm", gettext_lazy("RFM code")
+
+    def parse(self, value, context):
+        if not isinstance(value, str) or len(value) != 3 or any(digit not in "12345" for digit in value):
+            raise RuleError(_("a code of three digits from 1 to 5, such as 555"))
+        return value
+
+    def q_is(self, values, context):
+        return Q(member_id__in=MemberScore.objects.filter(program=context.program, rfm__in=values).values("member_id"))
+
+
+class ScoreField(OrderedField):
+    """A score of the latest CLV fit (analytics); members not scored yet match no comparison."""
+
+    attribute = ""
+    kind = "number"
+
+    def q_compare(self, lookup, value, days, context):
+        scores = MemberScore.objects.filter(program=context.program, **{f"{self.attribute}__{lookup}": value})
+        return Q(member_id__in=scores.values("member_id"))
+
+    def q(self, op, value, days, context):
+        if op == "ne":  # scored, and not this value
+            scored = MemberScore.objects.filter(program=context.program, **{f"{self.attribute}__isnull": False})
+            return Q(member_id__in=scored.values("member_id")) & ~self.q_compare("exact", value, days, context)
+        return super().q(op, value, days, context)
+
+
+class PAliveField(ScoreField):
+    name, label, attribute = "p_alive", gettext_lazy("probability still active (P(alive))"), "p_alive"
+
+    def parse(self, value, context):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+            raise RuleError(_("a probability from 0 to 1"))
+        return float(value)
+
+
+class ClvField(ScoreField):
+    name, label, attribute = "clv", gettext_lazy("expected value (CLV)"), "clv"
+
+    def parse(self, value, context):
+        return _decimal(value)
+
+
 class SegmentField(EqualityField):
     """Another segment of the programme: members matching its rule (or listed in it, for a static segment)."""
 
@@ -419,6 +468,9 @@ FIELDS = {
         LastOrderDaysAgoField(),
         BoughtCategoryField(),
         ConsentField(),
+        RfmField(),
+        PAliveField(),
+        ClvField(),
         SegmentField(),
     )
 }

@@ -62,6 +62,20 @@ class Program(models.Model):
         default="month",
         help_text=_("When the tier's birthday points are given (once a year)."),
     )
+    point_value = models.DecimalField(
+        _("point value"),
+        max_digits=10,
+        decimal_places=4,
+        default=Decimal("0.01"),
+        help_text=_("What one point costs the brand in the programme's currency; values the points liability."),
+    )
+    monthly_discount_rate = models.DecimalField(
+        _("monthly discount rate"),
+        max_digits=5,
+        decimal_places=4,
+        default=Decimal("0.01"),
+        help_text=_("Discounts future spend in customer lifetime value (CLV): 0.01 is 1 percent a month."),
+    )
     staff_adjustment_limit = models.PositiveIntegerField(
         _("staff adjustment limit (points)"),
         default=1000,
@@ -108,6 +122,11 @@ class Program(models.Model):
         verbose_name_plural = _("programmes")
         constraints = [
             models.CheckConstraint(condition=Q(points_per_unit__gt=0), name="program_rate_positive"),
+            models.CheckConstraint(condition=Q(point_value__gte=0), name="program_point_value_not_negative"),
+            models.CheckConstraint(
+                condition=Q(monthly_discount_rate__gte=0) & Q(monthly_discount_rate__lt=1),
+                name="program_discount_rate_in_range",
+            ),
             models.CheckConstraint(
                 condition=Q(max_order_amount__gt=0) & Q(max_order_amount__lte=MAX_ORDER_AMOUNT_CEILING),
                 name="program_max_order_amount_in_range",

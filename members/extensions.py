@@ -14,6 +14,9 @@ member_loyalty_summary = Registry("member_loyalty_summary")
 member_tier_filter = Registry("member_tier_filter")
 # seed_demo: each app loads its part of the demo programme; entries take (stdout=).
 demo_seeders = Registry("demo_seeders")
+# seed_demo, once the demo members exist and before demo_members_created works out their loyalty standing from
+# their orders: entries add history over them (analytics: a year of orders); they take (stdout=).
+demo_history = Registry("demo_history")
 # Which members a partner channel sees (API.md: a channel sees only its programme's members): entries take
 # (channel=) and return a Q over Member, or None for no restriction; members.selectors.members_visible_to() applies
 # them all. Without entries (no loyalty app) a channel sees every member.

@@ -83,8 +83,12 @@ def member_consents(member) -> dict:
 
 
 def members_loyalty_summary(*, members, channel=None) -> dict:
-    """{member_id: {"tier", "points"}} from the loyalty app when installed; empty balances otherwise."""
-    summary = {member.pk: {"tier": None, "points": {"balance": 0, "pending": 0}} for member in members}
+    """{member_id: {"tier", "points", "rfm", "clv"}} from the apps that answer the registry (loyalty: tier and
+    points; analytics: RFM code and CLV); empty balances and no scores otherwise."""
+    summary = {
+        member.pk: {"tier": None, "points": {"balance": 0, "pending": 0}, "rfm": None, "clv": None}
+        for member in members
+    }
     for entry in extensions.member_loyalty_summary:
         result = entry(members=members, channel=channel)
         for member_id, values in (result or {}).items():

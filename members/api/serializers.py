@@ -61,6 +61,11 @@ class PointsSummarySerializer(serializers.Serializer):
     pending = serializers.IntegerField()
 
 
+class MemberClvSummarySerializer(serializers.Serializer):
+    p_alive = serializers.DecimalField(max_digits=6, decimal_places=4)
+    clv = serializers.DecimalField(max_digits=14, decimal_places=2)
+
+
 class MemberSerializer(serializers.Serializer):
     """A member as API.md shows it. Tier and points come from the loyalty summary in the context."""
 
@@ -77,6 +82,8 @@ class MemberSerializer(serializers.Serializer):
     points = serializers.SerializerMethodField()
     consents = serializers.SerializerMethodField()
     tags = serializers.SerializerMethodField()
+    rfm = serializers.SerializerMethodField()
+    clv = serializers.SerializerMethodField()
 
     def _summary(self, member):
         return self.context["loyalty"][member.pk]
@@ -93,3 +100,12 @@ class MemberSerializer(serializers.Serializer):
 
     def get_tags(self, member) -> list[str]:
         return [member_tag.tag.name for member_tag in member.member_tags.all()]
+
+    def get_rfm(self, member) -> str | None:
+        """The RFM code (such as "544") once the daily job has scored the member in this programme."""
+        return self._summary(member).get("rfm")
+
+    def get_clv(self, member) -> MemberClvSummarySerializer(allow_null=True):
+        """{p_alive, clv} once a CLV fit has scored the member in this programme."""
+        found = self._summary(member).get("clv")
+        return MemberClvSummarySerializer(found).data if found else None

@@ -267,3 +267,20 @@ def test_a_count_is_one_query(program, channel, django_assert_num_queries):
     accounts = selectors.rule_accounts(program=program, rule=rule, now=timezone.now())
     with django_assert_num_queries(1):
         assert accounts.count() == 1
+
+
+def test_rfm_code_and_clv_scores_from_analytics(program):
+    from analytics.models import MemberScore
+
+    champion, sleeper = join(program, name="champion"), join(program, name="sleeper")
+    join(program, name="unscored")
+    MemberScore.objects.create(member=champion, program=program, rfm="555", p_alive=0.92, clv=Decimal("800.00"))
+    MemberScore.objects.create(member=sleeper, program=program, rfm="155", p_alive=0.12, clv=Decimal("300.00"))
+    assert matching(program, condition("rfm", "eq", "555")) == {"champion"}
+    assert matching(program, condition("rfm", "in", ["555", "155"])) == {"champion", "sleeper"}
+    assert matching(program, condition("rfm", "ne", "555")) == {"sleeper", "unscored"}
+    assert matching(program, condition("p_alive", "lte", 0.2)) == {"sleeper"}
+    assert matching(program, condition("clv", "between", [300, 800])) == {"champion", "sleeper"}
+    assert matching(program, condition("p_alive", "ne", 0.92)) == {"sleeper"}
+    with pytest.raises(ValidationFailed):
+        services.segment_create(program=program, code="x", name="x", rule=condition("rfm", "eq", "655"))

@@ -238,17 +238,19 @@ def test_the_command_runs_every_job_once_per_day(channel, program):
     ledger = PointsTransaction.objects.count()
     call_command("run_loyalty_jobs", "--as-of", "2026-02-01", stdout=io.StringIO())
     assert PointsTransaction.objects.count() == ledger
-    # Loyalty's five jobs and one for each app above that registers daily work (campaigns: journeys and scheduled
-    # campaigns), each once.
+    # Loyalty's five jobs, then one or more for each app above that registers daily work (analytics: RFM scores and
+    # the CLV fit; campaigns: journeys and scheduled campaigns), each once.
     assert set(JobRun.objects.filter(as_of=dt.date(2026, 2, 1)).values_list("job", flat=True)) == {
         "activate",
         "expire",
         "tiers",
         "birthday",
         "badges",
+        "analytics_rfm",
+        "analytics_clv",
         "campaigns",
     }
-    assert JobRun.objects.filter(as_of=dt.date(2026, 2, 1)).count() == 6
+    assert JobRun.objects.filter(as_of=dt.date(2026, 2, 1)).count() == 8
     from django.core.management.base import CommandError
 
     with pytest.raises(CommandError):
@@ -259,4 +261,13 @@ def test_the_daily_task_runs_the_same_jobs(channel, program):
     from loyalty.tasks import run_daily_jobs
 
     result = run_daily_jobs("2026-03-01")
-    assert set(result["demo"]) == {"activate", "expire", "tiers", "birthday", "badges", "campaigns"}
+    assert set(result["demo"]) == {
+        "activate",
+        "expire",
+        "tiers",
+        "birthday",
+        "badges",
+        "analytics_rfm",  # registered by analytics in loyalty's daily-job registry
+        "analytics_clv",
+        "campaigns",  # and by campaigns
+    }

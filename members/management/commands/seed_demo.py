@@ -19,8 +19,12 @@ class Command(BaseCommand):
         self.stdout.write(f"channels: {', '.join(channel.code for channel in channels)}")
         for seeder in extensions.demo_seeders:
             seeder(stdout=self.stdout)
-        if members:
-            member_ids = demo.demo_members_create(count=members)
+        member_ids = demo.demo_members_create(count=members) if members else []
+        # History over the demo members (analytics: a year of orders) before their loyalty standing is worked out
+        # from all their orders.
+        for seeder in extensions.demo_history:
+            seeder(stdout=self.stdout)
+        if member_ids:
             events.demo_members_created.send(member_ids=member_ids)
             self.stdout.write(f"members added: {len(member_ids)}")
         if not no_staff:
