@@ -75,14 +75,18 @@ def daily_work(*, program, as_of) -> list:
     day in the programme's time zone."""
     from loyalty.jobs import job_run_once
 
-    from . import journeys, sending
+    from . import journeys, sending, webhooks
 
     def work(cursor, program, moment, as_of):
         zone = ZoneInfo(program.time_zone)
         today = timezone.now().astimezone(zone).date()
         moment = timezone.now() if as_of == today else dt.datetime.combine(as_of, dt.time(10, 0), tzinfo=zone)
         due = sending.campaigns_run_due(now=moment, program=program)
-        return {"campaigns": due, "journeys": journeys.journeys_run(program=program, as_of=as_of, now=moment)}
+        return {
+            "campaigns": due,
+            "journeys": journeys.journeys_run(program=program, as_of=as_of, now=moment),
+            "webhooks": webhooks.daily_events_emit(program=program, as_of=as_of),
+        }
 
     return [job_run_once(program=program, job="campaigns", as_of=as_of, work=work)]
 
@@ -112,3 +116,72 @@ def member_personal_data(*, member) -> dict:
 def members_erased(*, member_ids) -> None:
     """Messages keep their outcome (the campaigns' figures) but not their text, which names the member."""
     Message.objects.filter(member_id__in=member_ids).update(subject="", body="", provider_reference="", error="")
+
+
+# -- webhooks: the lower apps' domain events as partners' events ---------------------------------------------------
+
+
+def _member_programs(member):
+    from loyalty.models import Program
+
+    return Program.objects.filter(accounts__member=member)
+
+
+def on_member_joined(*, member, channel=None):
+    from loyalty.program_config import program_for_channel
+
+    from . import webhooks
+
+    program = program_for_channel(channel, required=False) if channel is not None else None
+    for each in [program] if program else _member_programs(member):
+        data = {"member_no": member.member_no, "channel": channel.code if channel else None}
+        webhooks.event_emit(program=each, type="member.created", data=data)
+
+
+def on_member_updated(*, member, changes, channel=None):
+    """The fields that changed (not their values: the partner reads the member with its key)."""
+    from . import webhooks
+
+    for program in _member_programs(member):
+        data = {"member_no": member.member_no, "fields": sorted(changes)}
+        webhooks.event_emit(program=program, type="member.updated", data=data)
+
+
+def on_tier_changed(*, change):
+    from . import webhooks
+
+    account = change.account
+    data = {
+        "member_no": account.member.member_no,
+        "from": change.from_tier.code if change.from_tier else None,
+        "to": change.to_tier.code,
+        "reason": change.reason,
+        "at": change.created_at,
+    }
+    webhooks.event_emit(program=account.program, type="tier.changed", data=data, key=f"tier:{change.pk}")
+
+
+def on_coupons_issued(*, coupons, member):
+    from . import webhooks
+
+    for coupon in coupons:
+        data = {
+            "code": coupon.code,
+            "member_no": member.member_no,
+            "template": coupon.template.code,
+            "valid_until": coupon.valid_until,
+        }
+        webhooks.event_emit(program=coupon.template.program, type="coupon.issued", data=data)
+
+
+def on_redemption_created(*, redemption):
+    from . import webhooks
+
+    data = {
+        "redemption_id": redemption.redemption_id,
+        "member_no": redemption.account.member.member_no,
+        "reward": redemption.reward.code,
+        "quantity": redemption.quantity,
+        "points_spent": redemption.points_spent,
+    }
+    webhooks.event_emit(program=redemption.reward.program, type="redemption.created", data=data)

@@ -75,17 +75,30 @@ def webhook_delete(*, webhook: Webhook) -> None:
     webhook.delete()
 
 
-def event_emit(*, program, type: str, data: dict, now=None) -> list[int]:
+EVENT_NAMESPACE = uuid.UUID("5b0c7a4e-0f7e-4d4b-9a53-3c0e2f1b7a11")
+
+
+def event_emit(*, program, type: str, data: dict, now=None, key: str | None = None) -> list[int]:
     """Queue `type` with `data` for every active webhook of the programme that subscribed to it; the deliveries
-    start when the caller's transaction commits. Returns the delivery ids."""
+    start when the caller's transaction commits. With `key` the event id is derived from it, so the same fact
+    emitted twice (a daily job run again) is one event. Returns the new delivery ids."""
     now = now or timezone.now()
-    event_id = uuid.uuid4()
+    event_id = uuid.uuid5(EVENT_NAMESPACE, f"{program.pk}:{type}:{key}") if key else uuid.uuid4()
     payload = json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+    subscribed = [
+        webhook for webhook in Webhook.objects.filter(program=program, is_active=True) if type in webhook.events
+    ]
+    if key:
+        known = set(
+            WebhookDelivery.objects.filter(webhook__in=subscribed, event_id=event_id).values_list(
+                "webhook_id", flat=True
+            )
+        )
+        subscribed = [webhook for webhook in subscribed if webhook.pk not in known]
     deliveries = WebhookDelivery.objects.bulk_create(
         [
             WebhookDelivery(webhook=webhook, event_id=event_id, type=type, payload=payload, created_at=now)
-            for webhook in Webhook.objects.filter(program=program, is_active=True)
-            if type in webhook.events
+            for webhook in subscribed
         ]
     )
     ids = [delivery.pk for delivery in deliveries]
@@ -183,3 +196,59 @@ def deliveries_due(*, now) -> list[int]:
             "pk", flat=True
         )[:1000]
     )
+
+
+EXPIRING_NOTICE = dt.timedelta(days=30)
+
+
+def daily_events_emit(*, program, as_of: dt.date) -> dict:
+    """The daily facts partners subscribe to: points expiring in 30 days (one event per member and expiry day), and
+    the daily tier evaluation's moves (downgrades, retentions), each emitted once whatever the re-runs."""
+    from zoneinfo import ZoneInfo
+
+    from django.db.models import F, Sum
+
+    from loyalty.models import PointsLot, TierChange
+
+    subscribed = {
+        event
+        for events in Webhook.objects.filter(program=program, is_active=True).values_list("events", flat=True)
+        for event in events
+    }
+    counts = {}
+    if "points.expiring" in subscribed:
+        zone = ZoneInfo(program.time_zone)
+        day = as_of + EXPIRING_NOTICE
+        start = dt.datetime.combine(day, dt.time.min, tzinfo=zone)
+        rows = (
+            PointsLot.objects.filter(
+                account__program=program,
+                status=PointsLot.Status.AVAILABLE,
+                remaining__gt=0,
+                expires_at__gte=start,
+                expires_at__lt=start + dt.timedelta(days=1),
+            )
+            .values(member_no=F("account__member__member_no"))
+            .annotate(points=Sum("remaining"))
+        )
+        for row in rows:
+            data = {"member_no": row["member_no"], "points": row["points"], "expires_on": day.isoformat()}
+            event_emit(program=program, type="points.expiring", data=data, key=f"{row['member_no']}:{day}")
+            counts["points.expiring"] = counts.get("points.expiring", 0) + 1
+    if "tier.changed" in subscribed:
+        moves = TierChange.objects.filter(
+            account__program=program,
+            reason__in=[TierChange.Reason.DOWNGRADE, TierChange.Reason.RETAINED],
+            created_at__gte=timezone.now() - dt.timedelta(days=2),
+        ).select_related("account__member", "from_tier", "to_tier")
+        for change in moves:
+            data = {
+                "member_no": change.account.member.member_no,
+                "from": change.from_tier.code if change.from_tier else None,
+                "to": change.to_tier.code,
+                "reason": change.reason,
+                "at": change.created_at,
+            }
+            event_emit(program=program, type="tier.changed", data=data, key=f"tier:{change.pk}")
+            counts["tier.changed"] = counts.get("tier.changed", 0) + 1
+    return counts

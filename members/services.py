@@ -395,6 +395,7 @@ def member_update(*, member: Member, data: dict, consents: dict | None = None, a
         changes.update({f"consent_{key}": value for key, value in consent_changes.items()})
     if changes:
         _history(member, "updated", changes=changes, actor=actor, channel=channel)
+        events.member_updated.send(member=member, changes=changes, channel=channel)
     return member
 
 

@@ -140,3 +140,42 @@ def test_another_programmes_channel_sees_no_webhook_of_this_one(api, make_client
     client = make_client(hk)
     assert client.get("/api/v1/webhooks/").json()["count"] == 0
     assert client.delete(f"/api/v1/webhooks/{created['id']}/").status_code == 404
+
+
+def test_what_happens_in_the_programme_reaches_the_subscribers(api, program, receiver):
+    """Each fact writes its delivery in the transaction of the change (sent once it commits)."""
+    import datetime as dt
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from loyalty.models import Account, PointsLot
+
+    api.post("/api/v1/webhooks/", {"url": receiver, "events": sorted(Webhook.Event.values)}, format="json")
+    created = api.post("/api/v1/members/", {"name": "周杰", "phone": "13900139000"}, format="json").json()
+    member_no = created["member_no"]
+    api.patch(f"/api/v1/members/{member_no}/", {"city": "上海"}, format="json")
+    when = (timezone.now() - dt.timedelta(hours=1)).isoformat()
+    api.post(
+        "/api/v1/orders/",
+        {"order_id": "W1", "member_no": member_no, "amount": "1200.00", "occurred_at": when},
+        format="json",
+    )
+    api.post(
+        "/api/v1/redemptions/", {"redemption_id": "R1", "member_no": member_no, "reward_code": "CNY10"}, format="json"
+    )
+    types = list(WebhookDelivery.objects.order_by("id").values_list("type", flat=True))
+    assert types == ["member.created", "member.updated", "tier.changed", "coupon.issued", "redemption.created"]
+    payloads = {d.type: d.payload for d in WebhookDelivery.objects.all()}
+    assert payloads["member.updated"] == {"member_no": member_no, "fields": ["city"]}
+    assert (payloads["tier.changed"]["from"], payloads["tier.changed"]["to"]) == ("basic", "silver")
+    assert payloads["redemption.created"]["reward"] == "CNY10"
+    account = Account.objects.get(member__member_no=member_no)
+    today = timezone.localdate()
+    PointsLot.objects.filter(account=account).update(
+        expires_at=timezone.make_aware(dt.datetime.combine(today + dt.timedelta(days=30), dt.time(12)))
+    )
+    for _ in range(2):
+        call_command("run_loyalty_jobs", "--as-of", today.isoformat(), stdout=StringIO())
+    expiring = WebhookDelivery.objects.get(type="points.expiring")
+    assert expiring.payload["member_no"] == member_no and expiring.payload["points"] == account.balance
