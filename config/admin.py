@@ -1,7 +1,17 @@
+from django.conf import settings
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
+from django.views.i18n import JavaScriptCatalog
 
 from core.registry import Registry
+
+
+class AdminJavaScriptCatalog(JavaScriptCatalog):
+    """Django admin's JavaScript strings plus ours (LOCALE_PATHS, last so they win), which fill what Django's
+    zh-hans catalogue leaves in English (the two-box selector of rule scopes)."""
+
+    def get_paths(self, packages):
+        return [*super().get_paths(packages), *(str(path) for path in settings.LOCALE_PATHS)]
 
 
 class ActionsNeedPermission:
@@ -46,3 +56,6 @@ class CrmAdminSite(admin.AdminSite):
     def index(self, request, extra_context=None):
         cards = self.dashboard_cards.collect(request=request)
         return super().index(request, {"dashboard_cards": cards, **(extra_context or {})})
+
+    def i18n_javascript(self, request, extra_context=None):
+        return AdminJavaScriptCatalog.as_view(packages=["django.contrib.admin"])(request)

@@ -54,6 +54,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "core.middleware.AdminLanguageMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "core.middleware.RefuseNulMiddleware",
     "django.middleware.common.CommonMiddleware",

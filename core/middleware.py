@@ -80,3 +80,17 @@ class RequestIdLogFilter(logging.Filter):
     def filter(self, record):
         record.request_id = request_id_var.get()
         return True
+
+
+class AdminLanguageMiddleware:
+    """The admin speaks the configured language (zh-hans) whatever the browser's Accept-Language says; an
+    operator who wants English picks it with the switch in the header, which sets the language cookie that
+    LocaleMiddleware reads first. The partner API keeps honouring Accept-Language. Place before LocaleMiddleware."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not request.path.startswith("/api/"):
+            request.META.pop("HTTP_ACCEPT_LANGUAGE", None)
+        return self.get_response(request)

@@ -111,7 +111,9 @@ class Program(models.Model):
         validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(MAX_ORDER_AMOUNT_CEILING)],
         help_text=_("An order or a refund above this amount is refused by the API."),
     )
-    channels = models.ManyToManyField(Channel, through="ChannelProgram", related_name="+", blank=True)
+    channels = models.ManyToManyField(
+        Channel, through="ChannelProgram", related_name="+", blank=True, verbose_name=_("channels")
+    )
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
@@ -143,7 +145,9 @@ class ChannelProgram(models.Model):
     channel = models.OneToOneField(
         Channel, on_delete=models.CASCADE, related_name="program_link", verbose_name=_("channel")
     )
-    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="channel_links")
+    program = models.ForeignKey(
+        Program, on_delete=models.PROTECT, related_name="channel_links", verbose_name=_("programme")
+    )
 
     class Meta:
         ordering = ["channel"]
@@ -226,7 +230,7 @@ class Account(models.Model):
         verbose_name=_("member"),
         db_index=False,  # account_unique_per_program (member first) is the index
     )
-    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="accounts")
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="accounts", verbose_name=_("programme"))
     balance = models.BigIntegerField(_("balance"), default=0)
     pending = models.BigIntegerField(_("pending"), default=0)
     lifetime_earned = models.BigIntegerField(_("lifetime earned"), default=0)
@@ -253,7 +257,8 @@ class Account(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.member_id}@{self.program_id}"
+        # What an operator recognises: the member and the programme (list pages select_related both).
+        return f"{self.member} · {self.program.name}"
 
 
 class PointsLot(models.Model):
@@ -264,7 +269,9 @@ class PointsLot(models.Model):
         SPENT = "spent", _("Spent or reversed")
 
     # Indexed by lot_account_expiry_idx (account first), which serves both spending and a merge.
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="lots", db_index=False)
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="lots", db_index=False, verbose_name=_("points account")
+    )
     points = models.BigIntegerField(_("points"))
     remaining = models.BigIntegerField(_("remaining"))
     status = models.CharField(_("status"), max_length=10, choices=Status.choices)
@@ -310,7 +317,9 @@ class PointsTransaction(models.Model):
 
     # Index-light on purpose: every earning writes a row, so only the indexes that reads use are kept
     # (account + newest first, the order, the idempotency key); the other foreign keys are not indexed.
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="transactions", db_index=False)
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="transactions", db_index=False, verbose_name=_("points account")
+    )
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
     points = models.BigIntegerField(_("points"))
     balance_after = models.BigIntegerField(_("balance after"))
@@ -318,19 +327,44 @@ class PointsTransaction(models.Model):
     reference = models.CharField(_("reference"), max_length=100, blank=True)
     reason = models.CharField(_("reason"), max_length=200, blank=True)
     # Unique through Meta.constraints: unique=True would add a LIKE-only index on PostgreSQL, paid on every earning.
-    idempotency_key = models.CharField(max_length=160, null=True, blank=True, editable=False)
-    fingerprint = models.CharField(max_length=64, blank=True, editable=False)
+    idempotency_key = models.CharField(
+        max_length=160, null=True, blank=True, editable=False, verbose_name=_("idempotency key")
+    )
+    fingerprint = models.CharField(max_length=64, blank=True, editable=False, verbose_name=_("payload fingerprint"))
     channel = models.ForeignKey(
-        Channel, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+        Channel,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        verbose_name=_("channel"),
     )
     order = models.ForeignKey(
-        "members.Order", null=True, blank=True, on_delete=models.PROTECT, related_name="points_transactions"
+        "members.Order",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="points_transactions",
+        verbose_name=_("order"),
     )
     event = models.ForeignKey(
-        "members.Event", null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+        "members.Event",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        verbose_name=_("event"),
     )
     lot = models.ForeignKey(
-        PointsLot, null=True, blank=True, on_delete=models.PROTECT, related_name="transactions", db_index=False
+        PointsLot,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="transactions",
+        db_index=False,
+        verbose_name=_("points lot"),
     )
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -439,12 +473,23 @@ class EarningRule(models.Model):
 class RuleApplication(models.Model):
     """Each time a rule gave points: what counts against its limits, and the explanation on the phone."""
 
-    rule = models.ForeignKey(EarningRule, on_delete=models.PROTECT, related_name="applications")
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="rule_applications")
-    transaction = models.ForeignKey(
-        PointsTransaction, null=True, blank=True, on_delete=models.PROTECT, related_name="rule_applications"
+    rule = models.ForeignKey(
+        EarningRule, on_delete=models.PROTECT, related_name="applications", verbose_name=_("earning rule")
     )
-    event = models.ForeignKey("members.Event", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="rule_applications", verbose_name=_("points account")
+    )
+    transaction = models.ForeignKey(
+        PointsTransaction,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="rule_applications",
+        verbose_name=_("points transaction"),
+    )
+    event = models.ForeignKey(
+        "members.Event", null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("event")
+    )
     points = models.BigIntegerField(_("points"))
     capped = models.BooleanField(_("withheld by a limit"), default=False)
     occurred_at = models.DateTimeField(_("occurred at"))
@@ -469,14 +514,20 @@ class TierChange(models.Model):
         DOWNGRADE = "downgrade", _("Downgrade")
         MANUAL = "manual", _("Set by staff")
 
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="tier_changes")
-    from_tier = models.ForeignKey(Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    to_tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="+")
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="tier_changes", verbose_name=_("points account")
+    )
+    from_tier = models.ForeignKey(
+        Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("from tier")
+    )
+    to_tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="+", verbose_name=_("to tier"))
     reason = models.CharField(_("reason"), max_length=10, choices=Reason.choices)
     note = models.CharField(_("note"), max_length=200, blank=True)
     # Wide: a sum of many orders over the window (imported history included) must never overflow it.
     metric_value = models.DecimalField(_("qualifying value"), max_digits=20, decimal_places=2, null=True, blank=True)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, verbose_name=_("staff")
+    )
     created_at = models.DateTimeField(_("when"))
 
     class Meta:
@@ -498,7 +549,7 @@ class JobRun(models.Model):
         BIRTHDAY = "birthday", _("Birthday rewards")
         BADGES = "badges", _("Badges for years of membership")
 
-    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="job_runs")
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="job_runs", verbose_name=_("programme"))
     job = models.CharField(_("job"), max_length=20, choices=Job.choices)
     as_of = models.DateField(_("as of"))
     started_at = models.DateTimeField(_("started at"))
@@ -522,7 +573,9 @@ class CouponTemplate(models.Model):
         AMOUNT_OFF = "amount_off", _("Amount off (满减券)")
         PERCENT_OFF = "percent_off", _("Percent off (折扣券)")
 
-    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="coupon_templates")
+    program = models.ForeignKey(
+        Program, on_delete=models.CASCADE, related_name="coupon_templates", verbose_name=_("programme")
+    )
     code = models.SlugField(_("code"), max_length=32)
     name = models.CharField(_("name"), max_length=100)
     kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices, default=Kind.AMOUNT_OFF)
@@ -583,7 +636,12 @@ class Reward(models.Model):
         Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("minimum tier")
     )
     coupon_template = models.ForeignKey(
-        CouponTemplate, null=True, blank=True, on_delete=models.PROTECT, related_name="rewards"
+        CouponTemplate,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="rewards",
+        verbose_name=_("coupon template"),
     )
     channel_codes = models.JSONField(_("channels"), default=list, blank=True, help_text=_("Empty = all channels."))
     sort_order = models.PositiveIntegerField(_("sort order"), default=100)
@@ -611,17 +669,26 @@ class Redemption(models.Model):
         COMPLETED = "completed", _("Completed")
         CANCELLED = "cancelled", _("Cancelled")
 
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="redemptions")
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="redemptions", verbose_name=_("points account")
+    )
     reward = models.ForeignKey(Reward, on_delete=models.PROTECT, related_name="redemptions", verbose_name=_("reward"))
-    channel = models.ForeignKey(Channel, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    channel = models.ForeignKey(
+        Channel, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("channel")
+    )
     redemption_id = models.CharField(_("redemption id"), max_length=64)
     quantity = models.PositiveIntegerField(_("quantity"), default=1)
     points_spent = models.BigIntegerField(_("points spent"))
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.COMPLETED)
-    fingerprint = models.CharField(max_length=64, blank=True, editable=False)
+    fingerprint = models.CharField(max_length=64, blank=True, editable=False, verbose_name=_("payload fingerprint"))
     cancel_reason = models.CharField(_("reason for cancelling"), max_length=200, blank=True)
     cancelled_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("cancelled by"),
     )
     cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
@@ -648,12 +715,28 @@ class Coupon(models.Model):
         VOID = "void", _("Void")
 
     code = models.CharField(_("coupon code"), max_length=20, unique=True)
-    template = models.ForeignKey(CouponTemplate, on_delete=models.PROTECT, related_name="coupons")
+    template = models.ForeignKey(
+        CouponTemplate, on_delete=models.PROTECT, related_name="coupons", verbose_name=_("coupon template")
+    )
     member = models.ForeignKey(
         Member, null=True, blank=True, on_delete=models.PROTECT, related_name="coupons", verbose_name=_("member")
     )
-    redemption = models.ForeignKey(Redemption, null=True, blank=True, on_delete=models.PROTECT, related_name="coupons")
-    batch = models.ForeignKey("CouponBatch", null=True, blank=True, on_delete=models.PROTECT, related_name="coupons")
+    redemption = models.ForeignKey(
+        Redemption,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="coupons",
+        verbose_name=_("redemption"),
+    )
+    batch = models.ForeignKey(
+        "CouponBatch",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="coupons",
+        verbose_name=_("coupon batch"),
+    )
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.ISSUED)
     issued_at = models.DateTimeField(_("issued at"))
     valid_from = models.DateTimeField(_("valid from"))
@@ -674,11 +757,18 @@ class Coupon(models.Model):
 class CouponBatch(models.Model):
     """N codes issued at once (to print, or for a partner), exported as CSV."""
 
-    template = models.ForeignKey(CouponTemplate, on_delete=models.PROTECT, related_name="batches")
+    template = models.ForeignKey(
+        CouponTemplate, on_delete=models.PROTECT, related_name="batches", verbose_name=_("coupon template")
+    )
     count = models.PositiveIntegerField(_("number of codes"))
     note = models.CharField(_("note"), max_length=200, blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("created by"),
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
@@ -701,12 +791,22 @@ class Fulfilment(models.Model):
         DELIVERED = "delivered", _("Delivered")
         CANCELLED = "cancelled", _("Cancelled")
 
-    redemption = models.OneToOneField(Redemption, on_delete=models.PROTECT, related_name="fulfilment")
+    redemption = models.OneToOneField(
+        Redemption, on_delete=models.PROTECT, related_name="fulfilment", verbose_name=_("redemption")
+    )
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.TO_SHIP)
+    recipient_name = models.CharField(_("recipient"), max_length=100, blank=True)
+    recipient_phone = models.CharField(_("recipient's phone"), max_length=32, blank=True)
+    address = models.CharField(_("shipping address"), max_length=300, blank=True)
     carrier = models.CharField(_("carrier"), max_length=50, blank=True)
     tracking_no = models.CharField(_("tracking number"), max_length=64, blank=True)
     updated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("updated by"),
     )
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -756,7 +856,9 @@ class Badge(models.Model):
 
 class BadgeAward(models.Model):
     badge = models.ForeignKey(Badge, on_delete=models.PROTECT, related_name="awards", verbose_name=_("badge"))
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="badges")
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="badges", verbose_name=_("points account")
+    )
     awarded_at = models.DateTimeField(_("awarded at"))
 
     class Meta:

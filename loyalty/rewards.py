@@ -62,13 +62,32 @@ def redeemed_in_period(reward: Reward, account, now) -> int:
 REDEMPTION_CONFLICT = gettext_lazy("This redemption_id was already used with a different payload.")
 
 
+SHIPPING_FIELDS = ("name", "phone", "address")
+
+
+def _shipping_cleaned(shipping) -> dict:
+    """The recipient of a gift: name, phone and address, each required (refused as bad input otherwise)."""
+    shipping = {field: str((shipping or {}).get(field) or "").strip() for field in SHIPPING_FIELDS}
+    missing = [field for field in SHIPPING_FIELDS if not shipping[field]]
+    if missing:
+        raise ValidationFailed(
+            _("A gift is shipped: give the recipient's name, phone and address."),
+            fields={f"shipping.{field}": [_("This field is required.")] for field in missing},
+        )
+    return shipping
+
+
 @transaction.atomic
-def reward_redeem(*, channel, member, reward_code: str, quantity: int, redemption_id: str):
+def reward_redeem(
+    *, channel, member, reward_code: str, quantity: int, redemption_id: str, shipping: dict | None = None
+):
     """Spend points on a reward: checks, points (soonest-expiring first), stock, coupons, all or nothing.
-    Idempotent by the channel's `redemption_id`. Returns (redemption, created)."""
-    fingerprint = payload_fingerprint(
-        {"member": member.pk, "reward": reward_code, "quantity": quantity, "redemption_id": redemption_id}
-    )
+    A gift needs `shipping` {name, phone, address}, kept on its fulfilment. Idempotent by the channel's
+    `redemption_id`. Returns (redemption, created)."""
+    payload = {"member": member.pk, "reward": reward_code, "quantity": quantity, "redemption_id": redemption_id}
+    if shipping:
+        payload["shipping"] = {field: str(shipping.get(field) or "").strip() for field in SHIPPING_FIELDS}
+    fingerprint = payload_fingerprint(payload)
     replayed = replay_of(
         Redemption.objects, fingerprint, REDEMPTION_CONFLICT, channel=channel, redemption_id=redemption_id
     )
@@ -79,6 +98,8 @@ def reward_redeem(*, channel, member, reward_code: str, quantity: int, redemptio
     reward = Reward.objects.filter(program=program, code=reward_code).select_related("min_tier").first()
     if reward is None:
         raise NotFound(_("No reward %(code)s in this programme.") % {"code": reward_code})
+    if reward.kind == Reward.Kind.GIFT:
+        shipping = _shipping_cleaned(shipping)
     account = account_lock_or_create(member=member, program=program)
     # A concurrent replay may have committed while this one waited for the account.
     replayed = replay_of(
@@ -135,7 +156,12 @@ def reward_redeem(*, channel, member, reward_code: str, quantity: int, redemptio
     if reward.kind == Reward.Kind.COUPON:
         coupons_issue(template=reward.coupon_template, member=member, count=quantity, redemption=redemption)
     elif reward.kind == Reward.Kind.GIFT:
-        Fulfilment.objects.create(redemption=redemption)
+        Fulfilment.objects.create(
+            redemption=redemption,
+            recipient_name=shipping["name"],
+            recipient_phone=shipping["phone"],
+            address=shipping["address"],
+        )
     events.redemption_created.send(redemption=redemption)
     return redemption, True
 
@@ -190,7 +216,7 @@ def coupon_redeem(*, channel, code: str, order_id: str = "", amount=None) -> Cou
         raise CouponNotValid(_("This coupon expired on %(date)s.") % {"date": coupon.valid_until.date()})
     if now < coupon.valid_from:
         raise CouponNotValid(_("This coupon is not valid yet."))
-    if coupon.template.channel_codes and channel.code not in coupon.template.channel_codes:
+    if not rules.in_scope(coupon.template.channel_codes, channel.code):
         raise CouponNotValid(_("This coupon cannot be used in this channel."))
     if amount is None and coupon.template.min_spend > 0:
         raise ValidationFailed(
@@ -276,6 +302,25 @@ def fulfilment_update(*, fulfilment: Fulfilment, status: str, carrier: str = "",
     if tracking_no:
         fulfilment.tracking_no = tracking_no
     fulfilment.save()
+    return fulfilment
+
+
+@transaction.atomic
+def fulfilment_address_update(
+    *, fulfilment: Fulfilment, recipient_name: str, recipient_phone: str, address: str, actor=None
+):
+    """Correct where a gift goes, as long as it has not left the warehouse."""
+    shipping = _shipping_cleaned({"name": recipient_name, "phone": recipient_phone, "address": address})
+    fulfilment = Fulfilment.objects.select_for_update().get(pk=fulfilment.pk)
+    if fulfilment.status != Fulfilment.Status.TO_SHIP:
+        raise RewardUnavailable(_("This gift has left the warehouse; its address can no longer change."))
+    fulfilment.recipient_name, fulfilment.recipient_phone, fulfilment.address = (
+        shipping["name"],
+        shipping["phone"],
+        shipping["address"],
+    )
+    fulfilment.updated_by = actor
+    fulfilment.save(update_fields=["recipient_name", "recipient_phone", "address", "updated_by", "updated_at"])
     return fulfilment
 
 

@@ -15,11 +15,7 @@ def catalogue(*, program, channel=None) -> list:
     read the same way on every database)."""
     rewards = Reward.objects.filter(program=program, is_active=True).select_related("min_tier")
     rewards = rewards.order_by("sort_order", "points_cost", "id")
-    return [
-        reward
-        for reward in rewards
-        if not reward.channel_codes or channel is None or channel.code in reward.channel_codes
-    ]
+    return [reward for reward in rewards if channel is None or rules.in_scope(reward.channel_codes, channel.code)]
 
 
 def _redeemed_counts(account, rewards, now) -> dict:

@@ -42,6 +42,17 @@ def local_date(program, moment: dt.datetime) -> dt.date:
     return moment.astimezone(ZoneInfo(program.time_zone)).date()
 
 
+def in_scope(scope, value) -> bool:
+    """Whether `value` is inside a rule's scope (a list of channel codes, stores, categories...), compared whole:
+    an empty scope means everywhere. A scope stored as a bare string (older rows, hand-written JSON) is one item,
+    never a substring test: "tmall" does not cover "mall"."""
+    if not scope:
+        return True
+    if isinstance(scope, str):
+        scope = [scope]
+    return value in scope
+
+
 def rule_in_force(rule, day: dt.date) -> bool:
     if not rule.is_active:
         return False
@@ -49,13 +60,15 @@ def rule_in_force(rule, day: dt.date) -> bool:
         return False
     if rule.valid_until and day > rule.valid_until:
         return False
-    return not rule.weekdays or day.isoweekday() in rule.weekdays
+    return in_scope(rule.weekdays, day.isoweekday())
 
 
 def _matching_amount(rule, amount: Decimal, lines) -> Decimal:
     if not (rule.categories or rule.skus):
         return amount
-    return sum((line.amount for line in lines if line.category in rule.categories or line.sku in rule.skus), Decimal(0))
+    categories = [rule.categories] if isinstance(rule.categories, str) else rule.categories
+    skus = [rule.skus] if isinstance(rule.skus, str) else rule.skus
+    return sum((line.amount for line in lines if line.category in categories or line.sku in skus), Decimal(0))
 
 
 @dataclass
@@ -109,9 +122,7 @@ class OrderBonus(EarningRuleType):
     def order_bonus(self, rule, facts: OrderFacts) -> int:
         if facts.day is not None and not rule_in_force(rule, facts.day):
             return 0
-        if rule.channel_codes and facts.channel_code not in rule.channel_codes:
-            return 0
-        if rule.stores and facts.store not in rule.stores:
+        if not (in_scope(rule.channel_codes, facts.channel_code) and in_scope(rule.stores, facts.store)):
             return 0
         if rule.min_order_amount is not None and facts.amount < rule.min_order_amount:
             return 0
@@ -138,7 +149,7 @@ class EventPoints(EarningRuleType):
             rule.event_type == facts.type
             and rule_in_force(rule, facts.day)
             and (facts.type != "custom" or rule.event_name == facts.name)
-            and (not rule.channel_codes or facts.channel_code in rule.channel_codes)
+            and in_scope(rule.channel_codes, facts.channel_code)
         )
 
 

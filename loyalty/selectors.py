@@ -93,6 +93,33 @@ def members_by_tier(*, program):
     )
 
 
+def members_with_standing(queryset):
+    """Members annotated with their tier name, points balance (their first programme's account) and total spend
+    (brought over at import plus orders net of refunds): one query for a page of the member list."""
+    from decimal import Decimal
+
+    from django.db.models import DecimalField, F, OuterRef, Subquery, Value
+    from django.db.models.functions import Coalesce
+
+    from members.models import Order
+
+    account = Account.objects.filter(member=OuterRef("pk")).order_by("program_id")
+    orders = (
+        Order.objects.filter(member=OuterRef("pk"))
+        .order_by()
+        .values("member")
+        .annotate(total=Sum(F("amount") - F("refunded_amount")))
+        .values("total")
+    )
+    money = DecimalField(max_digits=14, decimal_places=2)
+    return queryset.annotate(
+        tier_name=Subquery(account.values("tier__name")[:1]),
+        points_balance=Subquery(account.values("balance")[:1]),
+        total_spend=F("imported_spend")
+        + Coalesce(Subquery(orders, output_field=money), Value(Decimal(0)), output_field=money),
+    )
+
+
 def member_personal_data(*, member) -> dict:
     """The loyalty part of a member's personal data export: each programme's account with its ledger, coupons,
     redemptions and badges (a fixed number of queries)."""

@@ -8,7 +8,7 @@ import contextlib
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Count, Exists, OuterRef, Q
 from django.http import HttpResponseRedirect, JsonResponse
@@ -16,7 +16,8 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -249,6 +250,60 @@ class ReferralInline(ReadOnlyInline):
     show_change_link = True
 
 
+HISTORY_ACTIONS = {
+    "created": gettext_lazy("created"),
+    "updated": gettext_lazy("updated"),
+    "status": gettext_lazy("status changed"),
+    "tag_added": gettext_lazy("tag added"),
+    "tag_removed": gettext_lazy("tag removed"),
+    "identity_linked": gettext_lazy("channel identity linked"),
+    "imported": gettext_lazy("imported"),
+    "merged_in": gettext_lazy("another member merged in"),
+    "merged_away": gettext_lazy("merged into another member"),
+}
+HISTORY_KEYS = {
+    "consent_sms": gettext_lazy("SMS consent"),
+    "consent_email": gettext_lazy("E-mail consent"),
+    "consent_wechat": gettext_lazy("WeChat consent"),
+    "tag": gettext_lazy("tag"),
+    "reason": gettext_lazy("reason"),
+    "channel": gettext_lazy("channel"),
+    "external_id": gettext_lazy("external id"),
+    "from": gettext_lazy("merged from"),
+    "into": gettext_lazy("merged into"),
+    "row": gettext_lazy("file row"),
+}
+
+
+def _history_value(field, value):
+    """A recorded value as the operator reads it: choices by their label, yes/no, a dash for nothing."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    with contextlib.suppress(FieldDoesNotExist, TypeError):  # not a member field; a value that is not a choice
+        choices = dict(Member._meta.get_field(field).flatchoices)
+        if value in choices:
+            return str(choices[value])
+    return str(value)
+
+
+def history_changes_display(action, changes):
+    """{"city": ["上海", "北京"], "tag": "VIP"} as lines of "城市: 上海 → 北京", "标签: VIP"."""
+    lines = []
+    for key, value in (changes or {}).items():
+        try:
+            label = HISTORY_KEYS.get(key) or Member._meta.get_field(key).verbose_name
+        except FieldDoesNotExist:  # a key of another kind of entry (the moved counts of a merge...)
+            label = key
+        if isinstance(value, list) and len(value) == 2:
+            text = f"{_history_value(key, value[0])} → {_history_value(key, value[1])}"
+        else:
+            text = _history_value(key, value)
+        lines.append((str(label), text))
+    return format_html_join(mark_safe("<br>"), "{}: {}", lines)
+
+
 class NoteInline(ReadOnlyInline):
     model = MemberNote
     fields = ["created_at", "text", "created_by"]
@@ -262,22 +317,31 @@ class NoteForm(forms.Form):
 
 class HistoryInline(ReadOnlyInline):
     model = MemberHistory
-    fields = ["created_at", "action", "changes", "actor", "channel"]
-    readonly_fields = [*fields, "masked_changes"]
+    fields = ["created_at", "action_display", "changes_display", "actor", "channel"]
+    readonly_fields = [*fields, "masked_changes_display"]
     verbose_name_plural = gettext_lazy("history: who changed what")
 
     def get_fields(self, request, obj=None):
         if can_view_personal_data(request.user):
             return self.fields
-        return ["masked_changes" if name == "changes" else name for name in self.fields]
+        return ["masked_changes_display" if name == "changes_display" else name for name in self.fields]
+
+    @admin.display(description=gettext_lazy("action"))
+    def action_display(self, obj):
+        return HISTORY_ACTIONS.get(obj.action, obj.action)
 
     @admin.display(description=gettext_lazy("changes"))
-    def masked_changes(self, obj):
+    def changes_display(self, obj):
+        return history_changes_display(obj.action, obj.changes)
+
+    @admin.display(description=gettext_lazy("changes"))
+    def masked_changes_display(self, obj):
         masks = {"phone": mask_phone, "email": mask_email}
-        return {
+        masked = {
             key: [masks[key](value) for value in values] if key in masks and isinstance(values, list) else values
             for key, values in (obj.changes or {}).items()
         }
+        return history_changes_display(obj.action, masked)
 
 
 PROFILE_FIELDS = ["name", "phone", "email", "gender", "birthday", "city", "country", "language", "referrer"]
@@ -418,6 +482,8 @@ class MemberAdmin(MemberImportExportMixin, admin.ModelAdmin):
         if not term:
             return queryset, False
         condition = Q(member_no=term) | Q(name__icontains=term)
+        if len(term) == 4 and term.isdigit():
+            condition |= Q(phone__endswith=term)  # the last four digits, as a member says them at the counter
         condition |= Q(Exists(ChannelIdentity.objects.filter(member=OuterRef("pk"), external_id=term)))
         for field, function in (("phone", normalize_phone), ("email", normalize_email)):
             with contextlib.suppress(ValueError):

@@ -76,15 +76,25 @@ class ApiKey(models.Model):
     channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="api_keys", verbose_name=_("channel"))
     name = models.CharField(_("name"), max_length=200, blank=True)
     prefix = models.CharField(_("key prefix"), max_length=16, editable=False, db_index=True)
-    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False, verbose_name=_("key hash"))
     scopes = models.JSONField(_("scopes"), default=list)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("created by"),
     )
     revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
     revoked_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("revoked by"),
     )
     last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True)
 
@@ -104,7 +114,7 @@ class ApiKey(models.Model):
 class MemberNumberCounter(models.Model):
     """Hands out member numbers on databases without sequences (SQLite); PostgreSQL uses a real sequence."""
 
-    last_value = models.BigIntegerField(default=0)
+    last_value = models.BigIntegerField(default=0, verbose_name=_("last value"))
 
     class Meta:
         verbose_name = _("member number counter")
@@ -197,7 +207,9 @@ class Member(models.Model):
         default=0,
         help_text=_("Total spend brought over from the previous system (累计消费)."),
     )
-    tags = models.ManyToManyField("Tag", through="MemberTag", related_name="members", blank=True)
+    tags = models.ManyToManyField(
+        "Tag", through="MemberTag", related_name="members", blank=True, verbose_name=_("tags")
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -318,11 +330,16 @@ class MemberTag(models.Model):
         API = "api", _("API")
         RULE = "rule", _("Rule")
 
-    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="member_tags")
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="member_tags", verbose_name=_("member"))
     tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="member_tags", verbose_name=_("tag"))
     source = models.CharField(_("source"), max_length=10, choices=Source.choices, default=Source.STAFF)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("created by"),
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
@@ -363,12 +380,19 @@ class Consent(models.Model):
 class ConsentChange(models.Model):
     """Every grant and withdrawal, kept for ever (proof of consent)."""
 
-    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="consent_changes")
+    member = models.ForeignKey(
+        Member, on_delete=models.CASCADE, related_name="consent_changes", verbose_name=_("member")
+    )
     channel = models.CharField(_("message channel"), max_length=10, choices=Consent.Channel.choices)
     granted = models.BooleanField(_("granted"))
     source = models.CharField(_("source"), max_length=100, blank=True)
     changed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("changed by"),
     )
     created_at = models.DateTimeField(_("recorded at"))
 
@@ -402,7 +426,7 @@ class Order(models.Model):
     currency = models.CharField(_("currency"), max_length=3, default="CNY")
     occurred_at = models.DateTimeField(_("occurred at"))
     status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.PLACED)
-    fingerprint = models.CharField(max_length=64, blank=True, editable=False)
+    fingerprint = models.CharField(max_length=64, blank=True, editable=False, verbose_name=_("payload fingerprint"))
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
@@ -433,7 +457,7 @@ class Order(models.Model):
 
 
 class OrderLine(models.Model):
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines", verbose_name=_("order"))
     sku = models.CharField(_("SKU"), max_length=64)
     name = models.CharField(_("name"), max_length=200, blank=True)
     category = models.CharField(_("category"), max_length=100, blank=True)
@@ -450,12 +474,12 @@ class OrderLine(models.Model):
 
 
 class Refund(models.Model):
-    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="refunds")
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="refunds", verbose_name=_("channel"))
     refund_id = models.CharField(_("refund id"), max_length=64)
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="refunds", verbose_name=_("order"))
     amount = models.DecimalField(_("amount"), max_digits=14, decimal_places=2)
     lines = models.JSONField(_("lines"), default=list, blank=True)
-    fingerprint = models.CharField(max_length=64, blank=True, editable=False)
+    fingerprint = models.CharField(max_length=64, blank=True, editable=False, verbose_name=_("payload fingerprint"))
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
@@ -481,14 +505,14 @@ class Event(models.Model):
         PROFILE_COMPLETED = "profile_completed", _("Profile completed")
         CUSTOM = "custom", _("Custom")
 
-    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="events")
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="events", verbose_name=_("channel"))
     event_id = models.CharField(_("event id"), max_length=64)
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="events", verbose_name=_("member"))
     type = models.CharField(_("type"), max_length=20, choices=Type.choices)
     name = models.CharField(_("name"), max_length=64, blank=True)
     occurred_at = models.DateTimeField(_("occurred at"))
     attributes = models.JSONField(_("attributes"), default=dict, blank=True)
-    fingerprint = models.CharField(max_length=64, blank=True, editable=False)
+    fingerprint = models.CharField(max_length=64, blank=True, editable=False, verbose_name=_("payload fingerprint"))
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
@@ -510,7 +534,12 @@ class MemberMerge(models.Model):
         Member, on_delete=models.PROTECT, related_name="merge_dropped", verbose_name=_("merged away")
     )
     merged_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("merged by"),
     )
     moved = models.JSONField(_("what moved"), default=dict)
     created_at = models.DateTimeField(_("merged at"), auto_now_add=True)
@@ -527,7 +556,7 @@ class MemberMerge(models.Model):
 class MemberHistory(models.Model):
     """An attributed change to a member: who (staff user or channel), when, what."""
 
-    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="history")
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="history", verbose_name=_("member"))
     action = models.CharField(_("action"), max_length=50)
     changes = models.JSONField(_("changes"), default=dict, blank=True)
     # Partial indexes (below) for the rare rows with a staff user or a channel: an import writes 100,000s of rows
@@ -591,7 +620,12 @@ class ImportJob(models.Model):
     message = models.TextField(_("message"), blank=True)
     error_file = models.FileField(_("rejected rows"), upload_to="imports/%Y/%m/", blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("created by"),
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)

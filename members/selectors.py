@@ -130,6 +130,17 @@ def duplicate_candidates(*, limit: int = 200) -> list[dict]:
     return pairs[:limit]
 
 
+def order_stores(*, limit: int = 2000) -> list[str]:
+    """The stores orders were placed in (what an earning rule's store scope can name), sorted."""
+    return list(Order.objects.exclude(store="").order_by("store").values_list("store", flat=True).distinct()[:limit])
+
+
+def order_categories(*, limit: int = 2000) -> list[str]:
+    """The product categories of order lines (what an earning rule's category scope can name), sorted."""
+    lines = OrderLine.objects.exclude(category="").order_by("category")
+    return list(lines.values_list("category", flat=True).distinct()[:limit])
+
+
 def member_personal_data(*, member) -> dict:
     """Everything the CRM holds about one person, as JSON-able data (PIPL/GDPR access and portability).
 

@@ -192,7 +192,7 @@ class PointsTransactionAdmin(ReadOnlyAdmin):
         "actor",
     ]
     list_filter = ["kind", "status", "account__program", ("created_at", admin.DateFieldListFilter)]
-    list_select_related = ["account", "actor"]
+    list_select_related = ["account__member", "account__program", "actor"]
     search_fields = ["account__member__member_no", "reference"]
 
 

@@ -39,4 +39,4 @@ class BadgeAdmin(admin.ModelAdmin):
 class BadgeAwardAdmin(ReadOnlyAdmin):
     list_display = ["awarded_at", "badge", "account"]
     list_filter = ["badge"]
-    list_select_related = ["badge", "account"]
+    list_select_related = ["badge", "account__member", "account__program"]

@@ -12,7 +12,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from .. import program_config, rules
+from members.admin import ReadOnlyInline
+
+from .. import admin_forms, program_config, rules
 from ..models import (
     ChannelProgram,
     EarningRule,
@@ -21,25 +23,24 @@ from ..models import (
 )
 
 
-class TierInline(admin.TabularInline):
+class TierInline(ReadOnlyInline):
+    """The tier ladder at a glance, read-only so that it fits the page; each tier is edited (and added) on its own
+    page, with all its settings and their checks."""
+
     model = Tier
-    extra = 0
+    show_change_link = True
+    verbose_name_plural = gettext_lazy("tiers (edit each on its page; add one under Tiers)")
     fields = [
+        "rank",
         "code",
         "name",
-        "name_en",
-        "rank",
-        "metric",
-        "window",
-        "window_days",
         "upgrade_threshold",
         "retention_threshold",
-        "downgrade",
         "points_multiplier",
         "discount_rate",
-        "free_shipping",
         "birthday_points",
     ]
+    readonly_fields = fields
 
 
 class ChannelProgramInline(admin.TabularInline):
@@ -133,6 +134,12 @@ class TierAdmin(admin.ModelAdmin):
 
 
 class RuleForm(forms.ModelForm):
+    weekdays = admin_forms.weekdays_field()
+    channel_codes = admin_forms.channels_field()
+    stores = admin_forms.stores_field()
+    categories = admin_forms.categories_field()
+    skus = admin_forms.skus_field()
+
     class Meta:
         model = EarningRule
         fields = [
@@ -163,9 +170,6 @@ class RuleForm(forms.ModelForm):
         cleaned = super().clean()
         if cleaned.get("limit_count") and not cleaned.get("limit_period"):
             self.add_error("limit_period", _("A limit needs a period."))
-        weekdays = cleaned.get("weekdays") or []
-        if any(day not in range(1, 8) for day in weekdays):
-            self.add_error("weekdays", _("Weekdays are numbers from 1 (Monday) to 7 (Sunday)."))
         if cleaned.get("kind") == EarningRule.Kind.EVENT and not cleaned.get("event_type"):
             self.add_error("event_type", _("An event rule needs an event type."))
         return cleaned

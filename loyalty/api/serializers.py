@@ -218,11 +218,20 @@ class RewardForMemberSerializer(RewardSerializer):
         return self.context["reasons"].get(reward.pk)
 
 
+class ShippingSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100, help_text="The recipient's name.")
+    phone = serializers.CharField(max_length=32, help_text="The recipient's phone.")
+    address = serializers.CharField(max_length=300, help_text="The full postal address, in one line.")
+
+
 class RedemptionInputSerializer(serializers.Serializer):
     redemption_id = serializers.CharField(max_length=64)
     member_no = serializers.CharField(max_length=16)
     reward_code = serializers.CharField(max_length=32)
     quantity = serializers.IntegerField(min_value=1, max_value=100, default=1)
+    shipping = ShippingSerializer(
+        required=False, help_text="Where the gift goes: required when the reward is a gift, ignored otherwise."
+    )
 
 
 class IssuedCouponSerializer(serializers.Serializer):

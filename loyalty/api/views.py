@@ -228,6 +228,7 @@ class RedemptionCreateView(ProgramMixin, APIView):
             reward_code=values["reward_code"],
             quantity=values["quantity"],
             redemption_id=values["redemption_id"],
+            shipping=values.get("shipping"),
         )
         body = {
             "redemption_id": redemption.redemption_id,

@@ -23,12 +23,14 @@ def give(member, program, points):
     points_adjust(account=account_get_or_create(member=member, program=program), points=points, reason="test")
 
 
-def redeem(api, member, reward, redemption_id="RD-1", quantity=1):
-    return api.post(
-        "/api/v1/redemptions/",
-        {"redemption_id": redemption_id, "member_no": member.member_no, "reward_code": reward, "quantity": quantity},
-        format="json",
-    )
+ADDRESS = {"name": "张伟", "phone": "13800138000", "address": "上海市静安区南京西路 1601 号"}
+
+
+def redeem(api, member, reward, redemption_id="RD-1", quantity=1, shipping=None):
+    body = {"redemption_id": redemption_id, "member_no": member.member_no, "reward_code": reward, "quantity": quantity}
+    if reward == "MUG":
+        body["shipping"] = shipping or ADDRESS
+    return api.post("/api/v1/redemptions/", body, format="json")
 
 
 def test_catalogue_with_availability_for_a_member(api, member, program):
@@ -102,6 +104,47 @@ def test_every_refusal_deducts_nothing_and_takes_no_stock(api, member, program, 
     assert Account.objects.get(member=member).balance == balance
     assert Reward.objects.get(code="MUG").stock == stock
     assert not Redemption.objects.filter(redemption_id="RD-1").exists()
+
+
+def test_a_gift_takes_the_recipient_and_its_address(api, member, program):
+    give(member, program, 5000)
+    response = redeem(api, member, "MUG")
+    assert response.status_code == 201, response.content
+    fulfilment = Redemption.objects.get(redemption_id="RD-1").fulfilment
+    assert (fulfilment.status, fulfilment.recipient_name, fulfilment.recipient_phone, fulfilment.address) == (
+        "to_ship",
+        "张伟",
+        "13800138000",
+        "上海市静安区南京西路 1601 号",
+    )
+
+
+@pytest.mark.parametrize(
+    ("shipping", "fields"),
+    [
+        (None, {"shipping.name", "shipping.phone", "shipping.address"}),
+        ({"name": "张伟", "phone": "13800138000", "address": "  "}, {"shipping.address"}),
+    ],
+)
+def test_a_gift_without_an_address_is_refused_and_changes_nothing(api, member, program, shipping, fields):
+    give(member, program, 5000)
+    body = {"redemption_id": "RD-1", "member_no": member.member_no, "reward_code": "MUG"}
+    if shipping:
+        body["shipping"] = shipping
+    response = api.post("/api/v1/redemptions/", body, format="json")
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == "validation_error" and set(error["fields"]) == fields
+    assert Account.objects.get(member=member).balance == 5000
+    assert Reward.objects.get(code="MUG").stock == 100
+    assert not Redemption.objects.exists()
+
+
+def test_the_api_schema_documents_the_shipping_address(api):
+    schema = api.get("/api/schema/", {"format": "json"}).json()
+    shipping = schema["components"]["schemas"]["ShippingRequest"]
+    assert set(shipping["required"]) == {"name", "phone", "address"}
+    assert "shipping" in schema["components"]["schemas"]["RedemptionInputRequest"]["properties"]
 
 
 def test_unknown_reward_is_404_and_bad_quantity_400(api, member, program):
@@ -217,7 +260,14 @@ def test_concurrent_redemptions_never_overspend_points_or_stock(channel, program
 
     def attempt(index):
         member = Member.objects.get(pk=(members + [rich] * 5)[index].pk)
-        return reward_redeem(channel=channel, member=member, reward_code="MUG", quantity=1, redemption_id=f"C-{index}")
+        return reward_redeem(
+            channel=channel,
+            member=member,
+            reward_code="MUG",
+            quantity=1,
+            redemption_id=f"C-{index}",
+            shipping=ADDRESS,
+        )
 
     results = run_threads(11, attempt)
     done = [result for result in results if isinstance(result, tuple)]

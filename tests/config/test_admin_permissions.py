@@ -78,7 +78,14 @@ def world(channel, program, member, admin_user):
     """At least one row of every model the admin lists, so that each action has something to act on."""
     other = MemberFactory(name="李四", phone="+8613900139001", email="li.si@example.com")
     points_adjust(account=account_get_or_create(member=member, program=program), points=10000, reason="test")
-    rewards.reward_redeem(channel=channel, member=member, reward_code="MUG", quantity=1, redemption_id="R-1")
+    rewards.reward_redeem(
+        channel=channel,
+        member=member,
+        reward_code="MUG",
+        quantity=1,
+        redemption_id="R-1",
+        shipping={"name": "张伟", "phone": "13800138000", "address": "上海市静安区南京西路 1601 号"},
+    )
     rewards.reward_redeem(channel=channel, member=member, reward_code="CNY10", quantity=1, redemption_id="R-2")
     rewards.coupons_issue_batch(template=CouponTemplate.objects.get(program=program, code="cny10"), count=2)
     member_services.api_key_create(channel=channel, scopes=["members:read"])

@@ -84,7 +84,14 @@ def test_members_xlsx_keeps_text_as_text_and_numbers_as_numbers(admin_client, ho
 
 def test_the_warehouse_gift_csv_escapes_formulas_and_masks_phones_unless_allowed(client, channel, program, hostile):
     points_adjust(account=account_get_or_create(member=hostile, program=program), points=10000, reason="test")
-    rewards.reward_redeem(channel=channel, member=hostile, reward_code="MUG", quantity=1, redemption_id="=R-1")
+    rewards.reward_redeem(
+        channel=channel,
+        member=hostile,
+        reward_code="MUG",
+        quantity=1,
+        redemption_id="=R-1",
+        shipping={"name": hostile.name, "phone": hostile.phone, "address": "=上海市静安区南京西路 1601 号"},
+    )
     fulfilment = Fulfilment.objects.get()
     user = User.objects.create_user("warehouse", password="Warehouse-2026", is_staff=True)
     user.user_permissions.add(*Permission.objects.filter(codename__in=["view_fulfilment", "export_fulfilment"]))
@@ -97,11 +104,12 @@ def test_the_warehouse_gift_csv_escapes_formulas_and_masks_phones_unless_allowed
         )
         return dict(zip(*csv.reader(io.StringIO(response.content.decode("utf-8-sig"))), strict=True))
 
-    masked = export()
-    assert masked["redemption_id"] == "'=R-1" and masked["name"] == "'" + LINK
-    assert masked["phone"] == "138****8000" and masked["quantity"] == "1"
+    masked = export()  # headers in the operator's language (zh-hans here)
+    assert masked["兑换单号"] == "'=R-1" and masked["收件人"] == "'" + LINK
+    assert masked["收货地址"] == "'=上海市静安区南京西路 1601 号"
+    assert masked["收件人电话"] == "138****8000" and masked["数量"] == "1"
     user.user_permissions.add(Permission.objects.get(codename="view_personal_data"))
-    assert export()["phone"] == "+8613800138000"
+    assert export()["收件人电话"] == "+8613800138000"
 
 
 def test_coupon_batch_csv_is_well_formed(admin_client, program):

@@ -13,6 +13,8 @@ from loyalty.models import Account, Coupon, CouponBatch, CouponTemplate, Fulfilm
 
 pytestmark = pytest.mark.django_db
 
+ADDRESS = {"name": "张伟", "phone": "13800138000", "address": "上海市静安区南京西路 1601 号"}
+
 
 @pytest.fixture
 def rich(channel, program, member):
@@ -27,7 +29,7 @@ def test_points_mall_pages_render(admin_client, rich, name):
 
 def test_cancelling_a_gift_gives_points_and_stock_back_and_records_who(admin_client, admin_user, channel, rich):
     redemption, _ = rewards.reward_redeem(
-        channel=channel, member=rich, reward_code="MUG", quantity=1, redemption_id="R-1"
+        channel=channel, member=rich, reward_code="MUG", quantity=1, redemption_id="R-1", shipping=ADDRESS
     )
     assert Fulfilment.objects.get(redemption=redemption).status == "to_ship"
     url = reverse("admin:loyalty_redemption_changelist")
@@ -55,7 +57,7 @@ def test_cancelling_voids_unused_coupons_but_not_a_used_one(channel, rich, admin
 
 def test_shipping_a_gift_and_the_warehouse_csv(admin_client, channel, rich):
     redemption, _ = rewards.reward_redeem(
-        channel=channel, member=rich, reward_code="MUG", quantity=1, redemption_id="R-1"
+        channel=channel, member=rich, reward_code="MUG", quantity=1, redemption_id="R-1", shipping=ADDRESS
     )
     fulfilment = Fulfilment.objects.get(redemption=redemption)
     response = admin_client.post(
@@ -112,7 +114,9 @@ def test_stock_and_redeemed_count_are_read_only_on_the_reward_page(admin_client,
 
 def test_add_stock_adds_to_what_redemptions_left(admin_client, channel, rich):
     reward = Reward.objects.get(code="MUG")
-    rewards.reward_redeem(channel=channel, member=rich, reward_code="MUG", quantity=1, redemption_id="R-9")
+    rewards.reward_redeem(
+        channel=channel, member=rich, reward_code="MUG", quantity=1, redemption_id="R-9", shipping=ADDRESS
+    )
     url = reverse("admin:loyalty_reward_changelist")
 
     admin_client.post(url, {"action": "add_stock", "_selected_action": [reward.pk], "apply": "1", "quantity": "50"})
