@@ -4,6 +4,7 @@ live count, a sample and the rule in words; list segments load from a file of ph
 import json
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import Permission, User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
@@ -35,7 +36,8 @@ def test_add_a_rule_segment_and_see_its_count_sample_and_words(admin_client, pro
     assert response.status_code == 302, response.context["adminform"].form.errors
     segment = Segment.objects.get(code="sh")
     assert segment.count == 2 and segment.rule == SHANGHAI
-    page = admin_client.get(reverse("admin:campaigns_segment_change", args=[segment.pk]), HTTP_ACCEPT_LANGUAGE="en")
+    admin_client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"  # the operator switched to English
+    page = admin_client.get(reverse("admin:campaigns_segment_change", args=[segment.pk]))
     text = page.content.decode()
     assert "2 members" in text
     assert "all of (city is 上海)" in text
