@@ -6,6 +6,7 @@ import datetime as dt
 from decimal import Decimal
 
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from . import charts, selectors
 from .sql import Scope
@@ -49,7 +50,7 @@ def kpi_table(scope: Scope) -> tuple[dict, list[dict], dict]:
     table = {
         "name": "kpis",
         "title": _("Key figures"),
-        "headers": [_("Figure"), _("This period"), _("Previous period"), _("Change")],
+        "headers": [_("Figure"), _("This period"), _("Previous period"), pgettext("period over period", "Change")],
         "rows": rows,
     }
     cards = [

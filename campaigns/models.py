@@ -55,7 +55,7 @@ class Segment(models.Model):
 class SegmentMember(models.Model):
     """A member listed in a static segment."""
 
-    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="listed")
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="listed", verbose_name=_("segment"))
     member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="+", verbose_name=_("member"))
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
@@ -168,7 +168,9 @@ class Campaign(models.Model):
 class Variant(models.Model):
     """One version of a campaign's message, sent to its share of the members not held out."""
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="variants")
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="variants", verbose_name=_("campaign")
+    )
     code = models.SlugField(_("code"), max_length=32)
     share = models.DecimalField(_("share"), max_digits=4, decimal_places=3, default=1)
     subject = models.CharField(_("subject"), max_length=200, blank=True)
@@ -193,7 +195,9 @@ class Recipient(models.Model):
     CONTROL = "control"
 
     # Indexed by the unique (campaign, member): one index less to write for each member frozen.
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="recipients", db_index=False)
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="recipients", db_index=False, verbose_name=_("campaign")
+    )
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="+", verbose_name=_("member"))
     group = models.CharField(_("group"), max_length=32)
 
@@ -357,7 +361,7 @@ class JourneyStep(models.Model):
         TAG = "tag", _("Add a tag")
         WAIT = "wait", _("Wait N days")
 
-    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="steps")
+    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="steps", verbose_name=_("journey"))
     position = models.PositiveSmallIntegerField(_("position"))
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
     subject = models.CharField(_("subject"), max_length=200, blank=True)
@@ -394,7 +398,7 @@ class JourneyEntry(models.Model):
         WAITING = "waiting", _("Waiting")
         FINISHED = "finished", _("Finished")
 
-    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="entries")
+    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="entries", verbose_name=_("journey"))
     member = models.ForeignKey(
         Member, on_delete=models.PROTECT, related_name="journey_entries", verbose_name=_("member")
     )
@@ -462,7 +466,7 @@ class WebhookDelivery(models.Model):
         DELIVERED = "delivered", _("Delivered")
         FAILED = "failed", _("Failed")
 
-    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries", verbose_name=_("webhook"))
     event_id = models.UUIDField(_("event id"))
     type = models.CharField(_("event"), max_length=40)
     payload = models.JSONField(_("payload"))

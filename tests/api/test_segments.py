@@ -57,6 +57,7 @@ def test_a_bad_rule_is_a_validation_error_on_the_rule(api, members):
         "/api/v1/segments/",
         {"code": "x", "name": "x", "rule": {"all": [{"field": "tier", "op": "lte", "value": "gold"}]}},
         format="json",
+        HTTP_ACCEPT_LANGUAGE="en",
     )
     assert response.status_code == 400
     error = response.json()["error"]

@@ -6,7 +6,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from campaigns import selectors, services
 from campaigns.models import Segment
@@ -18,6 +18,14 @@ from members.models import Member
 from tests.factories import ChannelFactory, MemberFactory
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def english():
+    """These tests read the messages in English; tests/config checks that they are all in Chinese too."""
+    with translation.override("en"):
+        yield
+
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = dt.datetime(2026, 11, 30, 12, 0, tzinfo=SHANGHAI)

@@ -47,6 +47,7 @@ def test_add_a_rule_segment_and_see_its_count_sample_and_words(admin_client, pro
 
 def test_a_bad_rule_is_a_message_on_the_form_and_nothing_is_saved(admin_client, program, members):
     rule = {"all": [{"field": "points_balance", "op": "gte", "value": "lots"}]}
+    admin_client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"  # the operator switched to English
     response = admin_client.post(
         reverse("admin:campaigns_segment_add"),
         {"program": program.pk, "code": "bad", "name": "bad", "kind": "dynamic", "rule": json.dumps(rule)},
@@ -58,6 +59,7 @@ def test_a_bad_rule_is_a_message_on_the_form_and_nothing_is_saved(admin_client, 
 
 def test_the_live_preview(admin_client, program, members):
     url = reverse("admin:campaigns_segment_preview")
+    admin_client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"  # the operator switched to English
     body = admin_client.post(url, {"program": program.pk, "rule": json.dumps(SHANGHAI)}).json()
     assert body["count"] == 2
     assert body["sample"] == sorted(m.member_no for m in members[:2])

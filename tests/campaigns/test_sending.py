@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.conf import settings
 from django.db import connection, transaction
+from django.utils import translation
 
 from campaigns import results, selectors, sending, services
 from campaigns.models import Campaign, Message, ProgramMessaging, Recipient
@@ -287,13 +288,16 @@ def test_uplift_against_a_hand_computation():
     assert lift.p_value == Decimal("0.0212")
     assert lift.ci95 == [Decimal("0.0106"), Decimal("0.1094")]
     sentence = results.results_sentence({"code": "B", "uplift": lift.__dict__}, {})
+    assert sentence == "测试版本 B 的转化率比对照组高 6.0 个百分点；这不太可能是偶然（p = 0.021）。"
+    with translation.override("en"):
+        sentence = results.results_sentence({"code": "B", "uplift": lift.__dict__}, {})
     assert (
         sentence == "Variant B converted 6.0 points better than the control; this is unlikely to be chance (p = 0.021)."
     )
     close = results.uplift(converted=60, members=400, control_converted=30, control_members=300)
     assert close.p_value == Decimal("0.0505")
     assert results.results_sentence({"code": "B", "uplift": close.__dict__}, {}).endswith(
-        "this could well be chance (p = 0.051)."
+        "这很可能只是偶然（p = 0.051）。"
     )
 
 

@@ -10,12 +10,19 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from campaigns import webhooks
 from campaigns.models import Webhook, WebhookDelivery
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def english():
+    """These tests read the messages in English; tests/config checks that they are all in Chinese too."""
+    with translation.override("en"):
+        yield
 
 
 class Receiver(BaseHTTPRequestHandler):
@@ -76,7 +83,9 @@ def test_subscribe_receive_a_signed_event_and_unsubscribe(
 def test_private_and_loopback_urls_are_refused(api, program, settings):
     settings.WEBHOOK_ALLOW_PRIVATE = False
     for url in ("http://127.0.0.1/hook", "http://10.0.0.8/hook", "http://192.168.1.2/x", "http://[::1]/x"):
-        response = api.post("/api/v1/webhooks/", {"url": url, "events": ["member.created"]}, format="json")
+        response = api.post(
+            "/api/v1/webhooks/", {"url": url, "events": ["member.created"]}, format="json", HTTP_ACCEPT_LANGUAGE="en"
+        )
         assert response.status_code == 400, url
         assert "private" in response.json()["error"]["fields"]["url"][0]
     bad = api.post("/api/v1/webhooks/", {"url": "https://example.com/x", "events": ["member.deleted"]}, format="json")
