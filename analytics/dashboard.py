@@ -50,7 +50,12 @@ def kpi_table(scope: Scope) -> tuple[dict, list[dict], dict]:
     table = {
         "name": "kpis",
         "title": _("Key figures"),
-        "headers": [_("Figure"), _("This period"), _("Previous period"), pgettext("period over period", "Change")],
+        "headers": [
+            _("Figure"),
+            _("This period"),
+            _("Previous period"),
+            pgettext("against the previous period", "Change"),
+        ],
         "rows": rows,
     }
     cards = [

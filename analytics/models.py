@@ -81,8 +81,10 @@ class RfmThresholds(models.Model):
 class MemberScore(models.Model):
     """A member's scores in one programme, as of the day the daily job computed them (members with an order)."""
 
-    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="scores", db_index=False)
-    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+")
+    member = models.ForeignKey(
+        Member, on_delete=models.CASCADE, related_name="scores", db_index=False, verbose_name=_("member")
+    )
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+", verbose_name=_("programme"))
     # RFM
     rfm_as_of = models.DateField(_("RFM as of"), null=True, blank=True)
     recency_days = models.IntegerField(_("days since the last order"), null=True, blank=True)

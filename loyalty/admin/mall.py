@@ -1,5 +1,10 @@
 """The points mall in the admin: coupon templates and batches, rewards (stock added by an action), coupons,
-redemptions and their fulfilment."""
+redemptions and their fulfilment.
+
+Over 500 lines: the mall is one chain for the operator (a reward, its redemptions, the gifts to ship), and its
+intermediate pages (ship with tracking numbers, redeem from the member page) each need their form beside the
+admin that opens them.
+"""
 
 import io
 import uuid

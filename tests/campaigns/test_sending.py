@@ -287,7 +287,8 @@ def test_uplift_against_a_hand_computation():
     assert lift.relative == Decimal("0.6000")
     assert lift.p_value == Decimal("0.0212")
     assert lift.ci95 == [Decimal("0.0106"), Decimal("0.1094")]
-    sentence = results.results_sentence({"code": "B", "uplift": lift.__dict__}, {})
+    with translation.override("zh-hans"):
+        sentence = results.results_sentence({"code": "B", "uplift": lift.__dict__}, {})
     assert sentence == "测试版本 B 的转化率比对照组高 6.0 个百分点；这不太可能是偶然（p = 0.021）。"
     with translation.override("en"):
         sentence = results.results_sentence({"code": "B", "uplift": lift.__dict__}, {})
@@ -296,9 +297,9 @@ def test_uplift_against_a_hand_computation():
     )
     close = results.uplift(converted=60, members=400, control_converted=30, control_members=300)
     assert close.p_value == Decimal("0.0505")
-    assert results.results_sentence({"code": "B", "uplift": close.__dict__}, {}).endswith(
-        "这很可能只是偶然（p = 0.051）。"
-    )
+    with translation.override("zh-hans"):
+        close_sentence = results.results_sentence({"code": "B", "uplift": close.__dict__}, {})
+    assert close_sentence.endswith("这很可能只是偶然（p = 0.051）。")
 
 
 @pytest.mark.django_db

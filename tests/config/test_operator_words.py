@@ -20,12 +20,23 @@ pytestmark = pytest.mark.django_db
 
 OUR_APPS = {"members", "loyalty", "analytics", "campaigns", "config"}
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
-# Words that read the same in a Chinese office.
-SAME_IN_CHINESE = {"SKU", "CSV", "API", "ID", "—", "-"}
+# Words that read the same in a Chinese office, and the symbols of the scores and models (RFM's R, F and M; the
+# BG/NBD and Gamma-Gamma parameters r, alpha, a, b, p, q, v as the papers name them).
+SAME_IN_CHINESE = {"SKU", "CSV", "API", "ID", "—", "-", "R", "F", "M", "RFM"}
+MODEL_SYMBOLS = {"r", "alpha", "a", "b", "p", "q", "v"}
 
 
 def _untranslated(labels):
-    return sorted({label for label in labels if label and label not in SAME_IN_CHINESE and not CHINESE.search(label)})
+    return sorted(
+        {
+            label
+            for label in labels
+            if label
+            and label not in SAME_IN_CHINESE
+            and label.lower() not in MODEL_SYMBOLS
+            and not CHINESE.search(label)
+        }
+    )
 
 
 def _our_admins():

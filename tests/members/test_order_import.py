@@ -212,6 +212,26 @@ def test_history_earns_no_points_and_counts_for_tiers_as_order_by_order_loading_
     assert (gold.from_tier.code, gold.to_tier.code, gold.metric_value) == ("basic", "gold", Decimal("9500.00"))
 
 
+def test_tiers_count_the_windows_ending_at_imported_orders_with_orders_at_the_same_time(tmp_path, channel, program):
+    """Orders recorded before (no tier counted for them yet) count inside the windows that end at imported orders,
+    including one at the very same time as an imported order; a window ending at a recorded order is no imported
+    order's window. Demo tiers: silver from 1,000 over 365 days, gold 5,000."""
+    member = MemberFactory()
+    now = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
+    first, between, last = (now - dt.timedelta(days=days) for days in (500, 200, 100))
+    for order_id, at, amount in (("E-1", between, "3000"), ("E-2", last, "2000")):
+        Order.objects.create(channel=channel, order_id=order_id, member=member, amount=Decimal(amount), occurred_at=at)
+    text = HEADERS + "".join(
+        f"{channel.code},{order_id},{member.member_no},{amount},{at.isoformat()},\n"
+        for order_id, at, amount in (("I-1", first, "3000"), ("I-3", last, "10"))
+    )
+    assert run(tmp_path, text)[0] == {"new": 2, "unchanged": 0, "errors": 0}
+    # At I-1: 3,000. At I-3: E-1 + E-2 (same time) + I-3 = 5,010, gold. The window at E-1 (6,000) is not counted.
+    change = TierChange.objects.get(account__member=member, reason="upgrade")
+    assert (change.to_tier.code, change.metric_value) == ("gold", Decimal("5010.00"))
+    assert Account.objects.get(member=member).tier.code == "gold"
+
+
 def test_an_account_already_in_a_higher_tier_is_not_moved(tmp_path, channel, program, zhang):
     account = Account.objects.create(
         member=zhang,
