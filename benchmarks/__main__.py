@@ -78,7 +78,8 @@ def main(argv=None):
     if args.names:
         modules = [name for name in modules if name.removeprefix("bench_") in args.names or name in args.names]
     context = Context(args)
-    database = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=args.keepdb)
+    # serialize=False: no test case needs a copy of the data, and with --keepdb it is millions of rows.
+    database = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=args.keepdb, serialize=False)
     print(f"# database {connection.vendor} {database}", file=sys.stderr)
     failed = False
     try:

@@ -6,4 +6,5 @@ urlpatterns = [
     path("", include("members.api.urls")),
     path("", include("loyalty.api.urls")),
     path("", include("analytics.api.urls")),
+    path("", include("campaigns.api.urls")),
 ]

@@ -8,4 +8,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "loyalty.tasks.run_daily_jobs",
         "schedule": crontab(hour=0, minute=30),
     },
+    "campaigns-tick": {
+        "task": "campaigns.tasks.campaigns_tick",
+        "schedule": crontab(minute="*/5"),
+    },
 }

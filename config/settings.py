@@ -233,6 +233,35 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": env.int("CELERY_BROKER_CONNECT_TIMEOUT", default=3)}
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
 
+# Campaign messages: one delivery backend per message channel (campaigns/delivery/). Unset, SMS, WeChat and app
+# messages are written as JSON lines to CAMPAIGN_MESSAGE_FILE (development and tests) and e-mail goes through
+# EMAIL_URL (the console with DEBUG). With ALIYUN_SMS_ACCESS_KEY_ID set, SMS goes through Alibaba Cloud SMS.
+CAMPAIGN_MESSAGE_FILE = env.str("CAMPAIGN_MESSAGE_FILE", default=str(Path(MEDIA_ROOT) / "messages.jsonl"))
+CAMPAIGN_BACKENDS = {}
+if env.str("ALIYUN_SMS_ACCESS_KEY_ID", default=""):
+    CAMPAIGN_BACKENDS["sms"] = {
+        "BACKEND": "campaigns.delivery.aliyun_sms.AliyunSmsBackend",
+        "OPTIONS": {
+            "access_key_id": env.str("ALIYUN_SMS_ACCESS_KEY_ID"),
+            "access_key_secret": env.str("ALIYUN_SMS_ACCESS_KEY_SECRET"),
+            "sign_name": env.str("ALIYUN_SMS_SIGN_NAME"),
+            "template_code": env.str("ALIYUN_SMS_TEMPLATE_CODE"),
+            "template_param": env.str("ALIYUN_SMS_TEMPLATE_PARAM", default="content"),
+            "endpoint": env.str("ALIYUN_SMS_ENDPOINT", default="https://dysmsapi.aliyuncs.com/"),
+        },
+    }
+vars().update(env.email_url("EMAIL_URL", default="consolemail://" if DEBUG else "smtp://localhost:25"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="crm@localhost")
+# Webhooks to partners: the first retry after this many seconds, doubling for 24 hours; private and loopback URLs
+# are refused unless allowed (a partner on the same network as the CRM).
+WEBHOOK_RETRY_BASE_SECONDS = env.int("WEBHOOK_RETRY_BASE_SECONDS", default=60)
+WEBHOOK_ALLOW_PRIVATE = env.bool("WEBHOOK_ALLOW_PRIVATE", default=False)
+# The address members reach the CRM at (e-mail unsubscribe links), and the secret part of the URL that the SMS
+# provider pushes replies to (/m/replies/sms/<token>/; unset: replies are not taken).
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+CAMPAIGN_REPLY_TOKEN = env.str("CAMPAIGN_REPLY_TOKEN", default="")
+CAMPAIGN_EMAIL_SUBJECT = env.str("CAMPAIGN_EMAIL_SUBJECT", default="News from your membership")
+
 # Imports.
 IMPORT_EXPORT_USE_TRANSACTIONS = True
 # Exports and imports in the admin each need their own permission (members.export_member, members.import_order...),

@@ -13,7 +13,10 @@ STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.Static
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 
 import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 # Uploaded import files and rejected-row files go to a throwaway folder.
 MEDIA_ROOT = tempfile.mkdtemp(prefix="crm-test-media-")
+CAMPAIGN_MESSAGE_FILE = Path(MEDIA_ROOT) / "messages.jsonl"
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 AXES_ENABLED = False  # the test client logs in without a request; tests/config/test_security.py turns it on

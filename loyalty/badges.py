@@ -151,3 +151,34 @@ def badges_of(*, member, program):
         .select_related("badge")
         .order_by("-awarded_at")
     )
+
+
+@transaction.atomic(savepoint=False)
+def badges_award_for_campaign(*, program, member_ids, now=None) -> int:
+    """The "took part in a campaign" badges of the programme, for members a campaign has just messaged (called by
+    the campaigns app for each batch sent). Awarded once; the bonus is credited once (an idempotency key)."""
+    badges = list(Badge.objects.filter(program=program, rule=Rule.CAMPAIGN, is_active=True))
+    if not badges or not member_ids:
+        return 0
+    now = now or timezone.now()
+    accounts = dict(Account.objects.filter(program=program, member_id__in=member_ids).values_list("pk", "member_id"))
+    awarded = 0
+    for badge in badges:
+        have = set(BadgeAward.objects.filter(badge=badge, account_id__in=accounts).values_list("account_id", flat=True))
+        new = sorted(set(accounts) - have)
+        BadgeAward.objects.bulk_create(
+            [BadgeAward(badge=badge, account_id=account_id, awarded_at=now) for account_id in new],
+            ignore_conflicts=True,
+        )
+        awarded += len(new)
+        if badge.points_bonus and new:
+            locked = accounts_lock(*new)
+            for account_id in new:
+                points_award(
+                    account=locked[account_id],
+                    points=badge.points_bonus,
+                    reference=f"badge:{badge.code}",
+                    reason=_("Badge: %(badge)s") % {"badge": badge.name},
+                    key=f"badge:{badge.pk}:{account_id}",
+                )
+    return awarded

@@ -86,8 +86,9 @@ def _run(program: Program, job: str, as_of: dt.date, work) -> JobRun:
     return run
 
 
-# Higher apps' daily work (analytics: RFM scores, the CLV fit), run after loyalty's own jobs without loyalty
-# importing them: a receiver takes (program=, as_of=) and returns the JobRun rows it recorded through job_run_once.
+# Higher apps' daily work (analytics: RFM scores, the CLV fit; campaigns: journeys, scheduled campaigns), run after
+# loyalty's own jobs without loyalty importing them: an entry takes (program=, as_of=) and returns the JobRun rows it
+# recorded through job_run_once.
 daily_jobs = Registry("loyalty_daily_jobs")
 
 

@@ -15,7 +15,7 @@ from core.errors import IdempotencyConflict, NotFound, ValidationFailed
 from core.idempotency import payload_fingerprint, replay_of
 from members.services import require_active
 
-from . import rules
+from . import events, rules
 from .errors import CouponNotValid, InsufficientPoints, LimitExceeded, RewardUnavailable
 from .ledger import account_lock_or_create, accounts_lock, points_give_back, points_spend
 from .models import Coupon, CouponBatch, Fulfilment, Redemption, Reward
@@ -162,6 +162,7 @@ def reward_redeem(
             recipient_phone=shipping["phone"],
             address=shipping["address"],
         )
+    events.redemption_created.send(redemption=redemption)
     return redemption, True
 
 
@@ -188,6 +189,8 @@ def coupons_issue(*, template, member=None, count: int = 1, redemption=None, now
         taken = set(Coupon.objects.filter(code__in=[coupon.code for coupon in batch]).values_list("code", flat=True))
         fresh = [coupon for coupon in batch if coupon.code not in taken]
         coupons += Coupon.objects.bulk_create(fresh)
+    if member is not None:
+        events.coupons_issued.send(coupons=coupons, member=member)
     return coupons
 
 

@@ -12,8 +12,8 @@ from django.utils.translation import gettext as _
 from core.db import insert_statement
 from core.errors import ValidationFailed
 
+from . import events, spend
 from . import rules as rule_strategies
-from . import spend
 from .ledger import Kind, accounts_lock
 from .models import (
     Account,
@@ -87,6 +87,7 @@ def tier_move(account, tier, *, reason, value=None, note="", actor=None, hold_un
     if connection.vendor != "postgresql":
         change.save(force_insert=True)
         account.save(update_fields=fields)
+        events.tier_changed.send(change=change)
         return change
     insert_sql, insert_params = insert_statement(change)
     account.updated_at = now
@@ -100,6 +101,7 @@ def tier_move(account, tier, *, reason, value=None, note="", actor=None, hold_un
         )
         change.pk = cursor.fetchone()[0]
     change._state.adding = False
+    events.tier_changed.send(change=change)
     return change
 
 

@@ -41,3 +41,6 @@ orders_imported = DomainEvent("orders_imported", "payload: orders=")
 # loyalty gives each one what a member of their programme has (the points account in the entry tier), set-based,
 # in the caller's transaction.
 members_joined = DomainEvent("members_joined", "payload: member_ids=, program_code=")
+# member_update() changed a member's profile or consents: payload (member=, changes={field: [old, new]},
+# channel=); webhooks (member.updated) start from here.
+member_updated = DomainEvent("member_updated", "payload: member=, changes=, channel=")

@@ -23,6 +23,9 @@ API_SCOPES = (
     "rewards:read",
     "rewards:redeem",
     "coupons:write",
+    "campaigns:read",
+    "campaigns:write",
+    "webhooks:write",
     "analytics:read",
 )
 

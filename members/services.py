@@ -216,6 +216,14 @@ def _consents_apply(*, member, consents, source, actor=None, at=None) -> dict:
 
 
 @transaction.atomic
+def consents_record(*, member: Member, consents: dict, source: str, actor=None) -> dict:
+    """Consents given or withdrawn outside a profile change (a reply "TD" to an SMS, an unsubscribe link), recorded
+    with where they came from. Returns {channel: granted} for those that changed."""
+    member = Member.objects.select_for_update().get(pk=member.pk)
+    return _consents_apply(member=member, consents=consents, source=source, actor=actor)
+
+
+@transaction.atomic
 def member_create(
     *,
     name: str,
@@ -387,6 +395,7 @@ def member_update(*, member: Member, data: dict, consents: dict | None = None, a
         changes.update({f"consent_{key}": value for key, value in consent_changes.items()})
     if changes:
         _history(member, "updated", changes=changes, actor=actor, channel=channel)
+        events.member_updated.send(member=member, changes=changes, channel=channel)
     return member
 
 

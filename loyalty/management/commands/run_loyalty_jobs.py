@@ -11,7 +11,8 @@ from members import services as member_services
 class Command(BaseCommand):
     help = (
         "Run the daily loyalty jobs as of a day (default today): pending points that became available, expiry, "
-        "tier evaluation, birthday rewards. Running it twice for one day changes nothing the second time."
+        "tier evaluation, birthday rewards; then the apps above: analytics' scores, campaigns' journeys and "
+        "scheduled campaigns. Running it twice for one day changes nothing the second time."
     )
 
     def add_arguments(self, parser):
