@@ -29,7 +29,7 @@ dev-deps: $(VENV)/.dev-deps
 # Serve the product on 127.0.0.1:$(PORT) with the embedded SQLite database and in-process Celery.
 run: $(VENV)/.deps .env
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py migrate --noinput
-	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py seed_demo
+	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py seed_demo --members $${DEMO_MEMBERS:-300}
 	@echo "Admin: http://127.0.0.1:$(PORT)/admin/   API docs: http://127.0.0.1:$(PORT)/api/docs/"
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 

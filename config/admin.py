@@ -45,6 +45,13 @@ class CrmAdminSite(admin.AdminSite):
         # Actions of the member list added by higher apps (admin action functions, each checking a permission).
         self.member_actions = Registry("member_actions")
 
+    # Technical screens come after the business sections on the home page and in the sidebar.
+    technical_apps = ("django_celery_beat", "auth")
+
+    def get_app_list(self, request, app_label=None):
+        apps = super().get_app_list(request, app_label)
+        return sorted(apps, key=lambda app: app["app_label"] in self.technical_apps)
+
     def register(self, model_or_iterable, admin_class=None, **options):
         admin_class = admin_class or admin.ModelAdmin
         if not issubclass(admin_class, ActionsNeedPermission):

@@ -34,6 +34,11 @@ class LoyaltyConfig(AppConfig):
         extensions.member_visibility.register(integration.member_visibility)
         extensions.member_personal_data.register(integration.member_personal_data)
         events.orders_imported.connect(integration.on_orders_imported)
+        # Every member who joins gets an account (set-based); the merge page's comparison; the
+        # import's check of points and tiers before anything is written.
+        events.members_joined.connect(integration.on_members_joined)
+        extensions.member_compare_rows.register(integration.member_compare_rows)
+        extensions.members_import_checked.register(integration.on_members_import_checked)
 
         # Earning keeps a programme's rules and tiers per process until the programme's updated_at changes;
         # any save or delete of a rule or a tier touches it (cache invalidation, not domain flow).

@@ -3,8 +3,11 @@
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
 
-from members.models import Channel
+from core.errors import DomainError
+from members.models import Channel, Member, Order
 
 from .models import ChannelProgram, CouponTemplate, EarningRule, Program, Reward, Tier
 
@@ -103,3 +106,65 @@ def demo_program(*, stdout=None) -> Program:
     if stdout is not None:
         stdout.write(f"programme: {program.code} ({program.currency}), tiers: {', '.join(t[0] for t in DEMO_TIERS)}")
     return program
+
+
+def demo_members_standing(*, member_ids) -> dict:
+    """What the loyalty app gives demo members (`seed_demo --members N`): each an account, the points and tier their
+    demo orders would have earned (one point per unit of spend; the tier from the spend of the last year) as opening
+    balances, and then some use of them: coupons issued, coupons and gifts redeemed. Set-based for the standing;
+    the redemptions (a few per hundred members) go through the redemption service like the API's.
+    A generator of more history (a year of orders for analytics) extends this function."""
+    program = Program.objects.filter(code="demo").first()
+    if program is None or not member_ids:
+        return {}
+    from . import ledger, opening, rewards
+
+    ledger.accounts_open(member_ids=member_ids, program=program)
+    tiers = list(program.tiers.order_by("-rank"))
+    year_ago = timezone.now() - timezone.timedelta(days=365)
+    spend = dict(
+        Order.objects.filter(member_id__in=member_ids, occurred_at__gte=year_ago)
+        .values("member_id")
+        .annotate(total=Sum("amount"))
+        .values_list("member_id", "total")
+    )
+    lifetime = dict(
+        Order.objects.filter(member_id__in=member_ids)
+        .values("member_id")
+        .annotate(total=Sum("amount"))
+        .values_list("member_id", "total")
+    )
+    entries = []
+    for member_id in member_ids:
+        year = spend.get(member_id) or Decimal(0)
+        tier = next(t for t in tiers if year >= t.upgrade_threshold)
+        entries.append({"member_id": member_id, "points_balance": int(lifetime.get(member_id) or 0), "tier": tier.code})
+    for start in range(0, len(entries), 5000):
+        opening.opening_balances_record(program=program, entries=entries[start : start + 5000])
+    # Coupons handed out by staff to every fifth member, and redemptions by members who have the points.
+    coupon = CouponTemplate.objects.filter(program=program, code="cny10").first()
+    if coupon is not None:
+        rewards.coupons_issue_to_members(template=coupon, member_ids=sorted(member_ids)[::5])
+    channel = Channel.objects.filter(code="mini-program", program_link__program=program).first()
+    redeemed = 0
+    if channel is not None:
+        balances = dict(
+            Member.objects.filter(
+                pk__in=member_ids, status=Member.Status.ACTIVE, accounts__program=program
+            ).values_list("pk", "accounts__balance")
+        )
+        members = Member.objects.in_bulk([pk for pk in sorted(balances)[::4] if balances[pk] >= 1000])
+        for index, member in enumerate(members.values()):
+            reward_code = "MUG" if index % 5 == 0 and balances[member.pk] >= 3000 else "CNY10"
+            try:
+                rewards.reward_redeem(
+                    channel=channel,
+                    member=member,
+                    reward_code=reward_code,
+                    quantity=1,
+                    redemption_id=f"DEMO-{member.member_no}-{reward_code}",
+                )
+                redeemed += 1
+            except DomainError:
+                continue  # out of stock, a limit: the demo goes on without this one
+    return {"members": len(member_ids), "redemptions": redeemed}

@@ -52,6 +52,29 @@ def on_member_merged(*, kept, dropped):
     return moved
 
 
+def member_compare_rows(*, keep, drop):
+    """Tier and points of both members in each programme, for the merge page."""
+    accounts = selectors.accounts_of_members(member_ids=[keep.pk, drop.pk])
+    rows = []
+    for program in sorted({account.program for account in accounts.values()}, key=lambda program: program.pk):
+        kept, dropped = accounts.get((keep.pk, program.pk)), accounts.get((drop.pk, program.pk))
+        rows.append(
+            (
+                _("tier · %(program)s") % {"program": program.name},
+                kept.tier.name if kept else "–",
+                dropped.tier.name if dropped else "–",
+            )
+        )
+        rows.append(
+            (
+                _("points balance · %(program)s") % {"program": program.name},
+                kept.balance if kept else 0,
+                dropped.balance if dropped else 0,
+            )
+        )
+    return rows
+
+
 def member_loyalty_summary(*, members, channel=None):
     program = program_config.program_for_channel(channel, required=False) if channel is not None else None
     if program is None:
@@ -155,6 +178,61 @@ def on_members_imported(*, program_code=None, rows, actor=None):
     return []
 
 
+def on_members_joined(*, member_ids, program_code=None):
+    """Every member of a programme has an account in its entry tier, however they arrived."""
+    from .models import Program
+
+    program = Program.objects.filter(code=program_code).first() if program_code else None
+    ledger.accounts_open(member_ids=member_ids, program=program)
+
+
+def on_members_import_checked(*, program_code=None, rows):
+    """The member import's points and tiers: the programme they go to, each tier matched by its code or name (a
+    row with an unknown one is an error), and which known members would change (an opening balance is brought
+    over once per member)."""
+    from .models import Program
+
+    programs = Program.objects.filter(is_active=True)
+    if program_code:
+        programs = programs.filter(code=program_code)
+    programs = list(programs[:2])
+    if len(programs) != 1:
+        message = _("Say which programme the points and tiers belong to (there are several, or none).")
+        return [{"row": row["row"], "error": ("points_balance", message)} for row in rows]
+    program = programs[0]
+    tiers = selectors.tiers_for(program)
+    by_text = {}
+    for tier in tiers:
+        for text in (tier.code, tier.name, tier.name_en):
+            if text:
+                by_text.setdefault(text.strip().lower(), tier.code)
+    known = [row["member_id"] for row in rows if row["member_id"] is not None]
+    opened = selectors.members_with_opening_balance(program=program, member_ids=known)
+    current = selectors.account_tier_codes(program=program, member_ids=known)
+    answers = []
+    for row in rows:
+        answer = {"row": row["row"]}
+        code = None
+        if row["tier"]:
+            code = by_text.get(str(row["tier"]).strip().lower())
+            if code is None:
+                answer["error"] = (
+                    "tier",
+                    _("Unknown tier %(tier)s. This programme has: %(known)s.")
+                    % {"tier": row["tier"], "known": ", ".join(f"{tier.name} ({tier.code})" for tier in tiers)},
+                )
+                answers.append(answer)
+                continue
+            answer["tier"] = code
+        if row["member_id"] is not None and row["member_id"] not in opened:
+            answer["changes"] = [
+                *(["points_balance"] if row["points_balance"] else []),
+                *(["tier"] if code and code != current.get(row["member_id"]) else []),
+            ]
+        answers.append(answer)
+    return answers
+
+
 def on_channel_created(*, channel):
     """A new channel joins the programme when there is exactly one (the common case of one brand)."""
     from .models import ChannelProgram, Program
@@ -165,38 +243,4 @@ def on_channel_created(*, channel):
 
 
 def on_demo_members_created(*, member_ids):
-    """Demo members get the points and tier their demo orders would have earned (one point per unit, spend over
-    the last year for the tier), as opening balances: set-based, whatever the number of members."""
-    from decimal import Decimal
-
-    from django.db.models import Sum
-    from django.utils import timezone
-
-    from members.models import Order
-
-    from .models import Program
-
-    program = Program.objects.filter(code="demo").first()
-    if program is None:
-        return
-    tiers = list(program.tiers.order_by("-rank"))
-    year_ago = timezone.now() - timezone.timedelta(days=365)
-    spend = dict(
-        Order.objects.filter(member_id__in=member_ids, occurred_at__gte=year_ago)
-        .values("member_id")
-        .annotate(total=Sum("amount"))
-        .values_list("member_id", "total")
-    )
-    lifetime = dict(
-        Order.objects.filter(member_id__in=member_ids)
-        .values("member_id")
-        .annotate(total=Sum("amount"))
-        .values_list("member_id", "total")
-    )
-    entries = []
-    for member_id in member_ids:
-        year = spend.get(member_id) or Decimal(0)
-        tier = next(t for t in tiers if year >= t.upgrade_threshold)
-        entries.append({"member_id": member_id, "points_balance": int(lifetime.get(member_id) or 0), "tier": tier.code})
-    for start in range(0, len(entries), 5000):
-        opening.opening_balances_record(program=program, entries=entries[start : start + 5000])
+    demo.demo_members_standing(member_ids=member_ids)

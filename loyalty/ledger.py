@@ -23,6 +23,7 @@ from .models import (
     PointsLot,
     PointsTransaction,
     Program,
+    Tier,
     TierChange,
 )
 from .program_config import entry_tier
@@ -65,6 +66,87 @@ def account_get_or_create(*, member: Member, program: Program) -> Account:
     except IntegrityError:
         account = Account.objects.get(member=member, program=program)
     return account
+
+
+ACCOUNT_OPEN_BATCH = 5000
+
+
+def accounts_open(*, member_ids=None, program: Program | None = None) -> int:
+    """Every member given (all members when `member_ids` is None) gets an account in the entry tier, with its
+    "joined" tier change, in `program`, or else in the programme of the channel they joined through, or else in the
+    only active programme. Members who have their account already are left as they are. Set-based: per programme
+    one INSERT ... SELECT for the accounts and their tier changes (on PostgreSQL one statement for any number of
+    members; elsewhere two per batch of 5,000). Returns how many accounts were opened."""
+    programs = [program] if program is not None else list(Program.objects.filter(is_active=True).order_by("pk"))
+    only = program is not None or len(programs) == 1
+    # One statement for any number of members on PostgreSQL (the ids travel as one parameter); batches elsewhere.
+    size = 10**9 if connection.vendor == "postgresql" else ACCOUNT_OPEN_BATCH
+    batches = [None] if member_ids is None else list(_batches(sorted(set(member_ids)), size))
+    opened = 0
+    now = timezone.now()
+    with transaction.atomic(), connection.cursor() as cursor:
+        for each in programs:
+            tier = Tier.objects.filter(program=each).order_by("rank").first()
+            if tier is None:
+                continue
+            for batch in batches:
+                opened += accounts_open_sql(
+                    cursor, program_id=each.pk, tier_id=tier.pk, now=now, member_ids=batch, by_channel=not only
+                )
+    return opened
+
+
+def _batches(items, size):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def accounts_open_sql(cursor, *, program_id, tier_id, now, member_ids=None, by_channel=False) -> int:
+    """The statements of `accounts_open` (also run by a data migration, hence plain SQL on a cursor): on
+    PostgreSQL one statement (the accounts, and their "joined" tier changes from what the insert returns, with the
+    ids as one array parameter); elsewhere two."""
+    postgres = cursor.db.vendor == "postgresql"
+    now = cursor.db.ops.adapt_datetimefield_value(now)  # as the ORM stores it (SQLite: naive UTC text)
+    if member_ids is None:
+        members, member_params = "", []
+    elif postgres:
+        members, member_params = "AND m.id = ANY(string_to_array(%s, ',')::bigint[])", [",".join(map(str, member_ids))]
+    else:
+        members, member_params = f"AND m.id IN ({', '.join(['%s'] * len(member_ids))})", list(member_ids)
+    channel = (
+        "AND m.join_channel_id IN (SELECT cp.channel_id FROM loyalty_channelprogram cp WHERE cp.program_id = %s)"
+        if by_channel
+        else ""
+    )
+    insert = (
+        "INSERT INTO loyalty_account (member_id, program_id, tier_id, tier_since, balance, pending, "  # noqa: S608
+        "lifetime_earned, lifetime_spent, created_at, updated_at) "
+        "SELECT m.id, %s, %s, %s, 0, 0, 0, 0, %s, %s FROM members_member m "
+        f"WHERE m.merged_into_id IS NULL {members} "
+        "AND NOT EXISTS (SELECT 1 FROM loyalty_account a WHERE a.member_id = m.id AND a.program_id = %s) "
+        f"{channel} ON CONFLICT (member_id, program_id) DO NOTHING"
+    )
+    params = [program_id, tier_id, now, now, now, *member_params, program_id, *([program_id] if by_channel else [])]
+    if postgres:
+        cursor.execute(
+            f"WITH opened AS ({insert} RETURNING id) "  # noqa: S608
+            "INSERT INTO loyalty_tierchange (account_id, from_tier_id, to_tier_id, reason, note, created_at) "
+            "SELECT id, NULL, %s, 'joined', '', %s FROM opened",
+            [*params, tier_id, now],
+        )
+        return max(cursor.rowcount, 0)
+    cursor.execute(insert, params)
+    opened = max(cursor.rowcount, 0)
+    if opened:
+        accounts = "" if member_ids is None else f"AND a.member_id IN ({', '.join(['%s'] * len(member_ids))})"
+        cursor.execute(
+            "INSERT INTO loyalty_tierchange (account_id, from_tier_id, to_tier_id, reason, note, created_at) "  # noqa: S608
+            "SELECT a.id, NULL, %s, 'joined', '', %s FROM loyalty_account a "
+            f"WHERE a.program_id = %s {accounts} AND a.created_at = %s "
+            "AND NOT EXISTS (SELECT 1 FROM loyalty_tierchange t WHERE t.account_id = a.id)",
+            [tier_id, now, program_id, *(member_ids or []), now],
+        )
+    return opened
 
 
 def accounts_lock(*account_ids) -> dict[int, Account]:

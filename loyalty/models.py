@@ -560,6 +560,7 @@ class JobRun(models.Model):
         ordering = ["-as_of", "-started_at"]
         verbose_name = _("job run")
         verbose_name_plural = _("job runs")
+        permissions = [("run_jobs", _("Can run the daily jobs for today"))]
         constraints = [models.UniqueConstraint(fields=["program", "job", "as_of"], name="job_run_once_per_day")]
 
     def __str__(self):

@@ -195,6 +195,33 @@ def coupons_issue(*, template, member=None, count: int = 1, redemption=None, now
 
 
 @transaction.atomic
+def coupons_issue_to_members(*, template, member_ids, count: int = 1) -> int:
+    """`count` coupons of `template` to each of the members (a batch of ids): a few statements whatever the batch's
+    size. Returns how many members got them."""
+    member_ids = list(member_ids)
+    now = timezone.now()
+    valid_from = template.valid_from or now
+    valid_until = now + dt.timedelta(days=template.valid_days) if template.valid_days else template.valid_until
+    wanted = [member_id for member_id in member_ids for _ in range(count)]
+    while wanted:
+        batch = [
+            Coupon(
+                code=coupon_code(),
+                template=template,
+                member_id=member_id,
+                issued_at=now,
+                valid_from=valid_from,
+                valid_until=valid_until,
+            )
+            for member_id in wanted
+        ]
+        taken = set(Coupon.objects.filter(code__in=[coupon.code for coupon in batch]).values_list("code", flat=True))
+        Coupon.objects.bulk_create([coupon for coupon in batch if coupon.code not in taken], batch_size=2000)
+        wanted = [coupon.member_id for coupon in batch if coupon.code in taken]
+    return len(member_ids)
+
+
+@transaction.atomic
 def coupon_redeem(*, channel, code: str, order_id: str = "", amount=None) -> Coupon:
     """Burn a coupon at the counter of `channel`: once, even under concurrent attempts. The coupon must belong to
     the channel's programme (another programme's coupon is not found), be valid now, be usable in this channel

@@ -86,11 +86,47 @@ def points_liability(*, program=None) -> int:
 
 def members_by_tier(*, program):
     return list(
-        Account.objects.filter(program=program)
+        Account.objects.filter(program=program, member__merged_into__isnull=True)
         .values("tier__code", "tier__name", "tier__rank")
         .annotate(count=Count("id"))
         .order_by("tier__rank")
     )
+
+
+def accounts_of_members(*, member_ids) -> dict:
+    """{(member_id, program_id): account} with programme and tier, in one query."""
+    return {
+        (account.member_id, account.program_id): account
+        for account in Account.objects.filter(member_id__in=member_ids).select_related("program", "tier")
+    }
+
+
+def members_with_opening_balance(*, program, member_ids) -> set:
+    """The members among `member_ids` who were already brought over from a previous system into `program`."""
+    found = set()
+    member_ids = list(member_ids)
+    for start in range(0, len(member_ids), 5000):
+        found.update(
+            PointsTransaction.objects.filter(
+                kind=PointsTransaction.Kind.OPENING,
+                account__program=program,
+                account__member_id__in=member_ids[start : start + 5000],
+            ).values_list("account__member_id", flat=True)
+        )
+    return found
+
+
+def account_tier_codes(*, program, member_ids) -> dict:
+    """{member_id: tier code} of the members' accounts in `program` (one query per 5,000 members)."""
+    found = {}
+    member_ids = list(member_ids)
+    for start in range(0, len(member_ids), 5000):
+        found.update(
+            Account.objects.filter(program=program, member_id__in=member_ids[start : start + 5000]).values_list(
+                "member_id", "tier__code"
+            )
+        )
+    return found
 
 
 def members_with_standing(queryset):

@@ -162,9 +162,10 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     @admin.action(description=gettext_lazy("Revoke selected keys"), permissions=["change"])
     def revoke_keys(self, request, queryset):
-        for api_key in queryset.filter(revoked_at__isnull=True):
+        keys = list(queryset.filter(revoked_at__isnull=True))
+        for api_key in keys:
             services.api_key_revoke(api_key=api_key, revoked_by=request.user)
-        self.message_user(request, _("The selected keys are revoked."), messages.SUCCESS)
+        self.message_user(request, _("%(count)d keys revoked.") % {"count": len(keys)}, messages.SUCCESS)
 
 
 # --- members -----------------------------------------------------------------------------------------------------
@@ -381,11 +382,49 @@ class MemberForm(forms.ModelForm):
     # The birthday and contact rules are the model's (its field validator and clean()), run by the form.
 
     def consents(self):
-        return {channel: self.cleaned_data[f"consent_{channel}"] for channel in ("sms", "email", "wechat")}
+        """Only the consents the operator changed: an untouched box is no decision, and writes no consent row."""
+        return {
+            channel: self.cleaned_data[f"consent_{channel}"]
+            for channel in ("sms", "email", "wechat")
+            if f"consent_{channel}" in self.changed_data
+        }
 
 
 class TagChoiceForm(forms.Form):
     tag = forms.CharField(label=gettext_lazy("tag"), max_length=64)
+
+
+def action_form_page(modeladmin, request, queryset, *, form, title, action):
+    """The intermediate page of an action that asks for something first (a tag, a reason, a template). It carries
+    the selection forward as the changelist posted it: the ticked ids and, after "select all N", `select_across`,
+    so the second post acts on the whole filtered queryset again, not on the page's ids."""
+    return TemplateResponse(
+        request,
+        "admin/members/member/tag_action.html",
+        {
+            **modeladmin.admin_site.each_context(request),
+            "title": title,
+            "form": form,
+            "members": queryset[:20],
+            "count": queryset.count(),
+            "action": action,
+            "select_across": request.POST.get("select_across") == "1",
+            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+            "opts": modeladmin.model._meta,
+        },
+    )
+
+
+def chunked_ids(queryset, size=5000):
+    """The primary keys of a (possibly very large) selection, a batch at a time, in key order."""
+    ids = queryset.order_by("pk").values_list("pk", flat=True)
+    last = None
+    while True:
+        batch = list((ids.filter(pk__gt=last) if last is not None else ids)[:size])
+        if not batch:
+            return
+        yield batch
+        last = batch[-1]
 
 
 @admin.register(Member)
@@ -487,7 +526,12 @@ class MemberAdmin(MemberImportExportMixin, admin.ModelAdmin):
         condition |= Q(Exists(ChannelIdentity.objects.filter(member=OuterRef("pk"), external_id=term)))
         for field, function in (("phone", normalize_phone), ("email", normalize_email)):
             with contextlib.suppress(ValueError):
-                condition |= Q(**{field: function(term)})
+                value = function(term)
+                condition |= Q(**{field: value})
+                # A merged-away member's phone or e-mail finds the member it was merged into.
+                kept = selectors.member_by_former_contact(**{field: value})
+                if kept is not None:
+                    condition |= Q(pk=kept.pk)
         return queryset.filter(condition), False
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
@@ -526,28 +570,14 @@ class MemberAdmin(MemberImportExportMixin, admin.ModelAdmin):
         return False
 
     def _tag_action(self, request, queryset, service, done_message):
-        if "apply" in request.POST:
-            form = TagChoiceForm(request.POST)
-            if form.is_valid():
-                tag = services.tag_get_or_create(name=form.cleaned_data["tag"])
-                count = service(member_ids=list(queryset.values_list("pk", flat=True)), tag=tag, actor=request.user)
-                self.message_user(request, done_message % {"count": count, "tag": tag.name}, messages.SUCCESS)
-                return None
-        else:
-            form = TagChoiceForm()
-        return TemplateResponse(
-            request,
-            "admin/members/member/tag_action.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": _("Tag members"),
-                "form": form,
-                "members": queryset[:20],
-                "count": queryset.count(),
-                "action": request.POST.get("action"),
-                "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
-                "opts": self.model._meta,
-            },
+        form = TagChoiceForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            tag = services.tag_get_or_create(name=form.cleaned_data["tag"])
+            count = sum(service(member_ids=ids, tag=tag, actor=request.user) for ids in chunked_ids(queryset))
+            self.message_user(request, done_message % {"count": count, "tag": tag.name}, messages.SUCCESS)
+            return None
+        return action_form_page(
+            self, request, queryset, form=form, title=_("Tag members"), action=request.POST.get("action")
         )
 
     @admin.action(description=gettext_lazy("Add a tag to the selected members"), permissions=["change"])
@@ -560,17 +590,18 @@ class MemberAdmin(MemberImportExportMixin, admin.ModelAdmin):
 
     @admin.action(description=gettext_lazy("Freeze the selected members"), permissions=["change"])
     def freeze(self, request, queryset):
-        count = services.members_set_status(
-            member_ids=queryset.values_list("pk", flat=True), status=Member.Status.FROZEN, actor=request.user
+        count = sum(
+            services.members_set_status(member_ids=ids, status=Member.Status.FROZEN, actor=request.user)
+            for ids in chunked_ids(queryset)
         )
         self.message_user(request, _("%(count)d members frozen.") % {"count": count}, messages.SUCCESS)
 
     @admin.action(description=gettext_lazy("Unfreeze the selected members"), permissions=["change"])
     def unfreeze(self, request, queryset):
-        count = services.members_set_status(
-            member_ids=queryset.values_list("pk", flat=True),
-            status=Member.Status.ACTIVE,
-            actor=request.user,
+        # The rule (only a frozen member is unfrozen) is the service's; the selection goes in batches.
+        count = sum(
+            services.members_set_status(member_ids=ids, status=Member.Status.ACTIVE, actor=request.user)
+            for ids in chunked_ids(queryset)
         )
         self.message_user(request, _("%(count)d members unfrozen.") % {"count": count}, messages.SUCCESS)
 
@@ -701,13 +732,15 @@ class MemberAdmin(MemberImportExportMixin, admin.ModelAdmin):
             raise PermissionDenied
         keep = get_object_or_404(Member, pk=keep_id)
         drop = get_object_or_404(Member, pk=drop_id)
-        if request.method == "POST":
-            if request.POST.get("keep") == str(drop.pk):
-                keep, drop = drop, keep
+        if request.method == "POST" and request.POST.get("keep") == str(drop.pk):
+            keep, drop = drop, keep
+        confirming = request.method == "POST"
+        if confirming and request.POST.get("confirm") == "yes":
             try:
                 merge = services.members_merge(keep=keep, drop=drop, by=request.user)
             except DomainError as error:
                 self.message_user(request, error.message, messages.ERROR)
+                confirming = False
             else:
                 self.message_user(
                     request,
@@ -716,22 +749,16 @@ class MemberAdmin(MemberImportExportMixin, admin.ModelAdmin):
                 )
                 return HttpResponseRedirect(reverse("admin:members_member_change", args=[merge.kept_id]))
         self._show_contacts(request, [keep, drop])
-        related = [
-            (_("orders"), "orders"),
-            (_("events"), "events"),
-            (_("channel identities"), "identities"),
-            (_("tags"), "member_tags"),
-        ]
-        count_rows = [(label, getattr(keep, name).count(), getattr(drop, name).count()) for label, name in related]
         return TemplateResponse(
             request,
             "admin/members/member/merge.html",
             {
                 **self.admin_site.each_context(request),
-                "title": _("Merge members"),
+                "title": _("Merge members: are you sure?") if confirming else _("Merge members"),
                 "keep": keep,
                 "drop": drop,
-                "count_rows": count_rows,
+                "compare_rows": selectors.members_compare(keep=keep, drop=drop),
+                "confirming": confirming,
                 "opts": self.model._meta,
             },
         )

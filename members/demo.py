@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import services
-from .models import Channel, Consent, Event, Member, Order, OrderLine
+from .models import Channel, Consent, Event, Member, MemberTag, Order, OrderLine, Tag
 
 DEMO_CHANNELS = [
     ("tmall", "天猫旗舰店", Channel.Kind.MARKETPLACE),
@@ -44,6 +44,8 @@ MOBILE_PREFIXES = [
 ]
 CATEGORIES = [("skincare", "护肤"), ("makeup", "彩妆"), ("fragrance", "香水"), ("bodycare", "身体护理")]
 BATCH = 5000
+DEMO_TAG = "演示数据 demo"
+DEMO_MEMBERS = 300  # what `make run` loads (DEMO_MEMBERS=0 make run for none)
 
 
 def demo_channels() -> list[Channel]:
@@ -57,6 +59,21 @@ def demo_staff_login(*, username: str, password: str) -> tuple[object, bool]:
     if user is not None:
         return user, False
     return user_model.objects.create_superuser(username=username, password=password, email=""), True
+
+
+def demo_members_ensure(*, count: int) -> list[int]:
+    """Top the demo members up to `count` (tagged 演示数据 demo, so that staff can filter them out): a second run adds
+    none. Returns the ids of the members added; the higher apps give them their standing through
+    `events.demo_members_created` (points, tiers, coupons, redemptions)."""
+    tag, _created = Tag.objects.get_or_create(name=DEMO_TAG, defaults={"description": "seed_demo"})
+    have = MemberTag.objects.filter(tag=tag).count()
+    if have >= count:
+        return []
+    member_ids = demo_members_create(count=count - have, seed=2026 + have)
+    MemberTag.objects.bulk_create(
+        [MemberTag(member_id=pk, tag=tag, source=MemberTag.Source.IMPORT) for pk in member_ids], batch_size=BATCH
+    )
+    return member_ids
 
 
 def demo_members_create(*, count: int, seed: int = 2026, orders_per_member: int = 3) -> list[int]:

@@ -37,6 +37,10 @@ members_erased = DomainEvent("members_erased", "payload: member_ids=")
 # The order history import wrote orders without points: handlers take (orders=[(order id, member id, channel id,
 # occurred_at), ...]) in the import's transaction and do set-based what order_record(award=False) does per order.
 orders_imported = DomainEvent("orders_imported", "payload: orders=")
+# Members joined in bulk (imported, kept by a merge, created by the demo): payload (member_ids=, program_code=None);
+# loyalty gives each one what a member of their programme has (the points account in the entry tier), set-based,
+# in the caller's transaction.
+members_joined = DomainEvent("members_joined", "payload: member_ids=, program_code=")
 # member_update() changed a member's profile or consents: payload (member=, changes={field: [old, new]},
 # channel=); webhooks (member.updated) start from here.
 member_updated = DomainEvent("member_updated", "payload: member=, changes=, channel=")

@@ -24,3 +24,10 @@ member_visibility = Registry("member_visibility")
 # A member's personal data export (PIPL/GDPR access): entries take (member=) and return {section: JSON-able data}
 # (loyalty: points, ledger, coupons, redemptions, badges; campaigns: messages).
 member_personal_data = Registry("member_personal_data")
+# The merge page compares the two members: entries take (keep=, drop=) and return
+# [(label, kept member's value, merged-away member's value), ...] (loyalty: tier and points per programme).
+member_compare_rows = Registry("member_compare_rows")
+# The member import checks points and tiers before writing: entries take (program_code=, rows=[{"row",
+# "member_id" (None for a new member), "points_balance", "tier"}]) and return [{"row", "error": (column, message)}
+# | {"row", "tier": code, "changes": [columns that will change]}].
+members_import_checked = Registry("members_import_checked")

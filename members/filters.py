@@ -2,11 +2,13 @@
 same thing (the tag), for the admin's list filter too. `tier` asks the apps that know tiers
 (`members.extensions.member_tier_filter`); without one it answers 400."""
 
+import contextlib
+
 import django_filters
 from django.utils.translation import gettext as _
 from rest_framework.exceptions import ValidationError
 
-from . import extensions
+from . import extensions, selectors
 from .models import Member
 from .normalize import normalize_email, normalize_phone
 
@@ -27,6 +29,19 @@ class MemberFilter(django_filters.FilterSet):
     def channel(self):
         principal = getattr(self.request, "user", None)
         return getattr(principal, "channel", None)
+
+    @staticmethod
+    def former_contact_member(params):
+        """The member kept by a merge, when `params` look a member up by the merged-away member's phone or e-mail
+        (and by nothing else that the kept member would have to match)."""
+        if set(params) - {"phone", "email", "page", "page_size"}:
+            return None
+        with contextlib.suppress(ValueError):
+            if params.get("phone"):
+                return selectors.member_by_former_contact(phone=normalize_phone(params["phone"]))
+            if params.get("email"):
+                return selectors.member_by_former_contact(email=normalize_email(params["email"]))
+        return None
 
     def filter_phone(self, queryset, name, value):
         # Any spelling the fields accept matches: the value is normalised exactly as on write.

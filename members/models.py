@@ -542,6 +542,9 @@ class MemberMerge(models.Model):
         verbose_name=_("merged by"),
     )
     moved = models.JSONField(_("what moved"), default=dict)
+    # The merged-away member's contacts (freed for uniqueness), so that a look-up by them still finds the person.
+    dropped_phone = models.CharField(_("merged-away phone"), max_length=20, null=True, blank=True, db_index=True)
+    dropped_email = models.EmailField(_("merged-away e-mail"), null=True, blank=True, db_index=True)
     created_at = models.DateTimeField(_("merged at"), auto_now_add=True)
 
     class Meta:

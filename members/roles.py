@@ -57,6 +57,7 @@ ROLES = {
         "loyalty.*_badge",
         "loyalty.adjust_points",
         "loyalty.set_tier",
+        "loyalty.run_jobs",
     ],
     # Segments and campaigns (when those apps have them), tags, what analytics learns; no raw export.
     MARKETING: [

@@ -1,7 +1,8 @@
 """Reads of the members app that more than one caller needs."""
 
-from django.db.models import Count, Prefetch, Q
+from django.db.models import Count, Prefetch, Q, Sum
 from django.db.models.functions import Right
+from django.utils.translation import gettext as _
 
 from . import extensions
 from .models import (
@@ -13,6 +14,7 @@ from .models import (
     Event,
     Member,
     MemberHistory,
+    MemberMerge,
     MemberTag,
     Order,
     OrderLine,
@@ -35,7 +37,8 @@ def channels_by_code_or_name(texts) -> dict:
 
 
 def members_visible_to(*, channel, queryset=None):
-    """The members `channel` may see, list, read and change: its programme's members (the hooks decide which).
+    """The members `channel` may see, list, read and change: its programme's members (the entries of
+    `extensions.member_visibility` decide which).
 
     The one scoping rule of every member-scoped partner endpoint; `channel=None` (staff, jobs) sees everyone."""
     queryset = Member.objects.all() if queryset is None else queryset
@@ -68,13 +71,28 @@ def member_by_number(*, member_no: str, with_related: bool = True, visible_to=No
 def member_by_contact(*, phone=None, email=None, channel=None, external_id=None, visible_to=None) -> Member | None:
     """The one member a phone, an e-mail or a channel identity belongs to (each an indexed look-up)."""
     members = members_visible_to(channel=visible_to)
-    if phone:
-        return members.filter(phone=phone).first()
-    if email:
-        return members.filter(email=email).first()
+    if phone or email:
+        found = members.filter(**({"phone": phone} if phone else {"email": email})).first()
+        if found is not None:
+            return found
+        kept = member_by_former_contact(phone=phone, email=email)
+        return members.filter(pk=kept.pk).first() if kept is not None else None
     if channel is not None and external_id:
         return members.filter(identities__channel=channel, identities__external_id=external_id).first()
     return None
+
+
+def member_by_former_contact(*, phone=None, email=None) -> Member | None:
+    """The member a merged-away member's phone or e-mail now leads to (following the pointers of later merges)."""
+    if not (phone or email):
+        return None
+    merge = MemberMerge.objects.filter(**({"dropped_phone": phone} if phone else {"dropped_email": email})).first()
+    member = merge.kept if merge is not None else None
+    for _hop in range(10):  # a kept member merged away later in turn
+        if member is None or member.merged_into_id is None:
+            break
+        member = member.merged_into
+    return member
 
 
 def member_consents(member) -> dict:
@@ -128,6 +146,19 @@ def duplicate_candidates(*, limit: int = 200) -> list[dict]:
                 seen.add((first, pk))
                 pairs.append({"keep_id": first, "drop_id": pk, "why": why})
     return pairs[:limit]
+
+
+def members_compare(*, keep, drop) -> list[tuple]:
+    """(label, kept member's value, merged-away member's value) rows for the merge page: what each one has, with
+    the rows higher apps add (tier and points) through `extensions.member_compare_rows`."""
+    rows = []
+    for label, name in ((_("channel identities"), "identities"), (_("tags"), "member_tags"), (_("events"), "events")):
+        rows.append((label, getattr(keep, name).count(), getattr(drop, name).count()))
+    orders = {member.pk: member.orders.aggregate(count=Count("id"), spend=Sum("amount")) for member in (keep, drop)}
+    rows.append((_("orders"), orders[keep.pk]["count"], orders[drop.pk]["count"]))
+    rows.append((_("order spend"), orders[keep.pk]["spend"] or 0, orders[drop.pk]["spend"] or 0))
+    rows.extend(extensions.member_compare_rows.collect(keep=keep, drop=drop))
+    return rows
 
 
 def order_stores(*, limit: int = 2000) -> list[str]:

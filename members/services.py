@@ -549,7 +549,15 @@ def members_merge(*, keep: Member, drop: Member, by=None) -> MemberMerge:
     keep.save(update_fields=[*fills, "updated_at"])
     for result in events.member_merged.send(kept=keep, dropped=drop):
         moved.update(result or {})
-    merge = MemberMerge.objects.create(kept=keep, dropped=drop, merged_by=by, moved={**moved, "contact": contact})
+    events.members_joined.send(member_ids=[keep.pk])
+    merge = MemberMerge.objects.create(
+        kept=keep,
+        dropped=drop,
+        merged_by=by,
+        moved={**moved, "contact": contact},
+        dropped_phone=contact["phone"],
+        dropped_email=contact["email"],
+    )
     _history(keep, "merged_in", changes={"from": drop.member_no, **moved}, actor=by)
     _history(drop, "merged_away", changes={"into": keep.member_no}, actor=by)
     return merge

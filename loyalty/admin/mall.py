@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from core.errors import DomainError
-from members.admin import ReadOnlyAdmin
+from members.admin import ReadOnlyAdmin, action_form_page
 from members.masking import can_view_personal_data, mask_phone
 from members.models import Channel, Member
 from members.spreadsheets import csv_writer
@@ -334,17 +334,7 @@ class RedemptionAdmin(ReadOnlyAdmin):
                     self.message_user(request, f"{redemption}: {error.message}", messages.ERROR)
             self.message_user(request, _("%(count)d redemptions cancelled.") % {"count": done}, messages.SUCCESS)
             return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("Cancel redemptions"),
-            "form": form,
-            "members": queryset,
-            "count": queryset.count(),
-            "action": "cancel",
-            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
-            "opts": self.model._meta,
-        }
-        return TemplateResponse(request, "admin/members/member/tag_action.html", context)
+        return action_form_page(self, request, queryset, form=form, title=_("Cancel redemptions"), action="cancel")
 
     def has_change_permission(self, request, obj=None):
         return super(ReadOnlyAdmin, self).has_change_permission(request, obj) and obj is None

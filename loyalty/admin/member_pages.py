@@ -5,14 +5,13 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef
-from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from members.admin import MemberAdmin
+from members.admin import MemberAdmin, action_form_page, chunked_ids
 from members.models import Member
 
 from .. import rewards, selectors
@@ -151,26 +150,19 @@ def issue_coupons(modeladmin, request, queryset):
         raise PermissionDenied
     form = IssueCouponsForm(request.POST if "apply" in request.POST else None)
     if form.is_valid():
-        members = list(queryset.filter(status="active"))
-        for member in members:
-            rewards.coupons_issue(
-                template=form.cleaned_data["template"], member=member, count=form.cleaned_data["quantity"]
+        issued = sum(
+            rewards.coupons_issue_to_members(
+                template=form.cleaned_data["template"], member_ids=ids, count=form.cleaned_data["quantity"]
             )
-        modeladmin.message_user(
-            request, _("Coupons issued to %(count)d members.") % {"count": len(members)}, messages.SUCCESS
+            for ids in chunked_ids(queryset.filter(status="active"))
         )
+        skipped = queryset.count() - issued
+        message = _("Coupons issued to %(count)d members.") % {"count": issued}
+        if skipped:
+            message += " " + _("%(count)d members are frozen or closed and got none.") % {"count": skipped}
+        modeladmin.message_user(request, message, messages.SUCCESS)
         return None
-    context = {
-        **modeladmin.admin_site.each_context(request),
-        "title": _("Issue coupons"),
-        "form": form,
-        "members": queryset[:20],
-        "count": queryset.count(),
-        "action": "issue_coupons",
-        "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
-        "opts": modeladmin.model._meta,
-    }
-    return TemplateResponse(request, "admin/members/member/tag_action.html", context)
+    return action_form_page(modeladmin, request, queryset, form=form, title=_("Issue coupons"), action="issue_coupons")
 
 
 issue_coupons.required_permission = "loyalty.add_coupon"

@@ -66,7 +66,14 @@ class MemberViewSet(ChannelScopedMixin, mixins.ListModelMixin, viewsets.GenericV
         return member
 
     def list(self, request, *args, **kwargs):
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        if not page:
+            # A look-up by the phone or e-mail of a member merged away finds the member kept (only on a miss, so a
+            # look-up that finds someone stays one indexed query).
+            kept = MemberFilter.former_contact_member(request.query_params)
+            if kept is not None:
+                page = self.paginate_queryset(self.get_queryset().filter(pk=kept.pk))
         return self.get_paginated_response(render_members(self, page, many=True))
 
     def retrieve(self, request, member_no=None):

@@ -11,14 +11,13 @@ from django.urls import path, reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from import_export.admin import ExportMixin, ImportMixin
-from import_export.formats.base_formats import CSV, XLSX
 
 from members.masking import can_view_personal_data
 from members.models import ImportJob
 
 from . import services
 from .orders import HistoryCSV, HistoryXLSX, OrderHistoryResource, history_row_count
-from .resources import MemberExportResource, MemberExportResourceZh
+from .resources import EXPORT_FORMATS, MemberExportResource, MemberExportResourceZh
 
 MAX_UPLOAD = 200 * 1024 * 1024
 
@@ -49,7 +48,7 @@ class ImportForm(forms.Form):
 
 class MemberImportExportMixin(ExportMixin):
     resource_classes = [MemberExportResource, MemberExportResourceZh]
-    formats = [CSV, XLSX]
+    formats = EXPORT_FORMATS
     change_list_template = "admin/members/member/change_list.html"
 
     def get_urls(self):
@@ -121,6 +120,9 @@ class MemberImportExportMixin(ExportMixin):
             "opts": self.model._meta,
             "can_confirm": can_confirm,
             "running": job.status in (ImportJob.Status.PENDING, ImportJob.Status.RUNNING),
+            "shown_rows": len(job.preview or []),
+            "total_rows": sum((job.counts or {}).values()),
+            "per_status": services.PREVIEW_ROWS_PER_STATUS,
         }
         return TemplateResponse(request, "admin/members/member/import_job.html", context)
 

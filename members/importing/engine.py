@@ -48,7 +48,8 @@ HEADERS = {
 }
 COLUMN_LABELS = {
     "en": {column: names[0] for column, names in HEADERS.items()},
-    "zh": {column: names[1] for column, names in HEADERS.items()},
+    # The first Chinese header of each column (the English ones such as "mobile" come first for some columns).
+    "zh": {column: next(name for name in names if not name.isascii()) for column, names in HEADERS.items()},
 }
 _HEADER_LOOKUP = {re.sub(r"\s+", "", name).lower(): column for column, names in HEADERS.items() for name in names}
 _FAST_EMAIL = re.compile(r"^[a-z0-9_%+-]+(?:\.[a-z0-9_%+-]+)*@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -129,6 +130,11 @@ def _xlsx_text(value) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
+
+
+def header_labels(headers: list[str]) -> dict[str, str]:
+    """Canonical column -> the file's own header for it, so that messages name the columns as the operator does."""
+    return {column: headers[index] for index, column in map_headers(headers).items()}
 
 
 def map_headers(headers: list[str]) -> dict[int, str]:

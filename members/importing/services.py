@@ -26,14 +26,14 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from psycopg.copy import QueuedLibpqWriter
 
 from core.db import sequence_values
-from members import events
+from members import events, extensions
 from members.errors import ImportFailed
 from members.models import ChannelIdentity, ImportJob, Member, MemberHistory, MemberTag, Tag
 from members.selectors import channels_by_code_or_name
 from members.services import member_numbers_allocate
 from members.spreadsheets import csv_writer
 
-from .engine import COLUMN_LABELS, Row, clean_rows, read_table
+from .engine import COLUMN_LABELS, Row, clean_rows, header_labels, read_table
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +71,7 @@ class ImportResult:
     outcomes: list
     committed: bool = False
     dry_run: bool = False
+    labels: dict = field(default_factory=dict)  # column -> the file's header
 
     @property
     def counts(self) -> dict:
@@ -93,13 +94,19 @@ class ImportResult:
         writer.writerow([*self.headers, row_label, reason])
         for outcome in self.errors:
             raw = list(outcome.row.raw) + [""] * (len(self.headers) - len(outcome.row.raw))
-            writer.writerow([*raw[: len(self.headers)], outcome.row.number, describe_errors(outcome.row, language)])
+            writer.writerow(
+                [*raw[: len(self.headers)], outcome.row.number, describe_errors(outcome.row, language, self.labels)]
+            )
         return ("\ufeff" + out.getvalue()).encode("utf-8")  # with a BOM, so Excel opens it as UTF-8
 
 
-def describe_errors(row: Row, language: str = "en") -> str:
-    labels = COLUMN_LABELS["zh" if language.startswith("zh") else "en"]
-    return "; ".join(f"{labels.get(column, column)}: {message}" for column, message in row.errors)
+def column_label(column: str, language: str = "en", labels: dict | None = None) -> str:
+    """A column as the file names it (its own header), else in the operator's language."""
+    return (labels or {}).get(column) or COLUMN_LABELS["zh" if language.startswith("zh") else "en"].get(column, column)
+
+
+def describe_errors(row: Row, language: str = "en", labels: dict | None = None) -> str:
+    return "; ".join(f"{column_label(column, language, labels)}: {message}" for column, message in row.errors)
 
 
 class _Person:
@@ -162,13 +169,16 @@ def _import(data, *, skip_errors, dry_run, actor, program_code, progress):
     headers, table = read_table(data)
     rows = clean_rows(headers, table)
     report(PROGRESS_CLEANED)
-    result = ImportResult(headers=headers, outcomes=[Outcome(row=row) for row in rows], dry_run=dry_run)
+    labels = header_labels(headers)
+    result = ImportResult(headers=headers, outcomes=[Outcome(row=row) for row in rows], dry_run=dry_run, labels=labels)
     outcomes = {outcome.row.number: outcome for outcome in result.outcomes}
     _resolve_channels(rows)
-    people, duplicate_added = _group_people(rows)
+    people, duplicate_added = _group_people(rows, labels)
     _match_existing(people)
     for person in people:
         _plan(person, outcomes, duplicate_added)
+    _plan_tags(people, outcomes)
+    _check_standing(people, outcomes, program_code)
     for outcome in result.outcomes:
         if outcome.row.errors:
             outcome.status = "error"
@@ -218,7 +228,7 @@ def _identity(values):
     return None
 
 
-def _group_people(rows):
+def _group_people(rows, labels):
     """One _Person per person in the file: a row joins an earlier one with the same phone, e-mail or identity."""
     people, duplicate_added = [], {}
     by_phone, by_email, by_identity = {}, {}, {}
@@ -265,7 +275,7 @@ def _group_people(rows):
                     (
                         clash,
                         _("Row %(row)s is the same person with another %(column)s.")
-                        % {"row": person.rows[0].number, "column": COLUMN_LABELS["en"][clash]},
+                        % {"row": person.rows[0].number, "column": column_label(clash, get_language() or "en", labels)},
                     )
                 )
                 continue
@@ -394,10 +404,66 @@ def _plan(person, outcomes, duplicate_added):
         outcomes[row.number].member_no = first.member_no
 
 
+def _plan_tags(people, outcomes):
+    """A known member's row that adds tags they lack is an update (one query per batch of members)."""
+    tagged = [person for person in people if person.member is not None and person.values.get("tags")]
+    have = set()
+    for chunk in _chunks(tagged):
+        names = {name for person in chunk for name in person.values["tags"]}
+        have.update(
+            MemberTag.objects.filter(
+                member_id__in=[person.member.pk for person in chunk], tag__name__in=names
+            ).values_list("member_id", "tag__name")
+        )
+    for person in tagged:
+        added = [name for name in person.values["tags"] if (person.member.pk, name) not in have]
+        outcome = outcomes[person.rows[0].number]
+        if added and outcome.status != "error":
+            outcome.changes["tags"] = ["", ", ".join(added)]
+            outcome.status = "update"
+
+
+def _check_standing(people, outcomes, program_code):
+    """Points and tiers from the previous system, checked before anything is written: a tier given by its code or
+    its name is matched (else that row is an error); a known member's row that brings points or a tier is an
+    update. Loyalty answers through `extensions.members_import_checked`."""
+    rows = [
+        {
+            "row": person.rows[0].number,
+            "member_id": person.member.pk if person.member is not None else None,
+            "points_balance": person.values.get("points_balance") or 0,
+            "tier": person.values.get("tier", ""),
+        }
+        for person in people
+        if outcomes[person.rows[0].number].status != "error"
+        and (person.values.get("points_balance") or person.values.get("tier"))
+    ]
+    if not rows:
+        return
+    by_row = {person.rows[0].number: person for person in people}
+    for answer in extensions.members_import_checked.collect(program_code=program_code, rows=rows):
+        person, outcome = by_row[answer["row"]], outcomes[answer["row"]]
+        if "error" in answer:
+            for row in person.rows:
+                row.errors.append(answer["error"])
+                outcomes[row.number].status = "error"
+            continue
+        if answer.get("tier"):
+            person.values["tier"] = answer["tier"]
+        for column in answer.get("changes", []):
+            outcome.changes[column] = ["", str(person.values.get(column, ""))]
+            if outcome.status == "unchanged":
+                outcome.status = "update"
+
+
 def _write(people, outcomes, *, actor, program_code, progress):
     now = timezone.now()
     new = [person for person in people if person.member is None]
-    changed = [person for person in people if person.member is not None and outcomes[person.rows[0].number].changes]
+    changed = [
+        person
+        for person in people
+        if person.member is not None and set(outcomes[person.rows[0].number].changes) & set(UPDATED_FIELDS)
+    ]
     _insert_members(new, now, progress=progress)
     for person in new:
         for row in person.rows:
@@ -414,7 +480,9 @@ def _write(people, outcomes, *, actor, program_code, progress):
     Member.objects.bulk_update(updates, [*UPDATED_FIELDS, "updated_at"], batch_size=1000)
     _write_identities(people)
     _write_tags(people, actor)
-    _write_history(new, changed, outcomes, actor=actor, now=now)
+    touched = [person for person in people if outcomes[person.rows[0].number].status == "update"]
+    _write_history(new, touched, outcomes, actor=actor, now=now)
+    events.members_joined.send(member_ids=[person.member.pk for person in people], program_code=program_code)
     opening = [
         {
             "member_id": person.member.pk,
@@ -756,6 +824,7 @@ def _order_preview(result) -> list:
 
 def _preview(result) -> list:
     shown, preview = {}, []
+    language = get_language() or "en"
     for outcome in result.outcomes:
         seen = shown.get(outcome.status, 0)
         if outcome.status != "error" and seen >= PREVIEW_ROWS_PER_STATUS:
@@ -768,9 +837,9 @@ def _preview(result) -> list:
                 "member_no": outcome.member_no,
                 "name": outcome.row.values.get("name", ""),
                 "phone": outcome.row.values.get("phone") or "",
-                "message": describe_errors(outcome.row, get_language() or "en")
+                "message": describe_errors(outcome.row, language, result.labels)
                 if outcome.status == "error"
-                else ", ".join(outcome.changes),
+                else ", ".join(column_label(column, language, result.labels) for column in outcome.changes),
             }
         )
     return preview

@@ -146,10 +146,13 @@ def test_control_characters_in_an_imported_name_are_cleaned():
 def test_xlsx_export_survives_a_name_with_control_characters(admin_client):
     MemberFactory(name="坏\x07名字\x1b", phone="+8613800138000", city="上\x0b海")
     MemberFactory(name="好名字", phone="+8613900139000")
-    from members.importing.resources import EXPORT_COLUMNS
+    from import_export.formats.base_formats import XLSX
+
+    from members.importing.resources import EXPORT_COLUMNS, EXPORT_FORMATS
 
     fields = {f"memberexportresource_{key}": "on" for key, _attribute, _zh in EXPORT_COLUMNS}
-    response = admin_client.post(reverse("admin:members_member_export"), {"format": "1", "resource": "0", **fields})
+    xlsx = str(EXPORT_FORMATS.index(XLSX))
+    response = admin_client.post(reverse("admin:members_member_export"), {"format": xlsx, "resource": "0", **fields})
     assert response.status_code == 200, response.content[:500]
     sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
     rows = sorted(row[1:7:5] for row in sheet.iter_rows(min_row=2, values_only=True))

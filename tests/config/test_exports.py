@@ -73,7 +73,11 @@ def test_members_csv_escapes_formulas(admin_client, hostile):
 
 
 def test_members_xlsx_keeps_text_as_text_and_numbers_as_numbers(admin_client, hostile):
-    workbook = openpyxl.load_workbook(io.BytesIO(_export(admin_client, "1").content))
+    from import_export.formats.base_formats import XLSX
+
+    from members.importing.resources import EXPORT_FORMATS
+
+    workbook = openpyxl.load_workbook(io.BytesIO(_export(admin_client, str(EXPORT_FORMATS.index(XLSX))).content))
     sheet = workbook.active
     header = [cell.value for cell in sheet[1]]
     row = dict(zip(header, sheet[2], strict=True))

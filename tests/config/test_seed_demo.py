@@ -40,5 +40,27 @@ def test_demo_members_have_chinese_names_valid_phones_and_their_points():
     assert all(member.phone.startswith("+861") and len(member.phone) == 14 for member in members)
     for account in Account.objects.select_related("member"):
         spent = Order.objects.filter(member=account.member).aggregate(total=Sum("amount"))["total"] or 0
-        assert account.balance == int(spent)
+        assert account.lifetime_earned == int(spent)
+        assert account.balance == int(spent) - account.lifetime_spent
     assert Account.objects.count() == 40
+
+
+def test_make_run_demo_has_orders_points_tiers_coupons_and_redemptions_and_loads_once():
+    from loyalty.models import Coupon, Redemption
+
+    first = seed("--members", "300", "--no-staff")
+    counts = {
+        "members": Member.objects.count(),
+        "orders": Order.objects.count(),
+        "accounts": Account.objects.count(),
+        "above basic": Account.objects.exclude(tier__code="basic").count(),
+        "coupons": Coupon.objects.count(),
+        "redemptions": Redemption.objects.count(),
+    }
+    assert counts["members"] == counts["accounts"] == 300
+    assert counts["orders"] > 300 and counts["above basic"] > 30
+    assert counts["coupons"] > 60 and counts["redemptions"] > 30
+    assert "demo members added: 300" in first
+    second = seed("--members", "300", "--no-staff")  # make run again: nothing more
+    assert "demo members added: 0" in second
+    assert Member.objects.count() == 300 and Redemption.objects.count() == counts["redemptions"]

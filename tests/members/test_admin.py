@@ -153,7 +153,10 @@ def test_duplicates_page_and_merge_from_the_admin(staff, admin_user):
     assert page.status_code == 200 and older.member_no in page.content.decode()
     merge_url = reverse("admin:members_member_merge", args=[older.pk, newer.pk])
     assert staff.get(merge_url).status_code == 200
-    response = staff.post(merge_url, {"keep": str(older.pk)})
+    asked = staff.post(merge_url, {"keep": str(older.pk)})
+    assert asked.status_code == 200 and 'id="merge-confirm"' in asked.content.decode()
+    assert not MemberMerge.objects.exists()
+    response = staff.post(merge_url, {"keep": str(older.pk), "confirm": "yes"})
     assert response.status_code == 302
     merge = MemberMerge.objects.get()
     assert merge.kept == older and merge.dropped == newer and merge.merged_by == admin_user
@@ -202,6 +205,82 @@ def test_api_key_revoke_action(staff, channel):
 )
 def test_every_members_admin_page_renders(staff, member, url):
     assert staff.get(url).status_code == 200
+
+
+def test_saving_a_member_writes_consent_rows_only_for_a_consent_that_changed(staff, member, admin_user):
+    from members.models import Consent, ConsentChange
+
+    services.member_update(member=member, data={}, consents={"sms": True}, actor=admin_user)
+    url = reverse("admin:members_member_change", args=[member.pk])
+    profile = {"name": member.name, "phone": member.phone, "email": member.email, "gender": "unknown", "birthday": ""}
+    profile.update(country="", language="", referrer="", consent_sms="on")
+    response = staff.post(url, form_data(staff, url, **profile, city="杭州"))
+    assert response.status_code == 302
+    assert list(Consent.objects.filter(member=member).values_list("channel", "granted")) == [("sms", True)]
+    assert ConsentChange.objects.filter(member=member).count() == 1
+    del profile["consent_sms"]  # the operator unticks SMS: one row, the withdrawal
+    staff.post(url, form_data(staff, url, **profile, city="杭州"))
+    assert list(ConsentChange.objects.filter(member=member).order_by("id").values_list("channel", "granted")) == [
+        ("sms", True),
+        ("sms", False),
+    ]
+
+
+def test_adding_a_member_without_ticking_consents_writes_no_consent_rows(staff):
+    from members.models import ConsentChange
+
+    url = reverse("admin:members_member_add")
+    data = form_data(staff, url, name="林静", phone="13912345678", email="", gender="unknown", birthday="", city="")
+    data.update(country="", language="", referrer="")
+    assert staff.post(url, data).status_code == 302
+    assert ConsentChange.objects.count() == 0
+
+
+def test_the_merged_away_phone_and_email_still_find_the_member_kept(staff, admin_user, make_client, program):
+    from members import selectors
+
+    keep = MemberFactory(name="陈静", phone="+8613800000001", email="chen@example.com")
+    drop = MemberFactory(name="陈静", phone="+8613900000002", email="jing.chen@example.com")
+    services.members_merge(keep=keep, drop=drop, by=admin_user)
+    for term in ("139 0000 0002", "JING.CHEN@example.com"):
+        assert list(staff.get(CHANGELIST, {"q": term}).context["cl"].result_list) == [keep]
+    assert selectors.member_by_contact(phone="+8613900000002") == keep
+    api = make_client()
+    found = api.get("/api/v1/members/", {"phone": "139-0000-0002"}).json()
+    assert [row["member_no"] for row in found["results"]] == [keep.member_no]
+    assert api.get("/api/v1/members/", {"phone": "139-0000-0003"}).json()["count"] == 0
+    # and after the kept member is merged away in turn, the pointer is followed
+    last = MemberFactory(name="陈静")
+    services.members_merge(keep=last, drop=keep, by=admin_user)
+    assert selectors.member_by_contact(phone="+8613900000002") == last
+
+
+def test_the_merge_page_compares_tier_points_and_orders_and_asks_before_merging(staff, program, channel):
+    from decimal import Decimal
+
+    from django.conf import settings
+
+    from loyalty.adjustments import points_adjust
+    from loyalty.ledger import account_get_or_create
+
+    staff.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    keep, drop = MemberFactory(name="陈静"), MemberFactory(name="陈静")
+    points_adjust(account=account_get_or_create(member=drop, program=program), points=1200, reason="t")
+    services.order_record(
+        channel=channel, order_id="O-1", member=drop, amount=Decimal("88.00"), occurred_at=timezone.now(), award=False
+    )
+    url = reverse("admin:members_member_merge", args=[keep.pk, drop.pk])
+    rows = {str(label): (kept, dropped) for label, kept, dropped in staff.get(url).context["compare_rows"]}
+    assert rows["orders"] == (0, 1) and rows["order spend"] == (0, Decimal("88.00"))
+    assert rows["tier · 会员计划 Demo"] == ("–", "普通会员")
+    assert rows["points balance · 会员计划 Demo"] == (0, 1200)
+    asked = staff.post(url, {"keep": str(keep.pk)})  # the first click only asks
+    assert "This cannot be undone." in asked.content.decode()
+    drop.refresh_from_db()
+    assert drop.merged_into is None and drop.status == "active"
+    staff.post(url, {"keep": str(keep.pk), "confirm": "yes"})
+    drop.refresh_from_db()
+    assert drop.merged_into == keep
 
 
 def test_the_admin_tag_filter_is_the_apis(staff, member, api):

@@ -1,5 +1,6 @@
 """The member import: the real sample files import exactly as their answer sheets say, in both encodings."""
 
+import csv
 import io
 import json
 from pathlib import Path
@@ -8,7 +9,7 @@ import pytest
 from django.core.management import call_command
 
 from members.errors import ImportFailed
-from members.importing.services import members_import
+from members.importing.services import describe_errors, members_import
 from members.models import ChannelIdentity, Member, MemberHistory, MemberTag
 from tests.factories import MemberFactory
 
@@ -112,7 +113,7 @@ def test_command_skip_errors_imports_the_good_rows_and_writes_the_rejected_ones(
     lines = errors_file.read_text(encoding="utf-8-sig").splitlines()
     assert lines[0] == "姓名,手机号,邮箱,性别,生日,城市,注册渠道,累计消费,注册时间,row,reason"
     assert len(lines) == 1 + 91
-    assert lines[1].split(",")[-2] == "25" and "birthday" in lines[1]
+    assert lines[1].split(",")[-2:] == ["25", "生日: This date does not exist."]  # the file's own header
     # fix nothing and import the rejected file again: still rejected, nothing new
     code, counts, _err = run(errors_file, "--skip-errors")
     assert counts["new"] == 0 and counts["errors"] == 91
@@ -184,12 +185,58 @@ def test_opening_balances_from_the_import(channels, program):
     from loyalty.models import Account
 
     data = csv_bytes("name,phone,points_balance,tier\n积分迁移,13700137000,1500,gold\n坏等级,13700137001,10,platinum\n")
-    with pytest.raises(ImportFailed):
-        members_import(data=data)
+    refused = members_import(data=data)
+    assert refused.counts == {"new": 1, "updated": 0, "unchanged": 0, "errors": 1}
     assert Member.objects.count() == 0
     members_import(data=csv_bytes("name,phone,points_balance,tier\n积分迁移,13700137000,1500,gold\n"))
     account = Account.objects.get(member__phone="+8613700137000")
     assert (account.balance, account.tier.code) == (1500, "gold")
+
+
+def test_a_tier_given_by_its_name_is_matched_and_an_unknown_one_fails_only_its_row(channels, program):
+    from loyalty.models import Account
+
+    data = csv_bytes(
+        "姓名,手机号,积分,会员等级\n银卡,13700137000,100,银卡会员\n英文,13700137001,,Gold\n铂金,13700137002,10,铂金会员\n"
+    )
+    result = members_import(data=data, skip_errors=True)
+    assert result.counts == {"new": 2, "updated": 0, "unchanged": 0, "errors": 1}
+    assert describe_errors(result.errors[0].row, "en", result.labels) == (
+        "会员等级: Unknown tier 铂金会员. This programme has: 普通会员 (basic), 银卡会员 (silver), 金卡会员 (gold), "
+        "钻石会员 (diamond)."
+    )
+    assert dict(Account.objects.values_list("member__name", "tier__code")) == {"银卡": "silver", "英文": "gold"}
+    assert not Member.objects.filter(name="铂金").exists()
+
+
+def test_rows_that_only_add_points_a_tier_or_tags_are_updates(channels, program):
+    members_import(data=csv_bytes("name,phone\n甲,13700137000\n乙,13700137001\n丙,13700137002\n"))
+    data = csv_bytes(
+        "name,phone,points_balance,tier,tags\n甲,13700137000,500,,\n乙,13700137001,,silver,\n丙,13700137002,,,VIP\n"
+    )
+    preview = members_import(data=data, dry_run=True)
+    assert [outcome.status for outcome in preview.outcomes] == ["update", "update", "update"]
+    assert [list(outcome.changes) for outcome in preview.outcomes] == [["points_balance"], ["tier"], ["tags"]]
+    assert members_import(data=data).counts == {"new": 0, "updated": 3, "unchanged": 0, "errors": 0}
+    again = members_import(data=data, dry_run=True)
+    assert [outcome.status for outcome in again.outcomes] == ["unchanged", "unchanged", "unchanged"]
+
+
+@pytest.mark.parametrize(
+    ("header", "language", "expected"),
+    [
+        ("name,mobile,birth_date,spend", "en", ["mobile", "birth_date", "spend"]),
+        ("姓名,手机,出生日期,累计消费金额", "zh-hans", ["手机", "出生日期", "累计消费金额"]),
+    ],
+)
+def test_messages_name_the_columns_by_the_file_own_headers(channels, header, language, expected):
+    result = members_import(data=csv_bytes(f"{header}\n张三,12345,2999-01-01,lots\n"))
+    message = describe_errors(result.errors[0].row, language, result.labels)
+    phone, birthday, spend = expected
+    assert message.startswith(f"{phone}: ") and f"; {birthday}: " in message and f"; {spend}: " in message
+    assert "phone:" not in message and "birthday:" not in message and "total_spend:" not in message
+    rejected = list(csv.reader(io.StringIO(result.errors_csv(language).decode("utf-8-sig"))))
+    assert rejected[1][-1] == message
 
 
 @pytest.mark.parametrize(

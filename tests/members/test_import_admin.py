@@ -93,10 +93,133 @@ def test_export_of_the_filtered_list_as_csv_with_either_headers(admin_client, ch
 
     prefix = "memberexportresourcezh" if resource == "1" else "memberexportresource"
     url = reverse("admin:members_member_export") + "?status__exact=frozen"
-    fields = {f"{prefix}_{key}": "on" for key, _attribute, _zh in EXPORT_COLUMNS}
+    fields = {f"{prefix}_{key}": "on" for key, _english, _zh in EXPORT_COLUMNS}
     response = admin_client.post(url, {"format": "0", "resource": resource, **fields})
     assert response.status_code == 200, response.content[:500]
     text = response.content.decode("utf-8-sig")
     lines = text.strip().splitlines()
     assert lines[0].split(",")[0] == header
     assert len(lines) == 2 and "+8613800138000" in lines[1]  # only the filtered (frozen) member
+
+
+def test_the_preview_says_how_many_rows_it_shows_and_the_status_once(admin_client, channels, monkeypatch):
+    from members.importing import services
+
+    monkeypatch.setattr(services, "PREVIEW_ROWS_PER_STATUS", 3)
+    lines = ["姓名,手机号"] + [f"会员{index},1390000{index:04d}" for index in range(8)] + ["坏,123"]
+    data = {
+        "file": SimpleUploadedFile("list.csv", "\n".join(lines).encode(), content_type="text/csv"),
+        "skip_errors": "on",
+    }
+    response = admin_client.post(reverse("admin:members_member_import"), data)
+    html = admin_client.get(response["Location"]).content.decode()
+    assert "显示 9 行中的 4 行" in html
+    status = html.split('id="import-status"')[1].split("</p>")[0]
+    assert status.count("仅预览") == 1
+
+
+def export(client, url, *, resource, file_format):
+    from members.importing.resources import EXPORT_COLUMNS
+
+    prefix = "memberexportresourcezh" if resource == "1" else "memberexportresource"
+    fields = {f"{prefix}_{key}": "on" for key, _english, _zh in EXPORT_COLUMNS}
+    response = client.post(url, {"format": file_format, "resource": resource, **fields})
+    assert response.status_code == 200, response.content[:500]
+    return response
+
+
+@pytest.fixture
+def exported_member(channels):
+    import datetime as dt
+    from decimal import Decimal
+
+    tmall = next(channel for channel in channels if channel.code == "tmall")
+    return MemberFactory(
+        name="王芳",
+        phone="+8613800138000",
+        email="wang.fang@example.com",
+        gender="female",
+        birthday=dt.date(1990, 5, 17),
+        city="杭州",
+        join_channel=tmall,
+        imported_spend=Decimal("1234.50"),
+        joined_at=dt.datetime(2024, 3, 1, 17, 30, tzinfo=dt.UTC),  # 2024-03-02 01:30 in Shanghai
+    )
+
+
+CHINESE_HEADER = [
+    "会员编号",
+    "姓名",
+    "手机号",
+    "邮箱",
+    "性别",
+    "生日",
+    "城市",
+    "注册渠道",
+    "状态",
+    "注册时间",
+    "累计消费",
+]
+
+
+@pytest.mark.parametrize(("file_format", "encoding"), [("0", "utf-8"), ("1", "gb18030")])
+def test_export_with_chinese_headers_reads_back_in_chinese_in_the_chosen_encoding(
+    admin_client, exported_member, file_format, encoding
+):
+    member = exported_member
+    response = export(admin_client, reverse("admin:members_member_export"), resource="1", file_format=file_format)
+    content = response.content
+    assert content.startswith(b"\xef\xbb\xbf") == (encoding == "utf-8")  # the BOM Excel needs, for UTF-8 only
+    rows = list(csv.reader(io.StringIO(content.decode("utf-8-sig" if encoding == "utf-8" else encoding))))
+    assert rows == [
+        CHINESE_HEADER,
+        [
+            member.member_no,
+            "王芳",
+            "+8613800138000",
+            "wang.fang@example.com",
+            "女",
+            "1990-05-17",
+            "杭州",
+            "天猫旗舰店",
+            "正常",
+            "2024-03-02 01:30:00",
+            "1234.50",
+        ],
+    ]
+
+
+def test_export_with_english_headers_has_english_values(admin_client, exported_member):
+    response = export(admin_client, reverse("admin:members_member_export"), resource="0", file_format="0")
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert rows[0] == [
+        "member_no",
+        "name",
+        "phone",
+        "email",
+        "gender",
+        "birthday",
+        "city",
+        "channel",
+        "status",
+        "joined_at",
+        "total_spend",
+    ]
+    assert rows[1][4] == "female" and rows[1][8] == "active" and rows[1][9] == "2024-03-02 01:30:00"
+
+
+def test_xlsx_export_has_numbers_as_numbers_and_dates_as_dates(admin_client, exported_member):
+    import datetime as dt
+    from decimal import Decimal
+
+    import openpyxl
+
+    member = exported_member
+    response = export(admin_client, reverse("admin:members_member_export"), resource="1", file_format="2")
+    sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
+    header, row = [cell.value for cell in sheet[1]], [cell.value for cell in sheet[2]]
+    assert header == CHINESE_HEADER
+    assert row[4] == "女" and row[8] == "正常"
+    assert Decimal(str(row[10])) == Decimal("1234.50") and isinstance(row[10], float | int)
+    assert row[9] == dt.datetime(2024, 3, 2, 1, 30) and row[5] == dt.datetime(1990, 5, 17)
+    assert row[0] == member.member_no  # a member number stays text

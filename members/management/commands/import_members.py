@@ -40,7 +40,7 @@ class Command(BaseCommand):
         except DomainError as error:
             raise CommandError(error.message) from None
         for outcome in result.errors[:50]:
-            self.stderr.write(f"row {outcome.row.number}: {describe_errors(outcome.row, language)}")
+            self.stderr.write(f"row {outcome.row.number}: {describe_errors(outcome.row, language, result.labels)}")
         if len(result.errors) > 50:
             self.stderr.write(f"... and {len(result.errors) - 50} more rejected rows")
         if errors_out and result.errors:
