@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from core.errors import DomainError, ValidationFailed
 from loyalty.models import Program
+from members.admin import ReadOnlyAdmin
 from members.errors import ImportFailed
 
 from . import results, rules, selectors, sending, services, webhooks
@@ -430,21 +431,11 @@ class CampaignAdmin(admin.ModelAdmin):
 
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(ReadOnlyAdmin):
     list_display = ["member", "campaign", "channel", "variant", "status", "reason", "created_at", "sent_at"]
     list_filter = ["status", "reason", "channel"]
     search_fields = ["member__member_no", "member__phone", "campaign__code"]
     list_select_related = ["member", "campaign"]
-    show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(ProgramMessaging)
@@ -524,18 +515,8 @@ class JourneyAdmin(admin.ModelAdmin):
 
 
 @admin.register(JourneyEntry)
-class JourneyEntryAdmin(admin.ModelAdmin):
+class JourneyEntryAdmin(ReadOnlyAdmin):
     list_display = ["journey", "member", "occurrence", "status", "next_step", "waiting_until", "entered_on"]
     list_filter = ["journey", "status"]
     search_fields = ["member__member_no", "member__phone"]
     list_select_related = ["journey", "member"]
-    show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

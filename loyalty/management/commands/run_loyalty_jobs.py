@@ -1,10 +1,7 @@
-import datetime as dt
-
-from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
+from django.core.management.base import BaseCommand
 
 from loyalty import jobs
-from loyalty.models import Program
+from loyalty.management.options import add_day_and_program_arguments, day_and_programs
 from members import services as member_services
 
 
@@ -16,19 +13,10 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--as-of", help="YYYY-MM-DD (default: today in TIME_ZONE)")
-        parser.add_argument("--program", help="only this programme's code (default: every active programme)")
+        add_day_and_program_arguments(parser)
 
     def handle(self, *args, as_of=None, program=None, **options):
-        try:
-            day = dt.date.fromisoformat(as_of) if as_of else timezone.localdate()
-        except ValueError:
-            raise CommandError(f"--as-of must be a date like 2026-11-22, not {as_of!r}.") from None
-        programs = Program.objects.filter(is_active=True)
-        if program:
-            programs = programs.filter(code=program)
-            if not programs.exists():
-                raise CommandError(f"No active programme with code {program!r}.")
+        day, programs = day_and_programs(as_of=as_of, program=program)
         for each in programs:
             for run in jobs.jobs_run(program=each, as_of=day):
                 self.stdout.write(f"{each.code} {run.as_of} {run.job}: {run.counts}")
