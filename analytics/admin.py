@@ -115,7 +115,8 @@ class DashboardAdmin(admin.ModelAdmin):
         if program is None or not valid:
             return TemplateResponse(request, "admin/analytics/dashboard.html", context)
         today = timezone.now().astimezone(ZoneInfo(program.time_zone)).date()
-        date_to = data.get("date_to") or today
+        # Default: the last 30 whole days (the nightly snapshot's window) against the 30 before.
+        date_to = data.get("date_to") or today - dt.timedelta(days=1)
         date_from = data.get("date_from") or date_to - dt.timedelta(days=29)
         channel = data.get("channel")
         scope = Scope(

@@ -43,8 +43,8 @@ def change(current, previous) -> str:
 
 def kpi_table(scope: Scope) -> tuple[dict, list[dict], dict]:
     days = (scope.date_to - scope.date_from).days + 1
-    current = selectors.kpis(scope)
-    previous = selectors.kpis(scope.shifted(days))
+    current = selectors.kpis_answer(scope)
+    previous = selectors.kpis_answer(scope.shifted(days))
     labels = _labels()
     rows = [[labels[key], current[key], previous[key], change(current[key], previous[key])] for key in labels]
     table = {
@@ -236,4 +236,10 @@ def build(scope: Scope, *, at_risk_below: float = 0.3) -> dict:
         clv_table,
         risk_table,
     ]
-    return {"cards": cards, "tables": {table["name"]: table for table in tables}, "charts": charts_html, "fit": fit}
+    return {
+        "cards": cards,
+        "tables": {table["name"]: table for table in tables},
+        "charts": charts_html,
+        "fit": fit,
+        "kpis_taken_at": current["taken_at"],
+    }

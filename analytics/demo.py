@@ -58,8 +58,8 @@ def demo_year_of_orders(*, program_code: str = "demo") -> int:
 
 
 def seed_demo_history(*, stdout=None):
-    """After the demo members exist: their year of orders, then today's RFM scores and CLV fit."""
-    from . import clv, rfm
+    """After the demo members exist: their year of orders, then today's RFM scores, CLV fit and KPI snapshot."""
+    from . import clv, rfm, snapshots
 
     added = demo_year_of_orders()
     program = Program.objects.filter(code="demo").first()
@@ -68,6 +68,7 @@ def seed_demo_history(*, stdout=None):
     today = timezone.localdate()
     scored = rfm.rfm_scores_compute(program=program, as_of=today)
     fit = clv.clv_fit(program=program, as_of=today)
+    snapshots.kpi_snapshots_take(program=program, last_day=today - dt.timedelta(days=1))
     if stdout is not None:
         stdout.write(
             f"analytics: {added} demo orders added, {scored['scored']} members RFM-scored, "

@@ -3,6 +3,7 @@
 from itertools import pairwise
 
 from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -152,6 +153,29 @@ class ClvFit(models.Model):
 
     def __str__(self):
         return f"{self.program_id} {self.as_of}"
+
+
+class KpiSnapshot(models.Model):
+    """The KPI answer for one programme and window of whole days, kept by the nightly job (analytics.snapshots), so
+    that the usual windows over years of orders answer at once; other windows and filtered views are computed live."""
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+", verbose_name=_("programme"))
+    date_from = models.DateField(_("from"))
+    date_to = models.DateField(_("to"))
+    figures = models.JSONField(_("figures"), encoder=DjangoJSONEncoder)
+    taken_at = models.DateTimeField(_("taken at"))
+    seconds = models.FloatField(_("seconds"), default=0)
+
+    class Meta:
+        ordering = ["program", "-date_to", "date_from"]
+        verbose_name = _("KPI snapshot")
+        verbose_name_plural = _("KPI snapshots")
+        constraints = [
+            models.UniqueConstraint(fields=["program", "date_from", "date_to"], name="kpi_snapshot_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.program_id} {self.date_from}..{self.date_to}"
 
 
 class Dashboard(models.Model):

@@ -18,10 +18,11 @@ from django.db import connection
 from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 
+from core.db import jit_off
 from loyalty.models import Account, PointsTransaction, Tier, TierChange
 from members.models import Order, Refund
 
-from .models import ClvFit, MemberScore, RfmThresholds
+from .models import ClvFit, KpiSnapshot, MemberScore, RfmThresholds
 from .sql import Scope, day_start, key_label, param, period_key
 
 FOUR = Decimal("0.0001")
@@ -225,9 +226,10 @@ def tier_flow(scope: Scope) -> list[dict]:
 # --- the KPI answer ---------------------------------------------------------------------------------------------
 
 
+@jit_off()
 def kpis(scope: Scope) -> dict:
     """The figures of `GET /analytics/kpis/` (API.md), plus `active_members`, `redemption_rate`, `breakage` and
-    `points_liability_value` for the dashboard."""
+    `points_liability_value` for the dashboard, computed now (see `kpis_answer` for the nightly snapshot)."""
     orders = order_figures(scope)
     points = points_figures(scope)
     liability = points_liability(scope)
@@ -244,9 +246,64 @@ def kpis(scope: Scope) -> dict:
     }
 
 
+KPI_NAMES = {
+    "members_total",
+    "members_new",
+    "active_members",
+    "purchasing_members",
+    "orders",
+    "revenue",
+    "aov",
+    "purchase_frequency",
+    "repeat_purchase_rate",
+    "revenue_per_purchasing_member",
+    "refunds",
+    "points_issued",
+    "points_redeemed",
+    "points_expired",
+    "redemption_rate",
+    "breakage",
+    "points_liability",
+    "points_liability_value",
+    "tier_distribution",
+}
+KPI_DECIMALS = {
+    "revenue",
+    "refunds",
+    "aov",
+    "purchase_frequency",
+    "repeat_purchase_rate",
+    "revenue_per_purchasing_member",
+    "redemption_rate",
+    "breakage",
+    "points_liability_value",
+}
+
+
+def kpi_snapshot(scope: Scope) -> KpiSnapshot | None:
+    """The nightly snapshot of exactly this programme and window (views without a channel or tier filter only)."""
+    if scope.channel_ids is not None or scope.tier_code:
+        return None
+    return KpiSnapshot.objects.filter(program=scope.program, date_from=scope.date_from, date_to=scope.date_to).first()
+
+
+def kpis_answer(scope: Scope) -> dict:
+    """`kpis()` read from the window's nightly snapshot when there is one (analytics.snapshots), else computed
+    live; `taken_at` is when the snapshot was taken, None for figures computed now."""
+    snapshot = kpi_snapshot(scope)
+    if snapshot is not None:
+        figures = {
+            name: Decimal(value) if name in KPI_DECIMALS else value for name, value in snapshot.figures.items()
+        }
+        if figures.keys() == KPI_NAMES:  # a snapshot taken before a figure was added is not used
+            return {**figures, "taken_at": snapshot.taken_at}
+    return {**kpis(scope), "taken_at": None}
+
+
 # --- series over months (the dashboard's charts) ----------------------------------------------------------------
 
 
+@jit_off()
 def monthly_series(scope: Scope) -> list[dict]:
     """Per month of the window: members who joined, orders, revenue, points issued, redeemed and expired."""
     program = scope.program
@@ -315,6 +372,7 @@ def monthly_series(scope: Scope) -> list[dict]:
 # --- cohorts ----------------------------------------------------------------------------------------------------
 
 
+@jit_off()
 def cohorts(scope: Scope, *, period: str = "month", by: str = "first_order") -> dict:
     """Retention by cohort.
 
@@ -459,6 +517,7 @@ def clv_distribution(*, program, buckets=(0, 100, 500, 1000, 2000, 5000, 10000))
     ]
 
 
+@jit_off()
 def monthly_stock(scope: Scope) -> list[dict]:
     """Per month of the window, at the month's end (or at `to`): `members_total` (members of the programme who had
     joined) and `points_liability` (the balance of all its accounts: the sum of their available ledger rows)."""

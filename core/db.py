@@ -1,9 +1,10 @@
 """Small SQL helpers for the hot paths (earning, order intake), where a round trip or a compiled queryset saved
 matters more than the ORM's convenience. Identifiers come from the models' metadata; values are parameters."""
 
+import contextlib
 import functools
 
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.utils import timezone
 
 
@@ -84,3 +85,33 @@ def sequence_values(count: int, *, sequence: str | None = None, serial_of: str |
             [serial_of or sequence, count],
         )
         return [int(value) for value in cursor.fetchone()[0].split(",")]
+
+
+@contextlib.contextmanager
+def session_settings(alias=DEFAULT_DB_ALIAS, **values):
+    """PostgreSQL settings (`jit="off"`, `work_mem="256MB"`) for the statements of the block, restored afterwards;
+    nothing elsewhere."""
+    connection = connections[alias]
+    values = {name: value for name, value in values.items() if value is not None}
+    if connection.vendor != "postgresql" or not values:
+        yield
+        return
+    previous = {}
+    with connection.cursor() as cursor:
+        for name, value in values.items():
+            cursor.execute("SELECT current_setting(%s), set_config(%s, %s, false)", [name, name, str(value)])
+            previous[name] = cursor.fetchone()[0]
+    try:
+        yield
+    finally:
+        # After a failure that aborted an outer transaction, its rollback puts the settings back.
+        with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
+            for name, value in previous.items():
+                cursor.execute("SELECT set_config(%s, %s, false)", [name, value])
+
+
+def jit_off(alias=DEFAULT_DB_ALIAS):
+    """No JIT compilation for the block's statements on PostgreSQL. Bulk statements (look-ups over arrays of tens of
+    thousands of keys, aggregates over millions of rows) are estimated dear enough to be compiled, and compiling
+    costs more (hundreds of ms to seconds each) than it saves."""
+    return session_settings(alias, jit="off")

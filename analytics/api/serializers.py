@@ -58,6 +58,9 @@ class KpisSerializer(serializers.Serializer):
     points_expired = serializers.IntegerField()
     points_liability = serializers.IntegerField()
     tier_distribution = serializers.DictField(child=serializers.IntegerField())
+    taken_at = serializers.DateTimeField(
+        allow_null=True, help_text="When the nightly snapshot these figures come from was taken; null: computed now."
+    )
 
 
 class CohortSerializer(serializers.Serializer):

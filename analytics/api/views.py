@@ -51,7 +51,7 @@ class KpisView(AnalyticsView):
         date_from = values.get("from") or date_to - dt.timedelta(days=29)
         if date_from > date_to:
             date_from = date_to
-        figures = selectors.kpis(Scope(program=self.program, date_from=date_from, date_to=date_to))
+        figures = selectors.kpis_answer(Scope(program=self.program, date_from=date_from, date_to=date_to))
         return Response(s.KpisSerializer(figures).data)
 
 

@@ -22,14 +22,14 @@ from decimal import Decimal
 import tablib
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from import_export import fields, resources, widgets
 from import_export.formats.base_formats import CSV, XLSX
 from psycopg.copy import QueuedLibpqWriter
 
-from core.db import sequence_values
+from core.db import jit_off, sequence_values
 from core.errors import DomainError
 from members import events, services
 from members.errors import ImportFailed
@@ -352,7 +352,7 @@ def orders_import(*, data: bytes, dry_run: bool = False, progress=None) -> Histo
     written; `dry_run` checks everything and writes nothing. `progress(percent)` is called after each phase and each
     batch written."""
     report = progress or (lambda percent: None)
-    with _cycle_collector_paused(), _without_jit():
+    with _cycle_collector_paused(), jit_off():
         headers, table = read_table(data)
         mapping = history_columns(headers)
         labels = {column: headers[index] for index, column in mapping.items()}
@@ -377,25 +377,6 @@ def orders_import(*, data: bytes, dry_run: bool = False, progress=None) -> Histo
             ) from None
         result.committed = True
         return result
-
-
-@contextlib.contextmanager
-def _without_jit():
-    """No JIT compilation for the import's statements on PostgreSQL: their look-ups over arrays of tens of thousands
-    of keys are estimated dear enough to be compiled, and compiling costs more (hundreds of ms each) than running
-    them. The session's setting is restored afterwards."""
-    if connection.vendor != "postgresql":
-        yield
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT current_setting('jit'), set_config('jit', 'off', false)")
-        previous = cursor.fetchone()[0]
-    try:
-        yield
-    finally:
-        # After a failure that aborted an outer transaction, its rollback puts the setting back.
-        with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
-            cursor.execute("SELECT set_config('jit', %s, false)", [previous])
 
 
 _PLAIN_TIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$")

@@ -109,7 +109,7 @@ def test_the_daily_job_scores_once_a_day(program, channel, thresholds):
     member = MemberFactory()
     buy(channel, member, "A-1", "600.00", days_ago(40))
     runs = jobs.jobs_run(program=program, as_of=AS_OF)
-    assert [run.job for run in runs][-2:] == ["analytics_rfm", "analytics_clv"]
+    assert [run.job for run in runs][-3:] == ["analytics_rfm", "analytics_clv", "analytics_kpis"]
     assert MemberScore.objects.get(member=member).rfm == "413"
     buy(channel, member, "A-2", "600.00", days_ago(1))
     jobs.jobs_run(program=program, as_of=AS_OF)  # the same day again: recorded as done, nothing recomputed

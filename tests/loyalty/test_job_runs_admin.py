@@ -54,7 +54,7 @@ def test_staff_with_the_permission_run_todays_jobs_with_a_csrf_checked_post(prog
     ]
     today = timezone.localdate()
     # loyalty's jobs and those registered in its daily-job registry (analytics: RFM and CLV; campaigns)
-    daily = sorted([*JobRun.Job.values, "analytics_clv", "analytics_rfm", "campaigns"])
+    daily = sorted([*JobRun.Job.values, "analytics_clv", "analytics_kpis", "analytics_rfm", "campaigns"])
     assert sorted(JobRun.objects.filter(as_of=today).values_list("job", flat=True)) == daily
     again = client.post(reverse("admin:loyalty_jobrun_run"), {"csrfmiddlewaretoken": token})
     assert again.status_code == 302 and JobRun.objects.count() == len(daily)  # once a day

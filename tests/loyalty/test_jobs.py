@@ -239,7 +239,7 @@ def test_the_command_runs_every_job_once_per_day(channel, program):
     call_command("run_loyalty_jobs", "--as-of", "2026-02-01", stdout=io.StringIO())
     assert PointsTransaction.objects.count() == ledger
     # Loyalty's five jobs, then one or more for each app above that registers daily work (analytics: RFM scores and
-    # the CLV fit; campaigns: journeys and scheduled campaigns), each once.
+    # the CLV fit and the KPI snapshot; campaigns: journeys and scheduled campaigns), each once.
     assert set(JobRun.objects.filter(as_of=dt.date(2026, 2, 1)).values_list("job", flat=True)) == {
         "activate",
         "expire",
@@ -248,9 +248,10 @@ def test_the_command_runs_every_job_once_per_day(channel, program):
         "badges",
         "analytics_rfm",
         "analytics_clv",
+        "analytics_kpis",
         "campaigns",
     }
-    assert JobRun.objects.filter(as_of=dt.date(2026, 2, 1)).count() == 8
+    assert JobRun.objects.filter(as_of=dt.date(2026, 2, 1)).count() == 9
     from django.core.management.base import CommandError
 
     with pytest.raises(CommandError):
@@ -269,5 +270,6 @@ def test_the_daily_task_runs_the_same_jobs(channel, program):
         "badges",
         "analytics_rfm",  # registered by analytics in loyalty's daily-job registry
         "analytics_clv",
+        "analytics_kpis",
         "campaigns",  # and by campaigns
     }
