@@ -170,9 +170,7 @@ class KpiSnapshot(models.Model):
         ordering = ["program", "-date_to", "date_from"]
         verbose_name = _("KPI snapshot")
         verbose_name_plural = _("KPI snapshots")
-        constraints = [
-            models.UniqueConstraint(fields=["program", "date_from", "date_to"], name="kpi_snapshot_unique")
-        ]
+        constraints = [models.UniqueConstraint(fields=["program", "date_from", "date_to"], name="kpi_snapshot_unique")]
 
     def __str__(self):
         return f"{self.program_id} {self.date_from}..{self.date_to}"

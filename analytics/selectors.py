@@ -292,9 +292,7 @@ def kpis_answer(scope: Scope) -> dict:
     live; `taken_at` is when the snapshot was taken, None for figures computed now."""
     snapshot = kpi_snapshot(scope)
     if snapshot is not None:
-        figures = {
-            name: Decimal(value) if name in KPI_DECIMALS else value for name, value in snapshot.figures.items()
-        }
+        figures = {name: Decimal(value) if name in KPI_DECIMALS else value for name, value in snapshot.figures.items()}
         if figures.keys() == KPI_NAMES:  # a snapshot taken before a figure was added is not used
             return {**figures, "taken_at": snapshot.taken_at}
     return {**kpis(scope), "taken_at": None}

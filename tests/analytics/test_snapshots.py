@@ -61,9 +61,10 @@ def test_a_snapshot_keeps_what_it_saw_until_the_next_night(program, channel, oct
 
 def test_other_windows_and_filtered_views_are_computed_live(program, channel, october_orders):
     snapshots.kpi_snapshots_take(program=program, last_day=LAST_DAY)
-    assert selectors.kpis_answer(Scope(program=program, date_from=dt.date(2026, 10, 1), date_to=LAST_DAY))[
-        "taken_at"
-    ] is None
+    assert (
+        selectors.kpis_answer(Scope(program=program, date_from=dt.date(2026, 10, 1), date_to=LAST_DAY))["taken_at"]
+        is None
+    )
     filtered = selectors.kpis_answer(Scope(program=program, channel_ids=[channel.pk], **OCTOBER))
     assert filtered["taken_at"] is None and filtered["orders"] == 2
     assert selectors.kpis_answer(Scope(program=program, tier_code="basic", **OCTOBER))["taken_at"] is None
