@@ -1,6 +1,7 @@
 """Small SQL helpers for the hot paths (earning, order intake), where a round trip or a compiled queryset saved
 matters more than the ORM's convenience. Identifiers come from the models' metadata; values are parameters."""
 
+import datetime as dt
 import functools
 
 from django.db import DEFAULT_DB_ALIAS, connections
@@ -84,3 +85,32 @@ def sequence_values(count: int, *, sequence: str | None = None, serial_of: str |
             [serial_of or sequence, count],
         )
         return [int(value) for value in cursor.fetchone()[0].split(",")]
+
+
+def sqlite_datetimes_as_utc_text(apps, schema_editor, *, app_label):
+    """A data migration's step: on SQLite, rewrite the datetimes that raw SQL once stored with their offset
+    ("2026-09-30 23:59:00+08:00", before core.backends.sqlite3 adapted every parameter) as the ORM writes them, so
+    that they compare with everything else as the same instant. Nothing to do on PostgreSQL (timestamptz)."""
+    connection = schema_editor.connection
+    if connection.vendor != "sqlite":
+        return
+    quote, adapt = connection.ops.quote_name, connection.ops.adapt_datetimefield_value
+    for model in apps.get_app_config(app_label).get_models():
+        if not model._meta.managed or model._meta.proxy:
+            continue
+        table, pk = quote(model._meta.db_table), quote(model._meta.pk.column)
+        for field in model._meta.concrete_fields:
+            if field.get_internal_type() != "DateTimeField":
+                continue
+            column = quote(field.column)
+            with connection.cursor() as cursor:
+                # Identifiers from the models' metadata; only text ending in an offset (+08:00, -05:00, +00:00).
+                cursor.execute(
+                    f"SELECT {pk}, CAST({column} AS TEXT) FROM {table} "  # noqa: S608
+                    f"WHERE {column} GLOB '*[+-][0-9][0-9]:[0-9][0-9]'"
+                )
+                found = cursor.fetchall()
+                cursor.executemany(
+                    f"UPDATE {table} SET {column} = %s WHERE {pk} = %s",  # noqa: S608
+                    [(adapt(dt.datetime.fromisoformat(text)), key) for key, text in found],
+                )

@@ -3,11 +3,13 @@ parameters are written as Django writes a DateTimeField, so raw inserts, updates
 
 import datetime as dt
 from decimal import Decimal
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection
 
+from core.db import sqlite_datetimes_as_utc_text
 from members.models import Order
 
 pytestmark = pytest.mark.django_db
@@ -45,3 +47,24 @@ def test_raw_writes_with_an_offset_are_read_by_the_orm_as_the_same_instant(chann
     assert Order.objects.get(pk=first.pk).occurred_at == EVENING
     assert Order.objects.get(pk=second.pk).occurred_at == MIDNIGHT + dt.timedelta(hours=1)
     assert Order.objects.filter(occurred_at=MIDNIGHT + dt.timedelta(hours=1)).count() == 1
+
+
+@pytest.mark.skipif(
+    connection.vendor != "sqlite", reason="PostgreSQL stores instants (timestamptz): nothing to rewrite"
+)
+def test_the_migration_rewrites_times_once_stored_with_their_offset_on_sqlite(channel, member):
+    from django.apps import apps
+
+    kept, shifted = order(channel, member, "M-1", MIDNIGHT), order(channel, member, "M-2", MIDNIGHT)
+    # As the raw insert of orders stored them before: the offset kept in the text (bypassing Django's cursor).
+    connection.connection.execute(
+        "UPDATE members_order SET occurred_at = '2026-09-30 23:59:00.000120+08:00' WHERE id = ?", [shifted.pk]
+    )
+    assert Order.objects.filter(occurred_at__gte=MIDNIGHT).count() == 2  # the defect: 23:59 sorts after 16:00 UTC
+
+    sqlite_datetimes_as_utc_text(apps, SimpleNamespace(connection=connection), app_label="members")
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id, CAST(occurred_at AS TEXT) FROM members_order ORDER BY id")
+        assert cursor.fetchall() == [(kept.pk, "2026-09-30 16:00:00"), (shifted.pk, "2026-09-30 15:59:00.000120")]
+    assert Order.objects.get(pk=shifted.pk).occurred_at == EVENING + dt.timedelta(microseconds=120)
