@@ -17,7 +17,7 @@ from django.db import connection, transaction
 
 from . import clv_models
 from .models import ClvFit
-from .sql import day_start, local_day_number, param
+from .sql import day_start, local_day_number
 
 HORIZON_WEEKS = 52
 BATCH = 5000
@@ -38,7 +38,7 @@ def member_summaries(*, program, as_of: dt.date) -> dict:
         "GROUP BY d.member_id ORDER BY d.member_id"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*day_params, program.pk, param(end)])
+        cursor.execute(sql, [*day_params, program.pk, end])
         rows = cursor.fetchall()
     if not rows:
         empty = np.zeros(0)

@@ -9,7 +9,7 @@ import datetime as dt
 from django.db import connection, transaction
 
 from .models import RfmThresholds
-from .sql import day_start, local_day_number, param
+from .sql import day_start, local_day_number
 
 
 def _scores_select(*, program, as_of: dt.date, thresholds: RfmThresholds) -> tuple[str, list]:
@@ -19,7 +19,7 @@ def _scores_select(*, program, as_of: dt.date, thresholds: RfmThresholds) -> tup
     as_of_number = (as_of - dt.date(1970, 1, 1)).days
     if thresholds.window_days:
         since = day_start(program, as_of - dt.timedelta(days=thresholds.window_days - 1))
-        in_window, window_params = "o.occurred_at >= %s", [param(since)]
+        in_window, window_params = "o.occurred_at >= %s", [since]
     else:
         in_window, window_params = "1 = 1", []
     d5, d4, d3, d2 = thresholds.recency_days
@@ -32,7 +32,7 @@ def _scores_select(*, program, as_of: dt.date, thresholds: RfmThresholds) -> tup
         "FROM members_order o JOIN loyalty_channelprogram cp ON cp.channel_id = o.channel_id "
         "WHERE cp.program_id = %s AND o.occurred_at < %s GROUP BY o.member_id"
     )
-    inner_params = [as_of_number, *day_params, *window_params, *window_params, program.pk, param(end)]
+    inner_params = [as_of_number, *day_params, *window_params, *window_params, program.pk, end]
     sql = (
         "SELECT s.member_id, s.recency_days, s.frequency, s.monetary, "  # noqa: S608
         "CASE WHEN s.recency_days <= %s THEN 5 WHEN s.recency_days <= %s THEN 4 "

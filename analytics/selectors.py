@@ -23,7 +23,7 @@ from loyalty.models import Account, PointsTransaction, Tier, TierChange
 from members.models import Order, Refund
 
 from .models import ClvFit, KpiSnapshot, MemberScore, RfmThresholds
-from .sql import Scope, day_start, key_label, param, period_key
+from .sql import Scope, day_start, key_label, period_key
 
 FOUR = Decimal("0.0001")
 TWO = Decimal("0.01")
@@ -67,7 +67,7 @@ def active_members(scope: Scope, *, days: int = ACTIVE_DAYS) -> int:
     since = day_start(scope.program, scope.date_to - dt.timedelta(days=days - 1))
     channels = scope.channels or [0]
     marks = ", ".join(["%s"] * len(channels))
-    window = [*channels, param(since), param(scope.end)]
+    window = [*channels, since, scope.end]
     # One hashed set of the active members (a UNION), then joined to the accounts: an OR of two IN-subqueries
     # makes PostgreSQL probe the orders once per account when the sets outgrow work_mem.
     accounts_sql, accounts_params = _accounts(scope).values("member_id").query.sql_with_params()
@@ -219,7 +219,7 @@ def tier_flow(scope: Scope) -> list[dict]:
         "WHERE a.program_id = %s AND c.created_at >= %s AND c.created_at < %s GROUP BY 1 ORDER BY 1"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*key_params, scope.program.pk, param(scope.start), param(scope.end)])
+        cursor.execute(sql, [*key_params, scope.program.pk, scope.start, scope.end])
         return [{"month": key_label(int(k), "month"), "up": up or 0, "down": down or 0} for k, up, down in cursor]
 
 
@@ -327,14 +327,14 @@ def monthly_series(scope: Scope) -> list[dict]:
     fill(
         f"SELECT {key_sql}, COUNT(*), SUM(o.amount) FROM members_order o "  # noqa: S608
         f"WHERE o.channel_id IN ({marks}) AND o.occurred_at >= %s AND o.occurred_at < %s{tier_sql} GROUP BY 1",
-        [*key_params, *channels, param(scope.start), param(scope.end), *tier_params],
+        [*key_params, *channels, scope.start, scope.end, *tier_params],
         ["orders", "revenue"],
     )
     key_sql, key_params = period_key("m.joined_at", program, "month")
     fill(
         f"SELECT {key_sql}, COUNT(*) FROM loyalty_account a JOIN members_member m ON m.id = a.member_id "  # noqa: S608
         "WHERE a.program_id = %s AND m.joined_at >= %s AND m.joined_at < %s GROUP BY 1",
-        [*key_params, program.pk, param(scope.start), param(scope.end)],
+        [*key_params, program.pk, scope.start, scope.end],
         ["members_new"],
     )
     key_sql, key_params = period_key("p.created_at", program, "month")
@@ -345,7 +345,7 @@ def monthly_series(scope: Scope) -> list[dict]:
         "-SUM(CASE WHEN p.kind = 'expire' THEN p.points ELSE 0 END) "
         "FROM loyalty_pointstransaction p JOIN loyalty_account a ON a.id = p.account_id "
         "WHERE a.program_id = %s AND p.status = 'available' AND p.created_at >= %s AND p.created_at < %s GROUP BY 1",
-        [*key_params, program.pk, param(scope.start), param(scope.end)],
+        [*key_params, program.pk, scope.start, scope.end],
         ["points_issued", "points_redeemed", "points_expired"],
     )
     first = scope.date_from.year * 12 + scope.date_from.month - 1
@@ -384,7 +384,7 @@ def cohorts(scope: Scope, *, period: str = "month", by: str = "first_order") -> 
     channels = scope.channels or [0]
     marks = ", ".join(["%s"] * len(channels))
     orders_sql = f"SELECT member_id, occurred_at FROM members_order WHERE channel_id IN ({marks}) AND occurred_at < %s"  # noqa: S608
-    orders_params = [*channels, param(scope.end)]
+    orders_params = [*channels, scope.end]
     order_key, order_key_params = period_key("o.occurred_at", program, period)
     if by == "join":
         join_key, join_key_params = period_key("m.joined_at", program, period)
@@ -393,7 +393,7 @@ def cohorts(scope: Scope, *, period: str = "month", by: str = "first_order") -> 
             "JOIN members_member m ON m.id = a.member_id "
             "WHERE a.program_id = %s AND m.joined_at >= %s AND m.joined_at < %s"
         )
-        cohort_params = [*join_key_params, program.pk, param(scope.start), param(scope.end)]
+        cohort_params = [*join_key_params, program.pk, scope.start, scope.end]
     else:
         first_key, first_key_params = period_key("f.first_at", program, period)
         cohort_sql = (
@@ -401,7 +401,7 @@ def cohorts(scope: Scope, *, period: str = "month", by: str = "first_order") -> 
             f"(SELECT member_id, MIN(occurred_at) AS first_at FROM ({orders_sql}) o0 GROUP BY member_id) f "
             "WHERE f.first_at >= %s"
         )
-        cohort_params = [*first_key_params, *orders_params, param(scope.start)]
+        cohort_params = [*first_key_params, *orders_params, scope.start]
     if scope.tier_code:
         cohort_sql = (
             f"SELECT c0.* FROM ({cohort_sql}) c0 JOIN loyalty_account ta ON ta.member_id = c0.member_id "  # noqa: S608
@@ -540,7 +540,7 @@ def monthly_stock(scope: Scope) -> list[dict]:
     with connection.cursor() as cursor:
         for name, (column, sql) in queries.items():
             key_sql, key_params = period_key(column, program, "month")
-            cursor.execute(sql.format(key=key_sql), [*key_params, program.pk, param(scope.end)])
+            cursor.execute(sql.format(key=key_sql), [*key_params, program.pk, scope.end])
             for key, value in cursor:
                 if int(key) < first:
                     before[name] = before.get(name, 0) + int(value or 0)

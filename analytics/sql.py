@@ -17,13 +17,6 @@ def day_start(program: Program, day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time.min, tzinfo=ZoneInfo(program.time_zone))
 
 
-def param(value):
-    """A datetime as the database compares it (SQLite keeps UTC text)."""
-    if isinstance(value, dt.datetime):
-        return connection.ops.adapt_datetimefield_value(value)
-    return value
-
-
 def local_day_number(column: str, program: Program) -> tuple[str, list]:
     """SQL for the day of `column` in the programme's time zone, as days since 1970-01-01 (an integer)."""
     sql, params = connection.ops.datetime_cast_date_sql(column, (), program.time_zone)

@@ -103,6 +103,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         threshold = env.str("DATABASE_PREPARE_THRESHOLD", default="5")
         options.setdefault("prepare_threshold", int(threshold) if threshold.strip() else None)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Django's SQLite backend, with raw SQL's datetime parameters stored and compared as the ORM writes them (UTC
+    # text): see core/backends/sqlite3/base.py.
+    DATABASES["default"]["ENGINE"] = "core.backends.sqlite3"
     # The covering index of orders (INCLUDE columns) is a PostgreSQL speed-up; SQLite keeps the plain index.
     SILENCED_SYSTEM_CHECKS = ["models.W040"]
     # WAL and a busy timeout let the dev server and the in-process Celery tasks write side by side.

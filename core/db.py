@@ -2,6 +2,7 @@
 matters more than the ORM's convenience. Identifiers come from the models' metadata; values are parameters."""
 
 import contextlib
+import datetime as dt
 import functools
 
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
@@ -115,3 +116,32 @@ def jit_off(alias=DEFAULT_DB_ALIAS):
     thousands of keys, aggregates over millions of rows) are estimated dear enough to be compiled, and compiling
     costs more (hundreds of ms to seconds each) than it saves."""
     return session_settings(alias, jit="off")
+
+
+def sqlite_datetimes_as_utc_text(apps, schema_editor, *, app_label):
+    """A data migration's step: on SQLite, rewrite the datetimes that raw SQL once stored with their offset
+    ("2026-09-30 23:59:00+08:00", before core.backends.sqlite3 adapted every parameter) as the ORM writes them, so
+    that they compare with everything else as the same instant. Nothing to do on PostgreSQL (timestamptz)."""
+    connection = schema_editor.connection
+    if connection.vendor != "sqlite":
+        return
+    quote, adapt = connection.ops.quote_name, connection.ops.adapt_datetimefield_value
+    for model in apps.get_app_config(app_label).get_models():
+        if not model._meta.managed or model._meta.proxy:
+            continue
+        table, pk = quote(model._meta.db_table), quote(model._meta.pk.column)
+        for field in model._meta.concrete_fields:
+            if field.get_internal_type() != "DateTimeField":
+                continue
+            column = quote(field.column)
+            with connection.cursor() as cursor:
+                # Identifiers from the models' metadata; only text ending in an offset (+08:00, -05:00, +00:00).
+                cursor.execute(
+                    f"SELECT {pk}, CAST({column} AS TEXT) FROM {table} "  # noqa: S608
+                    f"WHERE {column} GLOB '*[+-][0-9][0-9]:[0-9][0-9]'"
+                )
+                found = cursor.fetchall()
+                cursor.executemany(
+                    f"UPDATE {table} SET {column} = %s WHERE {pk} = %s",  # noqa: S608
+                    [(adapt(dt.datetime.fromisoformat(text)), key) for key, text in found],
+                )

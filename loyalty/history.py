@@ -242,10 +242,9 @@ def _history_window_values(program, tier, orders) -> dict:
         else:
             cursor.execute(f"DROP TABLE IF EXISTS {table}")
             cursor.execute(f"CREATE TEMP TABLE {table} (member_id bigint, start datetime, stop datetime)")
-            adapt = connection.ops.adapt_datetimefield_value
             cursor.executemany(
                 f"INSERT INTO {table} (member_id, start, stop) VALUES (%s, %s, %s)",  # noqa: S608
-                [(member_id, adapt(window_start(program, tier, at)), adapt(at)) for _order_id, member_id, at in orders],
+                [(member_id, window_start(program, tier, at), at) for _order_id, member_id, at in orders],
             )
             source, source_params = table, []
         if metric == Tier.Metric.POINTS:

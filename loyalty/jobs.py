@@ -49,15 +49,8 @@ def day_end(program: Program, as_of: dt.date) -> dt.datetime:
     return dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time.min, tzinfo=ZoneInfo(program.time_zone))
 
 
-def _params(params):
-    """Times as the ORM stores them (SQLite keeps UTC text; PostgreSQL takes aware datetimes as they are)."""
-    return [
-        connection.ops.adapt_datetimefield_value(value) if isinstance(value, dt.datetime) else value for value in params
-    ]
-
-
 def _sql(cursor, statement, params=()):
-    cursor.execute(statement, _params(params))
+    cursor.execute(statement, params)
     return cursor.rowcount
 
 

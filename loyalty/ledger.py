@@ -106,7 +106,6 @@ def accounts_open_sql(cursor, *, program_id, tier_id, now, member_ids=None, by_c
     PostgreSQL one statement (the accounts, and their "joined" tier changes from what the insert returns, with the
     ids as one array parameter); elsewhere two."""
     postgres = cursor.db.vendor == "postgresql"
-    now = cursor.db.ops.adapt_datetimefield_value(now)  # as the ORM stores it (SQLite: naive UTC text)
     if member_ids is None:
         members, member_params = "", []
     elif postgres:

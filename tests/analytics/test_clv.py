@@ -85,9 +85,6 @@ AS_OF = FIRST + dt.timedelta(days=70)
 
 
 @pytest.mark.django_db
-# Edges at minutes from midnight in Shanghai: on SQLite an order's time is stored as written with its offset (see
-# test_kpis' xfail), which moves these edges; PostgreSQL stores the instant.
-@pytest.mark.postgres
 def test_member_summaries_count_order_days_in_the_programmes_time_zone(program, channel):
     member = MemberFactory()
     buy(channel, member, "A-1", "30.00", at(FIRST, 9))

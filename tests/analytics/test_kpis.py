@@ -7,7 +7,6 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from analytics import selectors
@@ -45,15 +44,7 @@ def october(program, channel):
     b = MemberFactory(joined_at=at(2026, 10, 5, 12))
     c = MemberFactory(joined_at=at(2026, 10, 31, 23, 30))
     d = MemberFactory(joined_at=at(2026, 11, 1, 0, 10))
-    # 23:59 the evening before the window tests the time zone's edge; SQLite keeps the order's time as written
-    # (see the xfail below), so there the order is placed earlier that day.
-    buy(
-        channel,
-        a,
-        "A-0",
-        "80.00",
-        at(2026, 9, 30, 23, 59) if connection.vendor == "postgresql" else at(2026, 9, 30, 12),
-    )
+    buy(channel, a, "A-0", "80.00", at(2026, 9, 30, 23, 59))  # the evening before the window: the zone's edge
     buy(channel, a, "A-1", "100.00", at(2026, 10, 1, 0, 5))
     buy(channel, a, "A-2", "50.00", at(2026, 10, 20, 15))
     refunded = buy(channel, b, "B-1", "200.00", at(2026, 10, 10, 9))
@@ -192,15 +183,9 @@ def test_kpis_of_one_programme_never_include_another(program, october):
     assert selectors.members_total(other) == 1  # A holds an account there too
 
 
-@pytest.mark.xfail(
-    condition=connection.vendor == "sqlite",
-    strict=True,
-    reason="members.db.insert_statement passes datetimes to SQLite unadapted; adapting them breaks the order "
-    "import's SQLite tier windows, which rely on the same text: to be fixed together",
-)
 def test_an_order_time_given_with_an_offset_is_stored_as_the_same_instant(channel, program, member):
-    """Defect found here: on SQLite the order's insert keeps "+08:00" in the stored text, so a window that starts
-    at 1 Oct 00:00 Shanghai (30 Sep 16:00 UTC) takes in an order of 30 Sep 23:59 Shanghai."""
+    """Once a defect on SQLite: the order's raw insert kept "+08:00" in the stored text, so a window that starts at
+    1 Oct 00:00 Shanghai (30 Sep 16:00 UTC) took in an order of 30 Sep 23:59 Shanghai."""
     buy(channel, member, "T-1", "10.00", at(2026, 9, 30, 23, 59))
     from members.models import Order
 

@@ -48,9 +48,6 @@ def score(member, program):
     return found.rfm, found.recency_days, found.frequency, found.monetary
 
 
-# Edges at minutes from midnight in Shanghai: on SQLite an order's time is stored as written with its offset (see
-# test_kpis' xfail), which moves these edges; PostgreSQL stores the instant.
-@pytest.mark.postgres
 def test_scores_at_the_edges(program, channel, thresholds):
     on_edge = MemberFactory()  # last order exactly 30 days ago, 2 orders, exactly 200.00: 5 2 2
     buy(channel, on_edge, "E-1", "150.00", days_ago(100))

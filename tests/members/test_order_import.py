@@ -5,6 +5,7 @@ import datetime as dt
 import io
 import json
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import call_command
@@ -280,8 +281,6 @@ def test_the_engine_reports_progress_in_order(channel, zhang):
 )
 def test_the_order_fingerprint_is_the_api_payload_fingerprint(order_id, amount, store):
     """The import writes an order's fingerprint without the generic payload walk: it must be the same value."""
-    from zoneinfo import ZoneInfo
-
     at = dt.datetime(2024, 3, 8, 14, 20, 5, 120, tzinfo=ZoneInfo("Asia/Shanghai"))
     payload = {
         "order_id": order_id,
@@ -323,6 +322,47 @@ def test_calendar_year_tiers_count_the_orders_of_the_year_of_each_order(tmp_path
     assert tiers == {services_path: "silver", import_path: "silver"}  # 600 + 500 in 2024
     change = TierChange.objects.get(account__member=import_path, reason="upgrade")
     assert change.metric_value == Decimal("1100.00")
+
+
+def test_a_calendar_year_window_takes_in_23_59_of_its_last_day_and_not_00_00_of_the_next(tmp_path, channel, program):
+    """Calendar-year tiers in Shanghai (silver from 1,000): an order at 23:59 on 31 Dec counts in 2024's window, one
+    at 00:00 on 1 Jan does not, whether it comes in the file or was recorded through the API before with its offset
+    (+08:00). On SQLite both are stored as UTC text, the text the windows compare with."""
+    program.tiers.exclude(rank=0).update(window="calendar_year")
+    shanghai = ZoneInfo("Asia/Shanghai")
+    in_file, next_day_in_file, by_api, next_day_by_api = (MemberFactory() for _ in range(4))
+    for member, order_id, at in (
+        (by_api, "A-1", dt.datetime(2024, 12, 31, 23, 59, tzinfo=shanghai)),
+        (next_day_by_api, "B-1", dt.datetime(2025, 1, 1, 0, 0, tzinfo=shanghai)),
+    ):
+        services.order_record(
+            channel=channel, order_id=order_id, member=member, amount=Decimal("400"), occurred_at=at, award=False
+        )
+    rows = [
+        (in_file, "F-1", "2024-06-01 10:00:00", "600"),
+        (in_file, "F-2", "2024-12-31 23:59:00", "400"),
+        (next_day_in_file, "G-1", "2024-06-01 10:00:00", "600"),
+        (next_day_in_file, "G-2", "2025-01-01 00:00:00", "400"),
+        # The API's orders sit inside the 2024 windows that end at these imported ones (23:59:59), or just after.
+        (by_api, "A-2", "2024-06-01 10:00:00", "600"),
+        (by_api, "A-3", "2024-12-31 23:59:59", "0"),
+        (next_day_by_api, "B-2", "2024-06-01 10:00:00", "600"),
+        (next_day_by_api, "B-3", "2024-12-31 23:59:59", "0"),
+    ]
+    text = HEADERS + "".join(
+        f"{channel.code},{order_id},{m.member_no},{amount},{when},\n" for m, order_id, when, amount in rows
+    )
+    assert run(tmp_path, text)[0] == {"new": 8, "unchanged": 0, "errors": 0}
+    tiers = {
+        member: Account.objects.get(member=member).tier.code
+        for member in (in_file, next_day_in_file, by_api, next_day_by_api)
+    }
+    assert tiers == {in_file: "silver", next_day_in_file: "basic", by_api: "silver", next_day_by_api: "basic"}
+    upgrades = TierChange.objects.filter(reason="upgrade").order_by("account__member_id")
+    assert [(change.account.member, change.metric_value) for change in upgrades] == [
+        (in_file, Decimal("1000.00")),
+        (by_api, Decimal("1000.00")),
+    ]
 
 
 def test_text_is_stored_as_written(tmp_path, channel, zhang):

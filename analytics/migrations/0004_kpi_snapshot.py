@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('analytics', '0002_operator_labels'),
+        ('analytics', '0003_sqlite_datetimes_as_utc_text'),
         ('loyalty', '0014_run_jobs_permission_and_daily_schedule'),
     ]
 
