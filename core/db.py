@@ -145,3 +145,39 @@ def sqlite_datetimes_as_utc_text(apps, schema_editor, *, app_label):
                     f"UPDATE {table} SET {column} = %s WHERE {pk} = %s",  # noqa: S608
                     [(adapt(dt.datetime.fromisoformat(text)), key) for key, text in found],
                 )
+
+
+def insert_as_given(instances, *, alias=DEFAULT_DB_ALIAS) -> list:
+    """Insert unsaved instances of one model in multi-row INSERTs, keeping every value as given, `auto_now_add`
+    times too (`bulk_create` overwrites those with now; history recorded after the fact keeps its own times). An
+    empty auto time is filled with now. Sets each instance's pk from `RETURNING` (PostgreSQL, SQLite 3.35+), in
+    the order given. Returns the instances."""
+    instances = list(instances)
+    if not instances:
+        return instances
+    model = type(instances[0])
+    connection = connections[alias]
+    quote = connection.ops.quote_name
+    fields = [field for field in model._meta.concrete_fields if not field.primary_key]
+    columns = ", ".join(quote(field.column) for field in fields)
+    head = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES "  # noqa: S608 - names from the model
+    returning = f" RETURNING {quote(model._meta.pk.column)}"
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    size = max(1, 30_000 // len(fields))  # parameters per statement within both databases' limits
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        for start in range(0, len(instances), size):
+            batch = instances[start : start + size]
+            params = []
+            for instance in batch:
+                for field in fields:
+                    value = getattr(instance, field.attname)
+                    if value is None and (getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)):
+                        value = now
+                        setattr(instance, field.attname, value)
+                    params.append(field.get_db_prep_save(value, connection))
+            cursor.execute(head + ", ".join([row] * len(batch)) + returning, params)
+            for instance, (pk,) in zip(batch, cursor.fetchall(), strict=True):
+                instance.pk = pk
+                instance._state.adding, instance._state.db = False, alias
+    return instances

@@ -1,9 +1,9 @@
 """The loyalty part of the demo program of API.md: programme CNY, four tiers, the event and referral rules."""
 
+import datetime as dt
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Sum
 from django.utils import timezone
 
 from core.errors import DomainError
@@ -109,43 +109,36 @@ def demo_program(*, stdout=None) -> Program:
 
 
 def demo_members_standing(*, member_ids) -> dict:
-    """What the loyalty app gives demo members (`seed_demo --members N`): each an account, the points and tier their
-    demo orders would have earned (one point per unit of spend; the tier from the spend of the last year) as opening
-    balances, and then some use of them: coupons issued, coupons and gifts redeemed. Set-based for the standing;
-    the redemptions (a few per hundred members) go through the redemption service like the API's.
-    A generator of more history (a year of orders for analytics) extends this function."""
+    """What the loyalty app gives demo members (`seed_demo --members N`), after their orders (analytics adds a year of
+    them): each an account with the points history those orders make (`points_history.points_history_record`):
+    every order earns on its date (one point per unit of spend), `CNY10` coupons redeemed over the last year by two
+    members in three when they have the points, and points expiring a year after they were earned; then the tier
+    their spend qualifies for (`history.tiers_count_history`, as for an imported order history), and today's use of
+    the mall: coupons issued by staff to every fifth member, coupons and gifts (waiting to ship) redeemed by every
+    fourth member who has the points, through the redemption service like the API's. Set-based or batched but for
+    today's redemptions (a few per hundred members); deterministic, and once per member."""
     program = Program.objects.filter(code="demo").first()
     if program is None or not member_ids:
         return {}
-    from . import ledger, opening, rewards
+    from . import history, ledger, points_history, rewards
 
     ledger.accounts_open(member_ids=member_ids, program=program)
-    tiers = list(program.tiers.order_by("-rank"))
-    year_ago = timezone.now() - timezone.timedelta(days=365)
-    spend = dict(
-        Order.objects.filter(member_id__in=member_ids, occurred_at__gte=year_ago)
-        .values("member_id")
-        .annotate(total=Sum("amount"))
-        .values_list("member_id", "total")
+    channel = Channel.objects.filter(code="mini-program", program_link__program=program).first()
+    members = dict(Member.objects.filter(pk__in=member_ids).values_list("pk", "member_no"))
+    recorded = points_history.points_history_record(
+        program=program,
+        member_ids=member_ids,
+        redemptions=demo_redemptions_over_the_year(members=members, channel=channel) if channel else [],
     )
-    lifetime = dict(
-        Order.objects.filter(member_id__in=member_ids)
-        .values("member_id")
-        .annotate(total=Sum("amount"))
-        .values_list("member_id", "total")
+    history.tiers_count_history(
+        orders=list(
+            Order.objects.filter(member_id__in=member_ids).values_list("pk", "member_id", "channel_id", "occurred_at")
+        )
     )
-    entries = []
-    for member_id in member_ids:
-        year = spend.get(member_id) or Decimal(0)
-        tier = next(t for t in tiers if year >= t.upgrade_threshold)
-        entries.append({"member_id": member_id, "points_balance": int(lifetime.get(member_id) or 0), "tier": tier.code})
-    for start in range(0, len(entries), 5000):
-        opening.opening_balances_record(program=program, entries=entries[start : start + 5000])
     # Coupons handed out by staff to every fifth member, and redemptions by members who have the points.
     coupon = CouponTemplate.objects.filter(program=program, code="cny10").first()
     if coupon is not None:
         rewards.coupons_issue_to_members(template=coupon, member_ids=sorted(member_ids)[::5])
-    channel = Channel.objects.filter(code="mini-program", program_link__program=program).first()
     redeemed = 0
     if channel is not None:
         balances = dict(
@@ -153,8 +146,8 @@ def demo_members_standing(*, member_ids) -> dict:
                 pk__in=member_ids, status=Member.Status.ACTIVE, accounts__program=program
             ).values_list("pk", "accounts__balance")
         )
-        members = Member.objects.in_bulk([pk for pk in sorted(balances)[::4] if balances[pk] >= 1000])
-        for index, member in enumerate(members.values()):
+        today = Member.objects.in_bulk([pk for pk in sorted(balances)[::4] if balances[pk] >= 1000])
+        for index, member in enumerate(today.values()):
             reward_code = "MUG" if index % 5 == 0 and balances[member.pk] >= 3000 else "CNY10"
             try:
                 rewards.reward_redeem(
@@ -163,8 +156,32 @@ def demo_members_standing(*, member_ids) -> dict:
                     reward_code=reward_code,
                     quantity=1,
                     redemption_id=f"DEMO-{member.member_no}-{reward_code}",
+                    shipping={"name": member.name, "phone": member.phone, "address": f"{member.city} 演示路 1 号"},
                 )
                 redeemed += 1
             except DomainError:
                 continue  # out of stock, a limit: the demo goes on without this one
-    return {"members": len(member_ids), "redemptions": redeemed}
+    return {"members": len(member_ids), "redemptions": redeemed, "history": recorded}
+
+
+def demo_redemptions_over_the_year(*, members, channel, now=None) -> list[dict]:
+    """`CNY10` redemptions planned over the last year for two demo members in three ({member id: member number}),
+    three each, four months apart at dates fixed by the member (the history refuses those the balance does not cover
+    then)."""
+    now = now or timezone.now()
+    planned = []
+    for pk, member_no in sorted(members.items()):
+        if pk % 3 == 0:
+            continue
+        for index in range(3):  # four months apart, the first anywhere in the year
+            days_ago = 2 + (pk * 53 + index * 119) % 358
+            planned.append(
+                {
+                    "member_id": pk,
+                    "reward_code": "CNY10",
+                    "at": now - dt.timedelta(days=days_ago, minutes=(pk * 13 + index * 7) % 720),
+                    "redemption_id": f"DEMO-H-{member_no}-{index}",
+                    "channel": channel,
+                }
+            )
+    return planned

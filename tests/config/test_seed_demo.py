@@ -39,9 +39,13 @@ def test_demo_members_have_chinese_names_valid_phones_and_their_points():
     assert members.count() == 40
     assert all(member.phone.startswith("+861") and len(member.phone) == 14 for member in members)
     for account in Account.objects.select_related("member"):
-        spent = Order.objects.filter(member=account.member).aggregate(total=Sum("amount"))["total"] or 0
-        assert account.lifetime_earned == int(spent)
-        assert account.balance == int(spent) - account.lifetime_spent
+        # One point per whole unit of each order (rounded down), earned on the order's date.
+        earned = sum(
+            int(amount) for amount in Order.objects.filter(member=account.member).values_list("amount", flat=True)
+        )
+        expired = -(account.transactions.filter(kind="expire").aggregate(total=Sum("points"))["total"] or 0)
+        assert account.lifetime_earned == earned
+        assert account.balance == earned - account.lifetime_spent - expired
     assert Account.objects.count() == 40
 
 

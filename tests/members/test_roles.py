@@ -64,8 +64,10 @@ def test_the_five_roles_exist_with_what_each_may_do(db):
     assert {"members.view_member", "members.add_tag"} <= marketing
     assert not {name for name in marketing if ".export_" in name} and "members.view_personal_data" not in marketing
     analyst = codenames(roles.ANALYST)
-    assert "members.view_member" in analyst
-    assert all(name.split(".")[1].startswith("view_") for name in analyst)
+    assert {"members.view_member", "analytics.view_dashboard", "analytics.export_dashboard"} <= analyst
+    assert "members.view_personal_data" not in analyst
+    # Read-only: besides viewing, only the dashboard's tables as CSV.
+    assert {name for name in analyst if not name.split(".")[1].startswith("view_")} == {"analytics.export_dashboard"}
     administrator = codenames(roles.ADMINISTRATOR)
     assert administrator == {
         f"{app_label}.{codename}"
@@ -79,6 +81,20 @@ def test_permissions_of_apps_added_later_land_by_pattern():
     assert roles.permissions_matching(roles.ROLES[roles.MARKETING], later) == {1, 3, 5}
     assert roles.permissions_matching(roles.ROLES[roles.ANALYST], later) == {3, 5}
     assert roles.permissions_matching(roles.ROLES[roles.CUSTOMER_SERVICE], later) == {5}
+
+
+def test_an_analyst_downloads_the_dashboards_tables_marketing_and_customer_service_do_not(client, program):
+    export = reverse("admin:analytics_dashboard_export", args=["monthly"])
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    client.force_login(staff_in(roles.ANALYST, "analyst"))
+    response = client.get(export)
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    assert response.content.decode("utf-8-sig").splitlines()[0].startswith("Month,")
+    client.force_login(staff_in(roles.MARKETING, "marketing"))
+    assert client.get(reverse("admin:analytics_dashboard_changelist")).status_code == 200  # sees the dashboard
+    assert client.get(export).status_code == 403  # no export of any kind
+    client.force_login(staff_in(roles.CUSTOMER_SERVICE, "service"))
+    assert client.get(export).status_code == 403
 
 
 def test_migrate_puts_a_role_back_as_declared(db):
