@@ -22,10 +22,17 @@ class Fit:
 
 
 def _collapse(*columns):
-    """Distinct rows of the columns and how many times each occurs."""
-    stacked = np.column_stack(columns)
-    unique, counts = np.unique(stacked, axis=0, return_counts=True)
-    return [unique[:, index] for index in range(unique.shape[1])], counts.astype(float)
+    """Distinct rows of the columns and how many times each occurs (sorted, then cut where any column changes:
+    a tenth of the time of numpy's unique over rows)."""
+    if not len(columns[0]):
+        return [np.asarray(column, dtype=float) for column in columns], np.zeros(0)
+    order = np.lexsort(columns[::-1])
+    ordered = [np.asarray(column)[order] for column in columns]
+    starts = np.ones(len(order), dtype=bool)
+    starts[1:] = np.any([column[1:] != column[:-1] for column in ordered], axis=0)
+    at = np.flatnonzero(starts)
+    counts = np.diff(np.append(at, len(order)))
+    return [column[at] for column in ordered], counts.astype(float)
 
 
 def bgnbd_log_likelihood(params, x, t_x, T):
@@ -44,10 +51,12 @@ def bgnbd_log_likelihood(params, x, t_x, T):
 
 
 def _fit(negative_log_likelihood, start, names) -> Fit:
+    """Minimise over the parameters' logarithms; `negative_log_likelihood` returns the value and its gradient."""
     bounds = [(-12, 12)] * len(start)
-    result = optimize.minimize(negative_log_likelihood, np.log(start), method="L-BFGS-B", bounds=bounds)
+    options = {"method": "L-BFGS-B", "jac": True, "bounds": bounds}
+    result = optimize.minimize(negative_log_likelihood, np.log(start), **options)
     if not result.success:  # a stop on a flat stretch (line search): one restart from there usually finishes
-        again = optimize.minimize(negative_log_likelihood, result.x, method="L-BFGS-B", bounds=bounds)
+        again = optimize.minimize(negative_log_likelihood, result.x, **options)
         if again.fun <= result.fun:
             result = again
     params = dict(zip(names, np.exp(result.x).tolist(), strict=True))
@@ -56,13 +65,56 @@ def _fit(negative_log_likelihood, start, names) -> Fit:
     )
 
 
+def _by_distinct(values):
+    """The distinct values and, for each input, the position of its value among them: a function of `x` alone
+    (gammaln, digamma) is computed once per distinct number of repeat purchases, not once per customer."""
+    distinct, position = np.unique(values, return_inverse=True)
+    return distinct, position.ravel()
+
+
 def bgnbd_fit(x, t_x, T) -> Fit:
     (x, t_x, T), weights = _collapse(x, t_x, T)
+    xs, at = _by_distinct(x)
+    repeat = x > 0
+    x_minus_1 = np.where(repeat, x - 1, 0.0)
+    total = weights.sum()
+    repeat_weight = weights[repeat]
 
     def negative(log_params):
-        return -np.sum(weights * bgnbd_log_likelihood(np.exp(log_params), x, t_x, T))
+        """Minus the weighted log-likelihood (FHL 2005, equation 6) and its gradient in the log-parameters."""
+        r, alpha, a, b = np.exp(log_params)
+        log_alive = -(r + x) * np.log(alpha + T)
+        log_dropped = np.full_like(x, -np.inf)
+        log_dropped[repeat] = np.log(a) - np.log(b + x_minus_1[repeat]) - (r + x[repeat]) * np.log(alpha + t_x[repeat])
+        mix = np.logaddexp(log_alive, log_dropped)
+        share_alive = np.exp(log_alive - mix)
+        share_dropped = 1.0 - share_alive
+        per_x = (
+            special.gammaln(r + xs) + special.gammaln(b + xs) - special.gammaln(a + b + xs),
+            special.digamma(r + xs),
+            special.digamma(b + xs),
+            special.digamma(a + b + xs),
+        )
+        gamma_x, psi_r_x, psi_b_x, psi_a_b_x = (values[at] for values in per_x)
+        value = weights @ (gamma_x + mix) + total * (
+            -special.gammaln(r) + r * np.log(alpha) + special.gammaln(a + b) - special.gammaln(b)
+        )
+        d_r = weights @ (
+            psi_r_x - share_alive * np.log(alpha + T) - share_dropped * np.log(alpha + np.where(repeat, t_x, T))
+        ) + total * (np.log(alpha) - special.digamma(r))
+        d_alpha = total * r / alpha - weights @ (
+            (r + x) * (share_alive / (alpha + T) + share_dropped / (alpha + np.where(repeat, t_x, T)))
+        )
+        d_a = weights @ (share_dropped / a - psi_a_b_x) + total * special.digamma(a + b)
+        d_b = (
+            weights @ (psi_b_x - psi_a_b_x)
+            - repeat_weight @ (share_dropped[repeat] / (b + x_minus_1[repeat]))
+            + total * (special.digamma(a + b) - special.digamma(b))
+        )
+        gradient = np.array([d_r * r, d_alpha * alpha, d_a * a, d_b * b])
+        return -value, -gradient
 
-    scale = max(float(np.mean(T)), 1.0)
+    scale = max(float(np.average(T, weights=weights)), 1.0)
     return _fit(negative, [1.0, scale, 1.0, 1.0], ["r", "alpha", "a", "b"])
 
 
@@ -84,9 +136,30 @@ def gamma_gamma_log_likelihood(params, x, m):
 def gamma_gamma_fit(x, m) -> Fit:
     keep = (x > 0) & (m > 0)
     (x, m), weights = _collapse(x[keep], m[keep])
+    xs, at = _by_distinct(x)
+    log_m, log_x, x_m = np.log(m), np.log(x), x * m
+    total = weights.sum()
+    log_m_weighted = weights @ log_m
 
     def negative(log_params):
-        return -np.sum(weights * gamma_gamma_log_likelihood(np.exp(log_params), x, m))
+        """Minus the weighted log-likelihood and its gradient in the log-parameters."""
+        p, q, v = np.exp(log_params)
+        log_x_m_v = np.log(x_m + v)
+        per_x = (
+            special.gammaln(p * xs + q) - special.gammaln(p * xs),
+            special.digamma(p * xs + q),
+            special.digamma(p * xs),
+        )
+        gamma_x, psi_px_q, psi_px = (values[at] for values in per_x)
+        value = (
+            weights @ (gamma_x + p * x * (log_m + log_x) - (p * x + q) * log_x_m_v)
+            - log_m_weighted
+            + total * (q * np.log(v) - special.gammaln(q))
+        )
+        d_p = weights @ (x * (psi_px_q - psi_px + log_m + log_x - log_x_m_v))
+        d_q = weights @ (psi_px_q - log_x_m_v) + total * (np.log(v) - special.digamma(q))
+        d_v = total * q / v - weights @ ((p * x + q) / (x_m + v))
+        return -value, -np.array([d_p * p, d_q * q, d_v * v])
 
     return _fit(negative, [1.0, 1.0, max(float(np.average(m, weights=weights)), 1.0)], ["p", "q", "v"])
 

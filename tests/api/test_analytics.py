@@ -89,6 +89,7 @@ def test_kpis_shape_and_values(api, history):
         "points_expired": 0,
         "points_liability": 0,
         "tier_distribution": {"basic": 0, "silver": 0, "gold": 0, "diamond": 0},
+        "taken_at": None,  # computed now: no nightly snapshot of this window
     }
     today = api.get("/api/v1/analytics/kpis/").json()  # the last 30 days: the ledger's rows and today's tiers
     assert today["points_issued"] == 3360 and today["points_liability"] == 3360  # 1 point per 1.00
