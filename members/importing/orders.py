@@ -559,19 +559,23 @@ def _chunks(items, size=BATCH):
 
 def _recorded(keys_by_channel, columns):
     """[(channel id, order id, *columns)] of the orders already recorded under these keys."""
+    if connection.vendor == "postgresql":
+        # All channels in one statement (one pass over the orders, where a statement per channel makes one each), the
+        # keys as two text parameters split by the server (see members.importing.services._existing_keys); an order id
+        # with a line break in it is refused before.
+        keys = [(channel_id, order_id) for channel_id, order_ids in keys_by_channel.items() for order_id in order_ids]
+        selected = ", ".join(f"o.{column}" for column in columns)
+        with connection.cursor() as cursor:
+            for chunk in _chunks(keys, 250_000):
+                cursor.execute(
+                    f"SELECT o.channel_id, o.order_id, {selected} FROM members_order o "  # noqa: S608
+                    "JOIN unnest(string_to_array(%s, ',')::bigint[], string_to_array(%s, E'\\n')) AS k(channel_id, "
+                    "order_id) ON o.channel_id = k.channel_id AND o.order_id = k.order_id",
+                    [",".join(str(key[0]) for key in chunk), "\n".join(key[1] for key in chunk)],
+                )
+                yield from cursor.fetchall()
+        return
     for channel_id, order_ids in keys_by_channel.items():
-        if connection.vendor == "postgresql":
-            # One text parameter split by the server (see members.importing.services._existing_keys); an order id with
-            # a line break in it is refused before.
-            with connection.cursor() as cursor:
-                for chunk in _chunks(order_ids, 50_000):
-                    cursor.execute(
-                        f"SELECT channel_id, order_id, {', '.join(columns)} FROM members_order "  # noqa: S608
-                        "WHERE channel_id = %s AND order_id = ANY(string_to_array(%s, E'\\n'))",
-                        [channel_id, "\n".join(chunk)],
-                    )
-                    yield from cursor.fetchall()
-            continue
         for chunk in _chunks(order_ids, 500):
             yield from Order.objects.filter(channel_id=channel_id, order_id__in=chunk).values_list(
                 "channel_id", "order_id", *columns
