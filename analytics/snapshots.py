@@ -5,9 +5,9 @@ milliseconds).
 Each night, once the day before is over, the job stores for every programme the windows of the last 7, 30, 90 and
 365 whole days ending with that day, and the same windows just before them (the dashboard's "previous period").
 A window and programme asked for without a channel or tier filter is read from its snapshot when there is one;
-anything else is computed live. Loading order or member history into a programme drops its snapshots, which the
-next night takes again; other late changes (an order sent days after it happened) show from the next night on, and
-the page and the API say when the figures were taken.
+anything else is computed live. Loading order history into a programme drops its snapshots, loading members drops
+every programme's, and the next night takes them again; other late changes (an order sent days after it happened)
+show from the next night on, and the page and the API say when the figures were taken.
 """
 
 import datetime as dt
@@ -15,8 +15,6 @@ import time
 
 from django.db import transaction
 from django.utils import timezone
-
-from core.db import jit_off
 
 from . import selectors
 from .models import KpiSnapshot
@@ -42,11 +40,10 @@ def kpi_snapshots_take(*, program, last_day: dt.date) -> dict:
     them); drop snapshots taken more than KEEP_DAYS days ago. Returns {"windows", "seconds"}."""
     started = time.monotonic()
     taken = []
-    with jit_off():
-        for date_from, date_to in snapshot_windows(last_day):
-            window_started = time.monotonic()
-            figures = selectors.kpis(Scope(program=program, date_from=date_from, date_to=date_to))
-            taken.append((date_from, date_to, figures, time.monotonic() - window_started))
+    for date_from, date_to in snapshot_windows(last_day):
+        window_started = time.monotonic()
+        figures = selectors.kpis(Scope(program=program, date_from=date_from, date_to=date_to))
+        taken.append((date_from, date_to, figures, time.monotonic() - window_started))
     now = timezone.now()
     with transaction.atomic():
         for date_from, date_to, figures, seconds in taken:
