@@ -16,4 +16,5 @@ class AnalyticsConfig(AppConfig):
         extensions.member_loyalty_summary.register(integration.member_scores_summary)
         extensions.demo_history.register(demo.seed_demo_history)
         events.orders_imported.connect(integration.orders_imported)
+        events.demo_members_created.connect(demo.demo_snapshot)
         events.members_import_finished.connect(integration.members_import_finished)

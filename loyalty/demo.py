@@ -4,12 +4,13 @@ import datetime as dt
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import Max, OuterRef, Subquery
 from django.utils import timezone
 
 from core.errors import DomainError
 from members.models import Channel, Member, Order
 
-from .models import ChannelProgram, CouponTemplate, EarningRule, Program, Reward, Tier
+from .models import ChannelProgram, CouponTemplate, EarningRule, Program, Reward, Tier, TierChange
 
 DEMO_TIERS = [
     # code, name, English, rank, threshold, multiplier, benefits
@@ -135,6 +136,7 @@ def demo_members_standing(*, member_ids) -> dict:
             Order.objects.filter(member_id__in=member_ids).values_list("pk", "member_id", "channel_id", "occurred_at")
         )
     )
+    _demo_tier_changes_dated(program=program, member_ids=member_ids)
     # Coupons handed out by staff to every fifth member, and redemptions by members who have the points.
     coupon = CouponTemplate.objects.filter(program=program, code="cny10").first()
     if coupon is not None:
@@ -162,6 +164,24 @@ def demo_members_standing(*, member_ids) -> dict:
             except DomainError:
                 continue  # out of stock, a limit: the demo goes on without this one
     return {"members": len(member_ids), "redemptions": redeemed, "history": recorded}
+
+
+def _demo_tier_changes_dated(*, program, member_ids):
+    """The demo's tier records dated as if the programme had run all along: each member's entry ("joined") when the
+    member joined, an upgrade at the member's last order (the dashboard's tier distribution and flow over past months
+    then show the demo's tiers, not an empty past and everything today)."""
+    changes = TierChange.objects.filter(account__program=program, account__member_id__in=member_ids)
+    changes.filter(reason=TierChange.Reason.JOINED).update(
+        created_at=Subquery(Member.objects.filter(accounts__id=OuterRef("account_id")).values("joined_at")[:1])
+    )
+    last_order = (
+        Order.objects.filter(member__accounts__id=OuterRef("account_id"))
+        .order_by()
+        .values("member_id")
+        .annotate(last=Max("occurred_at"))
+        .values("last")[:1]
+    )
+    changes.filter(reason=TierChange.Reason.UPGRADE).update(created_at=Subquery(last_order))
 
 
 def demo_redemptions_over_the_year(*, members, channel, now=None) -> list[dict]:

@@ -64,3 +64,18 @@ def test_the_demo_year_has_points_issued_redeemed_and_expired_month_by_month_onc
     call_command("seed_demo", "--members", "100", "--no-staff", stdout=io.StringIO())  # a second run adds nothing
     assert PointsTransaction.objects.count() == rows
     assert dict(Account.objects.values_list("pk", "balance")) == balances
+
+
+def test_the_demo_opens_the_dashboard_on_a_snapshot_of_the_finished_demo():
+    """The snapshot is taken once the demo members have their accounts and points, so it says what the live figures
+    say (members, points, tiers), not what was there half-way through the seeding."""
+    call_command("seed_demo", "--members", "30", "--no-staff", stdout=io.StringIO())
+    program = Program.objects.get(code="demo")
+    yesterday = timezone.localdate() - dt.timedelta(days=1)
+    scope = Scope(program=program, date_from=yesterday - dt.timedelta(days=29), date_to=yesterday)
+    answer = selectors.kpis_answer(scope)
+    assert answer["taken_at"] is not None
+    assert answer["members_total"] >= 30 and answer["points_liability"] > 0
+    # Tiers as of yesterday: the demo dates each member's entry at joining and an upgrade at the last order.
+    assert sum(answer["tier_distribution"].values()) == answer["members_total"]
+    assert {name: value for name, value in answer.items() if name != "taken_at"} == selectors.kpis(scope)
