@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
 from . import charts, selectors
+from .models import KpiSnapshot
 from .sql import Scope
 
 
@@ -78,8 +79,9 @@ def build(scope: Scope, *, at_risk_below: float = 0.3) -> dict:
         channel_ids=scope.channel_ids,
         tier_code=scope.tier_code,
     )
-    monthly = selectors.monthly_series(twelve_months)
-    stock = selectors.monthly_stock(twelve_months)
+    Kind = KpiSnapshot.Kind
+    monthly, charts_taken_at = selectors.snapshot_answer(Kind.MONTHLY, twelve_months)
+    stock, _taken = selectors.snapshot_answer(Kind.STOCK, twelve_months)
     months = [row["month"] for row in monthly]
     monthly_table = {
         "name": "monthly",
@@ -110,7 +112,7 @@ def build(scope: Scope, *, at_risk_below: float = 0.3) -> dict:
             for row, held in zip(monthly, stock, strict=True)
         ],
     }
-    cohort_data = selectors.cohorts(twelve_months, period="month")
+    cohort_data, _taken = selectors.snapshot_answer(Kind.COHORTS, twelve_months)
     width = max((len(row["active"]) for row in cohort_data["cohorts"]), default=0)
     cohort_table = {
         "name": "cohorts",
@@ -119,7 +121,7 @@ def build(scope: Scope, *, at_risk_below: float = 0.3) -> dict:
         "rows": [[row["cohort"], row["members"], *row["active"]] for row in cohort_data["cohorts"]],
         "heat": True,
     }
-    join_data = selectors.cohorts(twelve_months, period="month", by="join")
+    join_data, _taken = selectors.snapshot_answer(Kind.JOIN_COHORTS, twelve_months)
     join_width = max((len(row["active"]) for row in join_data["cohorts"]), default=0)
     join_table = {
         "name": "join_cohorts",
@@ -242,4 +244,5 @@ def build(scope: Scope, *, at_risk_below: float = 0.3) -> dict:
         "charts": charts_html,
         "fit": fit,
         "kpis_taken_at": current["taken_at"],
+        "charts_taken_at": charts_taken_at,
     }

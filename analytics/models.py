@@ -156,10 +156,19 @@ class ClvFit(models.Model):
 
 
 class KpiSnapshot(models.Model):
-    """The KPI answer for one programme and window of whole days, kept by the nightly job (analytics.snapshots), so
-    that the usual windows over years of orders answer at once; other windows and filtered views are computed live."""
+    """An analytics answer (the KPIs, the monthly series, the cohorts) for one programme and window of whole days,
+    kept by the nightly job (analytics.snapshots), so that the usual windows over years of orders answer at once;
+    other windows and filtered views are computed live."""
+
+    class Kind(models.TextChoices):
+        KPIS = "kpis", _("Key figures")
+        MONTHLY = "monthly", _("By month")
+        STOCK = "stock", _("Members and points liability by month")
+        COHORTS = "cohorts", _("Retention by month of first order")
+        JOIN_COHORTS = "join_cohorts", _("Buying by month of joining")
 
     program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+", verbose_name=_("programme"))
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices, default=Kind.KPIS)
     date_from = models.DateField(_("from"))
     date_to = models.DateField(_("to"))
     figures = models.JSONField(_("figures"), encoder=DjangoJSONEncoder)
@@ -170,10 +179,12 @@ class KpiSnapshot(models.Model):
         ordering = ["program", "-date_to", "date_from"]
         verbose_name = _("KPI snapshot")
         verbose_name_plural = _("KPI snapshots")
-        constraints = [models.UniqueConstraint(fields=["program", "date_from", "date_to"], name="kpi_snapshot_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["program", "kind", "date_from", "date_to"], name="kpi_snapshot_unique")
+        ]
 
     def __str__(self):
-        return f"{self.program_id} {self.date_from}..{self.date_to}"
+        return f"{self.program_id} {self.kind} {self.date_from}..{self.date_to}"
 
 
 class Dashboard(models.Model):

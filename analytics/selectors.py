@@ -246,58 +246,6 @@ def kpis(scope: Scope) -> dict:
     }
 
 
-KPI_NAMES = {
-    "members_total",
-    "members_new",
-    "active_members",
-    "purchasing_members",
-    "orders",
-    "revenue",
-    "aov",
-    "purchase_frequency",
-    "repeat_purchase_rate",
-    "revenue_per_purchasing_member",
-    "refunds",
-    "points_issued",
-    "points_redeemed",
-    "points_expired",
-    "redemption_rate",
-    "breakage",
-    "points_liability",
-    "points_liability_value",
-    "tier_distribution",
-}
-KPI_DECIMALS = {
-    "revenue",
-    "refunds",
-    "aov",
-    "purchase_frequency",
-    "repeat_purchase_rate",
-    "revenue_per_purchasing_member",
-    "redemption_rate",
-    "breakage",
-    "points_liability_value",
-}
-
-
-def kpi_snapshot(scope: Scope) -> KpiSnapshot | None:
-    """The nightly snapshot of exactly this programme and window (views without a channel or tier filter only)."""
-    if scope.channel_ids is not None or scope.tier_code:
-        return None
-    return KpiSnapshot.objects.filter(program=scope.program, date_from=scope.date_from, date_to=scope.date_to).first()
-
-
-def kpis_answer(scope: Scope) -> dict:
-    """`kpis()` read from the window's nightly snapshot when there is one (analytics.snapshots), else computed
-    live; `taken_at` is when the snapshot was taken, None for figures computed now."""
-    snapshot = kpi_snapshot(scope)
-    if snapshot is not None:
-        figures = {name: Decimal(value) if name in KPI_DECIMALS else value for name, value in snapshot.figures.items()}
-        if figures.keys() == KPI_NAMES:  # a snapshot taken before a figure was added is not used
-            return {**figures, "taken_at": snapshot.taken_at}
-    return {**kpis(scope), "taken_at": None}
-
-
 # --- series over months (the dashboard's charts) ----------------------------------------------------------------
 
 
@@ -553,3 +501,95 @@ def monthly_stock(scope: Scope) -> list[dict]:
             running[name] += totals[name].get(key, 0)
         series.append({"month": key_label(key, "month"), **running})
     return series
+
+
+# --- the nightly snapshot's answers (analytics.snapshots) -------------------------------------------------------
+
+KPI_NAMES = {
+    "members_total",
+    "members_new",
+    "active_members",
+    "purchasing_members",
+    "orders",
+    "revenue",
+    "aov",
+    "purchase_frequency",
+    "repeat_purchase_rate",
+    "revenue_per_purchasing_member",
+    "refunds",
+    "points_issued",
+    "points_redeemed",
+    "points_expired",
+    "redemption_rate",
+    "breakage",
+    "points_liability",
+    "points_liability_value",
+    "tier_distribution",
+}
+KPI_DECIMALS = {
+    "revenue",
+    "refunds",
+    "aov",
+    "purchase_frequency",
+    "repeat_purchase_rate",
+    "revenue_per_purchasing_member",
+    "redemption_rate",
+    "breakage",
+    "points_liability_value",
+}
+
+
+def _decode_kpis(figures: dict) -> dict:
+    if figures.keys() != KPI_NAMES:  # taken before a figure was added
+        raise KeyError("figures")
+    return {name: Decimal(value) if name in KPI_DECIMALS else value for name, value in figures.items()}
+
+
+def _decode_monthly(rows: list) -> list:
+    return [{**row, "revenue": Decimal(row["revenue"])} for row in rows]
+
+
+def _decode_cohorts(data: dict) -> dict:
+    return {
+        "period": data["period"],
+        "cohorts": [{**row, "active": [Decimal(share) for share in row["active"]]} for row in data["cohorts"]],
+    }
+
+
+# kind: (the answer computed now, the answer from its stored JSON)
+SNAPSHOT_KINDS = {
+    KpiSnapshot.Kind.KPIS: (kpis, _decode_kpis),
+    KpiSnapshot.Kind.MONTHLY: (monthly_series, _decode_monthly),
+    KpiSnapshot.Kind.STOCK: (monthly_stock, list),
+    KpiSnapshot.Kind.COHORTS: (lambda scope: cohorts(scope, period="month"), _decode_cohorts),
+    KpiSnapshot.Kind.JOIN_COHORTS: (lambda scope: cohorts(scope, period="month", by="join"), _decode_cohorts),
+}
+
+
+def kpi_snapshot(scope: Scope, kind: str = KpiSnapshot.Kind.KPIS) -> KpiSnapshot | None:
+    """The nightly snapshot of exactly this programme, kind and window (views without a channel or tier filter)."""
+    if scope.channel_ids is not None or scope.tier_code:
+        return None
+    return KpiSnapshot.objects.filter(
+        program=scope.program, kind=kind, date_from=scope.date_from, date_to=scope.date_to
+    ).first()
+
+
+def snapshot_answer(kind: str, scope: Scope):
+    """(answer, taken_at): the answer of `kind` (SNAPSHOT_KINDS) read from the window's nightly snapshot when there
+    is one, with the time it was taken; else computed now, with None."""
+    compute, decode = SNAPSHOT_KINDS[kind]
+    snapshot = kpi_snapshot(scope, kind)
+    if snapshot is not None:
+        try:
+            return decode(snapshot.figures), snapshot.taken_at
+        except (KeyError, TypeError, ValueError, ArithmeticError):  # stored by an older version: computed again
+            pass
+    return compute(scope), None
+
+
+def kpis_answer(scope: Scope) -> dict:
+    """`kpis()` from the window's nightly snapshot when there is one, else computed now; `taken_at` is when the
+    snapshot was taken, None for figures computed now."""
+    figures, taken_at = snapshot_answer(KpiSnapshot.Kind.KPIS, scope)
+    return {**figures, "taken_at": taken_at}

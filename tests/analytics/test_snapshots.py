@@ -28,7 +28,7 @@ def october_orders(program, channel):
     buy(channel, a, "A-1", "100.00", at(2026, 10, 3, 10))
     buy(channel, a, "A-2", "50.00", at(2026, 10, 20, 10))
     buy(channel, b, "B-1", "30.00", at(2026, 9, 20, 10))  # the previous 30 days
-    return {"a": a, "b": b}
+    return {"a": a, "b": b, "channel": channel}
 
 
 def test_the_snapshot_windows_are_the_usual_lengths_and_the_periods_before():
@@ -42,7 +42,7 @@ def test_the_snapshot_windows_are_the_usual_lengths_and_the_periods_before():
 
 def test_a_snapshot_answers_as_the_live_figures_did_and_says_when_it_was_taken(program, october_orders):
     live = selectors.kpis(Scope(program=program, **OCTOBER))
-    assert snapshots.kpi_snapshots_take(program=program, last_day=LAST_DAY)["windows"] == 8
+    assert snapshots.kpi_snapshots_take(program=program, last_day=LAST_DAY)["windows"] == 12  # 8 KPIs, 4 charts
     answer = selectors.kpis_answer(Scope(program=program, **OCTOBER))
     assert answer["taken_at"] is not None
     assert {name: value for name, value in answer.items() if name != "taken_at"} == live
@@ -72,7 +72,7 @@ def test_other_windows_and_filtered_views_are_computed_live(program, channel, oc
 
 def test_a_snapshot_missing_a_figure_is_not_used(program, october_orders):
     snapshots.kpi_snapshots_take(program=program, last_day=LAST_DAY)
-    snapshot = KpiSnapshot.objects.get(program=program, **OCTOBER)
+    snapshot = KpiSnapshot.objects.get(program=program, kind="kpis", **OCTOBER)
     del snapshot.figures["breakage"]  # taken by an older version
     snapshot.save()
     answer = selectors.kpis_answer(Scope(program=program, **OCTOBER))
@@ -98,11 +98,11 @@ def test_the_daily_job_takes_the_snapshot_of_the_days_before_once(program, octob
     as_of = LAST_DAY + dt.timedelta(days=1)  # the night of 1 Nov snapshots the windows ending 31 Oct
     runs = jobs.jobs_run(program=program, as_of=as_of)
     kpi_run = next(run for run in runs if run.job == "analytics_kpis")
-    assert kpi_run.counts["windows"] == 8
-    assert KpiSnapshot.objects.filter(program=program, date_to=LAST_DAY).count() == 4
-    taken = KpiSnapshot.objects.get(program=program, **OCTOBER).taken_at
+    assert kpi_run.counts["windows"] == 12
+    assert KpiSnapshot.objects.filter(program=program, kind="kpis", date_to=LAST_DAY).count() == 4
+    taken = KpiSnapshot.objects.get(program=program, kind="kpis", **OCTOBER).taken_at
     jobs.jobs_run(program=program, as_of=as_of)  # run again the same day: done already
-    assert KpiSnapshot.objects.get(program=program, **OCTOBER).taken_at == taken
+    assert KpiSnapshot.objects.get(program=program, kind="kpis", **OCTOBER).taken_at == taken
 
 
 def test_the_api_says_when_figures_come_from_the_snapshot(api, program, october_orders):
@@ -125,6 +125,25 @@ def test_the_dashboard_says_its_key_figures_come_from_the_snapshot(client, setti
     snapshots.kpi_snapshots_take(program=program, last_day=yesterday)
     page = client.get(url).content.decode()  # the default: the last 30 whole days
     assert "come from the nightly snapshot taken at" in page
+    assert "The monthly charts and the cohorts come from the same nightly snapshot." in page
+    filtered = client.get(url, {"program": program.pk, "channel": october_orders["channel"].pk}).content.decode()
+    assert "nightly snapshot" not in filtered and "computed when the page loads" in filtered
+
+
+def test_the_monthly_series_and_cohorts_answer_from_the_snapshot_as_they_were_computed(
+    program, channel, october_orders
+):
+    snapshots.kpi_snapshots_take(program=program, last_day=LAST_DAY)
+    months = Scope(program=program, date_from=dt.date(2025, 11, 1), date_to=LAST_DAY)
+    for kind in ("monthly", "stock", "cohorts", "join_cohorts"):
+        answer, taken_at = selectors.snapshot_answer(kind, months)
+        assert taken_at is not None
+        assert answer == selectors.SNAPSHOT_KINDS[kind][0](months), kind
+    monthly, _taken = selectors.snapshot_answer("monthly", months)
+    assert monthly[-1] == {**monthly[-1], "month": "2026-10", "orders": 2, "revenue": Decimal("150.00")}
+    buy(channel, october_orders["b"], "B-3", "10.00", at(2026, 10, 28, 10))  # after the night: not in the snapshot
+    assert selectors.snapshot_answer("monthly", months)[0][-1]["orders"] == 2
+    assert selectors.monthly_series(months)[-1]["orders"] == 3
 
 
 def test_loading_members_drops_the_snapshots_and_a_dry_run_does_not(program, october_orders):
@@ -135,6 +154,6 @@ def test_loading_members_drops_the_snapshots_and_a_dry_run_does_not(program, oct
     demo_channels()
     snapshots.kpi_snapshots_take(program=program, last_day=LAST_DAY)
     members_import(data=customer_list(3), dry_run=True)
-    assert KpiSnapshot.objects.filter(program=program).count() == 8
+    assert KpiSnapshot.objects.filter(program=program).count() == 12
     members_import(data=customer_list(3))
     assert not KpiSnapshot.objects.filter(program=program).exists()
