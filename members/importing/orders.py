@@ -284,6 +284,9 @@ _COPY_COLUMNS = (
 # The progress (percent) when the rows are cleaned and when they are matched; writing takes it to 99.
 PROGRESS_CLEANED, PROGRESS_MATCHED = 20, 40
 BATCH = 5000
+# Files larger than this are imported a chunk of this many rows at a time, the server storing one while the next is
+# read (PostgreSQL; see _import_pipelined).
+PIPELINE_ROWS = 25_000
 
 
 @dataclass(slots=True)
@@ -356,6 +359,19 @@ def orders_import(*, data: bytes, dry_run: bool = False, progress=None) -> Histo
         headers, table = read_table(data)
         mapping = history_columns(headers)
         labels = {column: headers[index] for index, column in mapping.items()}
+        if (
+            not dry_run
+            and connection.vendor == "postgresql"
+            and not connection.in_atomic_block
+            and len(table) > PIPELINE_ROWS
+        ):
+            try:
+                rows, committed = _import_pipelined(mapping, table, report)
+            except IntegrityError:
+                raise ImportFailed(
+                    _("Another change to these orders happened while importing; nothing was imported. Try again.")
+                ) from None
+            return HistoryResult(headers=headers, labels=labels, rows=rows, committed=committed)
         rows = _clean(mapping, table)
         report(PROGRESS_CLEANED)
         result = HistoryResult(headers=headers, labels=labels, rows=rows, dry_run=dry_run)
@@ -406,7 +422,7 @@ def _cleaners():
     return money, when
 
 
-def _clean(mapping, table):
+def _clean(mapping, table, *, first_number=2):
     """Every row's values (text stripped, amount and time parsed, currency upper-case) or its errors, by column."""
     money, when = _cleaners()
     index = {column: position for position, column in mapping.items()}
@@ -429,7 +445,7 @@ def _clean(mapping, table):
     currency_at, store_at = index.get("currency"), index.get("store")
     rows = []
     append = rows.append
-    for number, raw in enumerate(table, start=2):
+    for number, raw in enumerate(table, start=first_number):
         if len(raw) < width:
             raw = [*raw, *[""] * (width - len(raw))]
         values, errors = {}, []
@@ -463,9 +479,13 @@ def _clean(mapping, table):
     return rows
 
 
-def _match_channels(rows):
-    channels = channels_by_code_or_name({row.values["channel"] for row in rows if "channel" in row.values})
-    ids = {text: channel.pk for text, channel in channels.items()}
+def _channel_ids(texts) -> dict:
+    return {text: channel.pk for text, channel in channels_by_code_or_name(texts).items()}
+
+
+def _match_channels(rows, ids=None):
+    if ids is None:
+        ids = _channel_ids({row.values["channel"] for row in rows if "channel" in row.values})
     for row in rows:
         text = row.values.get("channel")
         if text is None:
@@ -504,8 +524,9 @@ def members_by_reference(texts) -> dict:
     return {text: members[pk] for text, pk in by_text.items()}
 
 
-def _match_members(rows):
-    resolved = members_by_reference({row.values["member"] for row in rows if "member" in row.values})
+def _match_members(rows, resolved=None):
+    if resolved is None:
+        resolved = members_by_reference({row.values["member"] for row in rows if "member" in row.values})
     for row in rows:
         text = row.values.get("member")
         if text is None:
@@ -595,9 +616,8 @@ def _fingerprint(values):
     )
 
 
-def _plan(rows):
-    """Each good row is new, unchanged (it says what is recorded, in the database or earlier in the file) or refused
-    (it says something else about a recorded order; an import never changes an order). Returns the new rows."""
+def _fingerprinted(rows) -> dict:
+    """Each good row's fingerprint (a line break in an order id is refused first); {channel id: {order ids}}."""
     keys_by_channel = {}
     for row in rows:
         if row.errors:
@@ -608,20 +628,55 @@ def _plan(rows):
             continue
         values["fingerprint"] = _fingerprint(values)
         keys_by_channel.setdefault(values["channel_id"], set()).add(values["order_id"])
+    return keys_by_channel
+
+
+def _recorded_fingerprints(keys_by_channel) -> dict:
+    return {(channel, order_id): print_ for channel, order_id, print_ in _recorded(keys_by_channel, ["fingerprint"])}
+
+
+def _compare(row, known) -> None:
+    """A row naming an order recorded already (or new earlier in the file) is unchanged when it says the same, else
+    refused: an import never changes an order."""
+    values = row.values
+    mine = (values["member_id"], values["amount"], values["currency"], values["occurred_at"], values["store"])
+    changed = [name for name, left, right in zip(COMPARED, mine, known, strict=True) if left != right]
+    if not changed:
+        row.status = "unchanged"
+        return
+    labels = {name: str(Order._meta.get_field(name.removesuffix("_id")).verbose_name) for name in changed}
+    row.errors.append(
+        (
+            "order_id",
+            _("Order %(order)s is recorded already with another %(fields)s; an import does not change orders.")
+            % {"order": values["order_id"], "fields": ", ".join(labels[name] for name in changed)},
+        )
+    )
+
+
+def _plan(rows, *, in_file=None, fingerprints=None, pending=None):
+    """Each good row is new, unchanged (it says what is recorded, in the database or earlier in the file) or refused
+    (it says something else about a recorded order; an import never changes an order). Returns the new rows.
+
+    The pipelined import gives the recorded orders' `fingerprints` (read before its COPY) and a `pending` list: the
+    rows naming a recorded order with another fingerprint go there, to be compared once the COPY is over
+    (`_compare_pending`)."""
+    keys_by_channel = _fingerprinted(rows)
     # Recorded orders by fingerprint first (a whole re-import compares 64 characters per row); the values of those
     # whose fingerprint differs (lines, or an order recorded before fingerprints) are read and compared one by one.
-    fingerprints = {
-        (channel, order_id): print_ for channel, order_id, print_ in _recorded(keys_by_channel, ["fingerprint"])
-    }
-    differing = {}
-    for row in rows:
-        if not row.errors:
-            key = (row.values["channel_id"], row.values["order_id"])
-            if key in fingerprints and fingerprints[key] != row.values["fingerprint"]:
-                differing.setdefault(key[0], set()).add(key[1])
-    recorded = {(channel, order_id): tuple(values) for channel, order_id, *values in _recorded(differing, COMPARED)}
-    labels = {name: str(Order._meta.get_field(name.removesuffix("_id")).verbose_name) for name in COMPARED}
-    in_file, new = {}, []
+    if fingerprints is None:
+        fingerprints = _recorded_fingerprints(keys_by_channel)
+    recorded = {}
+    if pending is None:
+        differing = {}
+        for row in rows:
+            if not row.errors:
+                key = (row.values["channel_id"], row.values["order_id"])
+                if key in fingerprints and fingerprints[key] != row.values["fingerprint"]:
+                    differing.setdefault(key[0], set()).add(key[1])
+        recorded = {(channel, order_id): tuple(values) for channel, order_id, *values in _recorded(differing, COMPARED)}
+    in_file = {} if in_file is None else in_file
+    new = []
     for row in rows:
         if row.errors:
             continue
@@ -630,23 +685,12 @@ def _plan(rows):
         if fingerprints.get(key) == values["fingerprint"]:
             row.status = "unchanged"
             continue
-        mine = (values["member_id"], values["amount"], values["currency"], values["occurred_at"], values["store"])
+        if pending is not None and key in fingerprints:
+            pending.append(row)
+            continue
         known = recorded.get(key) or in_file.get(key)
         if known is not None:
-            changed = [name for name, left, right in zip(COMPARED, mine, known, strict=True) if left != right]
-            if changed:
-                row.errors.append(
-                    (
-                        "order_id",
-                        _(
-                            "Order %(order)s is recorded already with another %(fields)s; an import does not change "
-                            "orders."
-                        )
-                        % {"order": values["order_id"], "fields": ", ".join(labels[name] for name in changed)},
-                    )
-                )
-            else:
-                row.status = "unchanged"
+            _compare(row, known)
             continue
         member_no, status = values["member_status"]
         if status != Member.Status.ACTIVE:
@@ -658,19 +702,33 @@ def _plan(rows):
                 )
             )
             continue
-        in_file[key] = mine
+        in_file[key] = (
+            values["member_id"],
+            values["amount"],
+            values["currency"],
+            values["occurred_at"],
+            values["store"],
+        )
         new.append(row)
     return new
 
 
-def _write(new, report):
-    """Write the new orders (COPY on PostgreSQL, bulk_create elsewhere), then let loyalty count them for tiers."""
-    now = timezone.now()
+def _compare_pending(pending) -> None:
+    keys = {}
+    for row in pending:
+        keys.setdefault(row.values["channel_id"], set()).add(row.values["order_id"])
+    recorded = {(channel, order_id): tuple(values) for channel, order_id, *values in _recorded(keys, COMPARED)}
+    for row in pending:
+        _compare(row, recorded[(row.values["channel_id"], row.values["order_id"])])
+
+
+def _records(new, now) -> list[tuple]:
+    """The new rows as the orders' column values (after the id), in member and time order: the member index takes
+    its new entries side by side, and each member's row is locked once by the foreign-key checks, not once per
+    order."""
     placed = Order.Status.PLACED
-    # In member and time order: the member index takes its new entries side by side, and each member's row is
-    # locked once by the foreign-key checks at commit instead of once per order.
     new = sorted(new, key=lambda row: (row.values["member_id"], row.values["occurred_at"]))
-    records = [
+    return [
         (
             values["channel_id"],
             values["order_id"],
@@ -687,43 +745,52 @@ def _write(new, report):
         for values in (row.values for row in new)
     ]
 
+
+_ESCAPE = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(ids, records, stamp: str) -> bytes:
+    """COPY's text format written here, the columns' types known (psycopg's write_row() inspects every value and
+    costs more than the rest of the writing)."""
+    return "".join(
+        f"{pk}\t{channel_id}\t{order_id.translate(_ESCAPE)}\t{member_id}\t{store.translate(_ESCAPE)}\t"
+        f"{amount}\t0\t{currency}\t{occurred_at.isoformat()}\t{status}\t{fingerprint}\t{stamp}\n"
+        for pk, (
+            channel_id,
+            order_id,
+            member_id,
+            store,
+            amount,
+            _refunded,
+            currency,
+            occurred_at,
+            status,
+            fingerprint,
+            _now,
+        ) in zip(ids, records, strict=True)
+    ).encode()
+
+
+def _copy(cursor):
+    return cursor.cursor.copy(
+        f"COPY members_order ({', '.join(_COPY_COLUMNS)}) FROM STDIN", writer=QueuedLibpqWriter(cursor.cursor)
+    )
+
+
+def _write(new, report):
+    """Write the new orders (COPY on PostgreSQL, bulk_create elsewhere), then let loyalty count them for tiers."""
+    now = timezone.now()
+    records = _records(new, now)
+
     def written(done):
         report(PROGRESS_MATCHED + (95 - PROGRESS_MATCHED) * done // len(records))
 
     if connection.vendor == "postgresql":
         ids = sequence_values(len(records), serial_of=Order._meta.db_table)
-        # COPY's text format written here, the columns' types known (psycopg's write_row() inspects every value and
-        # costs more than the rest of the writing); the server stores one batch while the next is formatted.
-        escape = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-        stamp = now.isoformat()
-        with (
-            connection.wrap_database_errors,
-            connection.cursor() as cursor,
-            cursor.cursor.copy(
-                f"COPY members_order ({', '.join(_COPY_COLUMNS)}) FROM STDIN",
-                writer=QueuedLibpqWriter(cursor.cursor),
-            ) as copy,
-        ):
+        # The server stores one batch while the next is formatted.
+        with connection.wrap_database_errors, connection.cursor() as cursor, _copy(cursor) as copy:
             for start in range(0, len(records), BATCH):
-                copy.write(
-                    "".join(
-                        f"{pk}\t{channel_id}\t{order_id.translate(escape)}\t{member_id}\t{store.translate(escape)}\t"
-                        f"{amount}\t0\t{currency}\t{occurred_at.isoformat()}\t{status}\t{fingerprint}\t{stamp}\n"
-                        for pk, (
-                            channel_id,
-                            order_id,
-                            member_id,
-                            store,
-                            amount,
-                            _refunded,
-                            currency,
-                            occurred_at,
-                            status,
-                            fingerprint,
-                            _now,
-                        ) in zip(ids[start : start + BATCH], records[start : start + BATCH], strict=True)
-                    ).encode()
-                )
+                copy.write(_copy_text(ids[start : start + BATCH], records[start : start + BATCH], now.isoformat()))
                 written(min(start + BATCH, len(records)))
     else:
         objects = [Order(**dict(zip(_COPY_COLUMNS[1:], record, strict=True))) for record in records]
@@ -734,6 +801,80 @@ def _write(new, report):
     events.orders_imported.send(
         orders=[(pk, record[2], record[0], record[7]) for pk, record in zip(ids, records, strict=True)]
     )
+
+
+class _Refused(Exception):
+    """A row of the file has an error: the pipelined import writes nothing."""
+
+
+def _import_pipelined(mapping, table, report) -> tuple[list, bool]:
+    """What the rest of orders_import() does, for a large file on PostgreSQL outside any transaction of the caller,
+    with both sides working at once. The look-ups come first, for the whole file (its channels, members and recorded
+    orders, by the keys as written); then the rows are cleaned and planned a chunk at a time while the server
+    stores the chunks before, and checks their foreign keys, through one COPY that stays open. As on the other
+    path, a row with an error anywhere means nothing is written (the COPY is abandoned with the transaction).
+    Returns (rows, committed)."""
+    at = {column: index for index, column in mapping.items()}
+
+    def texts(column):
+        return {raw[at[column]].strip() for raw in table if len(raw) > at[column]} - {""}
+
+    channel_ids = _channel_ids(texts("channel"))
+    members = members_by_reference(texts("member"))
+    keys = {}
+    for raw in table:
+        if len(raw) > max(at["channel"], at["order_id"]):
+            channel_id, order_id = channel_ids.get(raw[at["channel"]].strip()), raw[at["order_id"]].strip()
+            if channel_id is not None and order_id and "\n" not in order_id:
+                keys.setdefault(channel_id, set()).add(order_id)
+    fingerprints = _recorded_fingerprints(keys)
+    ids = iter(sequence_values(len(table), serial_of=Order._meta.db_table))  # gaps where rows are not new
+    report(PROGRESS_MATCHED)
+    rows, written, in_file, pending, failed = [], [], {}, [], False
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                # The foreign keys of each chunk are checked as the server stores it, beside the work here, instead
+                # of all at the commit with nothing else to do.
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            with connection.wrap_database_errors, connection.cursor() as cursor, _copy(cursor) as copy:
+                for start in range(0, len(table), PIPELINE_ROWS):
+                    chunk = _clean(mapping, table[start : start + PIPELINE_ROWS], first_number=start + 2)
+                    _match_channels(chunk, channel_ids)
+                    _match_members(chunk, members)
+                    new = _plan(chunk, in_file=in_file, fingerprints=fingerprints, pending=pending)
+                    failed = failed or any(row.errors for row in chunk)
+                    rows.extend(chunk)
+                    if new and not failed:
+                        records = _records(new, now)
+                        chunk_ids = [next(ids) for _record in records]
+                        for first in range(0, len(records), BATCH):
+                            piece = slice(first, first + BATCH)
+                            copy.write(_copy_text(chunk_ids[piece], records[piece], now.isoformat()))
+                        written.extend(zip(chunk_ids, records, strict=True))
+                    report(
+                        PROGRESS_MATCHED
+                        + (95 - PROGRESS_MATCHED) * min(start + PIPELINE_ROWS, len(table)) // len(table)
+                    )
+                if failed:
+                    raise _Refused
+            _compare_pending(pending)
+            for row in rows:
+                if row.errors:
+                    row.status, failed = "error", True
+            if failed:
+                raise _Refused
+            with connection.cursor() as cursor:
+                cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+            if written:
+                events.orders_imported.send(orders=[(pk, record[2], record[0], record[7]) for pk, record in written])
+    except _Refused:
+        for row in rows:
+            if row.errors:
+                row.status = "error"
+        return rows, False
+    return rows, bool(written)
 
 
 def history_row_count(upload) -> int | None:

@@ -1,0 +1,51 @@
+"""The order import's behaviour again, on its pipelined path (PostgreSQL, a file larger than one chunk, outside any
+transaction of the caller): the look-ups first, then chunk after chunk cleaned and planned while the COPY stores the
+ones before. The chunk is made two rows long, so that every file of test_order_import crosses chunks: an order
+repeated in another chunk, an error in a later chunk (nothing written), row numbers, tiers."""
+
+import pytest
+
+from members.importing import orders
+from tests.members.test_order_import import *  # noqa: F403 (the same tests, on this path)
+from tests.members.test_order_import import zhang  # noqa: F401 (their fixture)
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
+
+
+@pytest.fixture(autouse=True)
+def two_row_chunks(monkeypatch):
+    monkeypatch.setattr(orders, "PIPELINE_ROWS", 2)
+    calls = []
+    pipelined = orders._import_pipelined
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return pipelined(*args, **kwargs)
+
+    monkeypatch.setattr(orders, "_import_pipelined", counted)
+    return calls
+
+
+def test_a_large_file_takes_the_pipelined_path(tmp_path, channel, zhang, two_row_chunks):  # noqa: F811
+    text = HEADERS + "".join(f"{channel.code},P-{n},{zhang.member_no},10,2024-01-0{n + 1},\n" for n in range(5))  # noqa: F405
+    counts, _errors, code = run(tmp_path, text)  # noqa: F405
+    assert (counts, code) == ({"new": 5, "unchanged": 0, "errors": 0}, 0) and two_row_chunks
+    assert Order.objects.filter(order_id__startswith="P-").count() == 5  # noqa: F405
+
+
+def test_a_recorded_order_with_another_fingerprint_is_compared_after_the_copy(tmp_path, channel, zhang):  # noqa: F811
+    """An order recorded before fingerprints (or with lines) says the same as the row: unchanged; else refused, and
+    the new rows of the file are not written."""
+    text = HEADERS + f"{channel.code},F-1,{zhang.member_no},10,2024-01-02 10:00:00,\n"  # noqa: F405
+    run(tmp_path, text)  # noqa: F405
+    Order.objects.filter(order_id="F-1").update(fingerprint="")  # noqa: F405
+    again = text + "".join(f"{channel.code},F-{n},{zhang.member_no},10,2024-01-0{n},\n" for n in range(2, 5))
+    assert run(tmp_path, again)[0] == {"new": 3, "unchanged": 1, "errors": 0}  # noqa: F405
+    changed = HEADERS + (  # noqa: F405
+        f"{channel.code},F-9,{zhang.member_no},10,2024-01-02,\n{channel.code},F-8,{zhang.member_no},10,2024-01-02,\n"
+        f"{channel.code},F-1,{zhang.member_no},11,2024-01-02 10:00:00,\n"
+    )
+    Order.objects.filter(order_id="F-1").update(fingerprint="")  # noqa: F405
+    counts, errors, code = run(tmp_path, changed)  # noqa: F405
+    assert (counts["errors"], code) == (1, 1) and errors[0].startswith("row 4: order_id: Order F-1 is recorded")
+    assert not Order.objects.filter(order_id__in=["F-9", "F-8"]).exists()  # noqa: F405
