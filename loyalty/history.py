@@ -7,6 +7,8 @@ from decimal import Decimal
 from django.db import connection
 from django.utils import timezone
 
+from core.db import jit_off
+
 from .models import Account, ChannelProgram, Program, Tier, TierChange
 from .program_config import entry_tier, program_config
 from .tiers import window_start
@@ -210,13 +212,9 @@ def _history_window_values_by_member(program, tier, orders) -> dict:
         *channel_ids,
         *lower_params,
     ]
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT current_setting('jit'), set_config('jit', 'off', true)")
-        jit = cursor.fetchone()[0]
+    with jit_off(), connection.cursor() as cursor:
         cursor.execute(sql, params)
-        found = {member_id: Decimal(value or 0) for member_id, value in cursor.fetchall()}
-        cursor.execute("SELECT set_config('jit', %s, true)", [jit])
-    return found
+        return {member_id: Decimal(value or 0) for member_id, value in cursor.fetchall()}
 
 
 def _history_window_values(program, tier, orders) -> dict:
