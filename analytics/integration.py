@@ -42,7 +42,7 @@ def daily_jobs(*, program, as_of):
     ]
 
 
-def orders_imported(*, orders):
+def orders_imported(*, orders, prepared=()):
     """Order history loaded: the snapshots of the programmes whose channels got orders are out of date."""
     channels = {order[2] for order in orders}
     programs = ChannelProgram.objects.filter(channel_id__in=channels).values_list("program_id", flat=True)

@@ -78,12 +78,15 @@ def insert_unless_exists(instance, *, unique_fields, alias=DEFAULT_DB_ALIAS) -> 
 
 def sequence_values(count: int, *, sequence: str | None = None, serial_of: str | None = None) -> list[int]:
     """`count` new values of a PostgreSQL sequence, given by name or as the id sequence of table `serial_of`, in
-    one round trip and one text value (fetching 100,000 one-number rows costs more than drawing them)."""
-    source = "pg_get_serial_sequence(%s, 'id')" if serial_of else "%s"
+    two round trips and one text value (fetching 100,000 one-number rows costs more than drawing them)."""
     with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+        if serial_of:
+            cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [serial_of])
+            sequence = cursor.fetchone()[0]
+        # The name as a constant: pg_get_serial_sequence() in the statement runs once per value (0.9 s for 200,000
+        # values, where the values themselves take 0.1 s).
         cursor.execute(
-            f"SELECT string_agg(nextval(({source})::regclass)::text, ',') FROM generate_series(1, %s)",  # noqa: S608
-            [serial_of or sequence, count],
+            "SELECT string_agg(nextval(%s::regclass)::text, ',') FROM generate_series(1, %s)", [sequence, count]
         )
         return [int(value) for value in cursor.fetchone()[0].split(",")]
 

@@ -33,6 +33,7 @@ class LoyaltyConfig(AppConfig):
         events.member_joined.connect(integration.on_member_joined)
         extensions.member_visibility.register(integration.member_visibility)
         extensions.member_personal_data.register(integration.member_personal_data)
+        events.orders_importing.connect(integration.on_orders_importing)
         events.orders_imported.connect(integration.on_orders_imported)
         # Every member who joins gets an account (set-based); the merge page's comparison; the
         # import's check of points and tiers before anything is written.

@@ -2,6 +2,7 @@
 the programme of the order's channel, and moves up to the tier the history qualifies for, set-based for a whole
 import (what `points_earn_for_order(award=False)` does order by order)."""
 
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db import connection
@@ -16,7 +17,7 @@ from .tiers import window_start
 # --- order history loaded without points (the order import) --------------------------------------------------------
 
 
-def tiers_count_history(*, orders) -> dict:
+def tiers_count_history(*, orders, prepared=()) -> dict:
     """What `points_earn_for_order(award=False)` does for each order, for a whole import at once: every member with
     an order in a programme's channels has an account there (entry tier), and an account moves up to the highest
     tier whose threshold its qualifying value reached over the window ending at any of the imported orders.
@@ -24,7 +25,10 @@ def tiers_count_history(*, orders) -> dict:
     `orders`: [(order id, member id, channel id, occurred_at)], already written in the caller's transaction. The
     values are summed in SQL per (member, window); accounts are locked in id order before they move, as the daily
     jobs do. Returns {"accounts_created", "upgraded"}. One upgrade per account (to the highest tier reached) where
-    order-by-order loading may record several steps; the tier it ends in is the same."""
+    order-by-order loading may record several steps; the tier it ends in is the same.
+
+    `prepared`: what `tiers_prepare_history()` summed while the orders were being stored (the import's
+    `orders_importing` results); members it did not cover are summed here."""
     links = dict(
         ChannelProgram.objects.filter(channel_id__in={order[2] for order in orders}).values_list(
             "channel_id", "program_id"
@@ -36,14 +40,64 @@ def tiers_count_history(*, orders) -> dict:
         if program_id is not None:
             by_program.setdefault(program_id, []).append((order_id, member_id, occurred_at))
     counts = {"accounts_created": 0, "upgraded": 0}
+    sums = next((found for found in prepared if isinstance(found, HistorySums)), HistorySums())
     for program in Program.objects.filter(pk__in=by_program).order_by("pk"):
-        created, upgraded = _history_tiers(program, by_program[program.pk])
+        created, upgraded = _history_tiers(program, by_program[program.pk], sums.values.get(program.pk, {}))
         counts["accounts_created"] += created
         counts["upgraded"] += upgraded
     return counts
 
 
-def _history_tiers(program, orders):
+@dataclass
+class HistorySums:
+    """What tiers_prepare_history() summed: {program id: {(metric, window, days): {member id: value}}}."""
+
+    values: dict = field(default_factory=dict)
+
+
+def tiers_prepare_history(*, orders) -> HistorySums:
+    """The reading half of tiers_count_history(), for orders still being stored in another connection's transaction
+    (the order import runs it on its own connection beside its COPY, so that the sums are ready when the COPY is):
+    for each member, the largest qualifying value over the windows ending at its new orders, the orders recorded
+    before summed with the new ones given here, [(member id, channel id, occurred_at, amount)]. Spend and order
+    counts on PostgreSQL; members whose account is in the top tier already are left out (they cannot move), and the
+    points metric is summed after (from the ledger). Writes nothing."""
+    if connection.vendor != "postgresql" or not orders:
+        return HistorySums()
+    links = dict(
+        ChannelProgram.objects.filter(channel_id__in={order[1] for order in orders}).values_list(
+            "channel_id", "program_id"
+        )
+    )
+    by_program = {}
+    for member_id, channel_id, occurred_at, amount in orders:
+        program_id = links.get(channel_id)
+        if program_id is not None:
+            by_program.setdefault(program_id, []).append((member_id, occurred_at, amount))
+    sums = HistorySums()
+    for program in Program.objects.filter(pk__in=by_program).order_by("pk"):
+        tiers = program_config(program)["tiers"]
+        higher = [tier for tier in tiers[1:] if tier.metric != Tier.Metric.POINTS]
+        if not higher:
+            continue
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT member_id FROM loyalty_account WHERE program_id = %s AND tier_id = %s "
+                "AND member_id = ANY(string_to_array(%s, ',')::bigint[])",
+                [program.pk, tiers[-1].pk, ",".join(map(str, {order[0] for order in by_program[program.pk]}))],
+            )
+            at_top = {member_id for (member_id,) in cursor.fetchall()}
+        climbing = [order for order in by_program[program.pk] if order[0] not in at_top]
+        found = sums.values.setdefault(program.pk, {})
+        for key in {(tier.metric, tier.window, tier.window_days) for tier in higher}:
+            sample = next(tier for tier in higher if (tier.metric, tier.window, tier.window_days) == key)
+            found[key] = {}
+            if climbing:
+                found[key] = _history_window_values_by_member(program, sample, climbing, unrecorded=True)
+    return sums
+
+
+def _history_tiers(program, orders, prepared):
     tiers = program_config(program)["tiers"]
     entry = entry_tier(program)
     member_ids = sorted({member_id for _order_id, member_id, _at in orders})
@@ -69,15 +123,16 @@ def _history_tiers(program, orders):
         member_id for member_id, (_account, tier_id) in current.items() if higher and rank[tier_id] < len(tiers) - 1
     }
     values = {}
-    climbing_orders = [order for order in orders if order[1] in climbing]
     for key in {(tier.metric, tier.window, tier.window_days) for tier in higher}:
         sample = next(tier for tier in higher if (tier.metric, tier.window, tier.window_days) == key)
+        values[key], covered = dict(prepared.get(key, {})), prepared.get(key, {})
+        climbing_orders = [order for order in orders if order[1] in climbing and order[1] not in covered]
         if not climbing_orders:
-            values[key] = {}
-        elif connection.vendor == "postgresql" and sample.metric != Tier.Metric.POINTS:
-            values[key] = _history_window_values_by_member(program, sample, climbing_orders)
+            continue
+        if connection.vendor == "postgresql" and sample.metric != Tier.Metric.POINTS:
+            values[key].update(_history_window_values_by_member(program, sample, climbing_orders))
         else:
-            values[key] = _history_window_values(program, sample, climbing_orders)
+            values[key].update(_history_window_values(program, sample, climbing_orders))
     changes = []
     for member_id in climbing:
         account_id, tier_id = current[member_id]
@@ -93,8 +148,9 @@ def _history_tiers(program, orders):
         with connection.cursor() as cursor:  # one statement (bulk_update's CASE per row costs seconds here)
             cursor.execute(
                 "UPDATE loyalty_account a SET tier_id = v.tier_id, tier_since = %s, updated_at = %s "
-                "FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, tier_id) WHERE a.id = v.id",
-                [now, now, [change[0] for change in changes], [change[2] for change in changes]],
+                "FROM unnest(string_to_array(%s, ',')::bigint[], string_to_array(%s, ',')::bigint[]) AS v(id, tier_id) "
+                "WHERE a.id = v.id",
+                [now, now, _text_array(change[0] for change in changes), _text_array(change[2] for change in changes)],
             )
     else:
         Account.objects.bulk_update(
@@ -153,14 +209,20 @@ def _tier_changes_write(changes, *, created_at):
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO loyalty_tierchange (account_id, from_tier_id, to_tier_id, reason, note, metric_value, "
-            "created_at) SELECT a, f, t, r, '', v, %s "
-            "FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::numeric[]) AS c(a, f, t, r, v) "
-            "ORDER BY a",
-            [created_at, list(columns[0]), list(columns[1]), list(columns[2]), list(columns[3]), list(columns[4])],
+            "created_at) SELECT a, f, t, r, '', v, %s FROM unnest(string_to_array(%s, ',')::bigint[], "
+            "string_to_array(%s, ',', '')::bigint[], string_to_array(%s, ',')::bigint[], string_to_array(%s, ','), "
+            "string_to_array(%s, ',', '')::numeric[]) AS c(a, f, t, r, v) ORDER BY a",
+            [created_at, *(_text_array(column) for column in columns)],
         )
 
 
-def _history_window_values_by_member(program, tier, orders) -> dict:
+def _text_array(values) -> str:
+    """Numbers or codes as one comma-separated text for string_to_array(text, ',', ''), None as '' (NULL): for tens
+    of thousands of values, psycopg's adaptation of a list costs seconds where this costs milliseconds."""
+    return ",".join("" if value is None else str(value) for value in values)
+
+
+def _history_window_values_by_member(program, tier, orders, *, unrecorded=False) -> dict:
     """What _history_window_values() gives, for spend and order counts on PostgreSQL, reading each member's orders
     once: one index range scan per member over the span of its imported orders, the windows summed by a window
     function (RANGE over the order time, whose frame is the window (start, end]), kept at the imported orders' times
@@ -168,7 +230,10 @@ def _history_window_values_by_member(program, tier, orders) -> dict:
 
     The imported orders come as arrays from the caller (not read back by id), and spend is read from
     order_member_spend_idx alone (an index-only scan: no order row is fetched). JIT is off for the statement: its
-    estimate (one scan per member) makes PostgreSQL compile it, which costs more than running it."""
+    estimate (one scan per member) makes PostgreSQL compile it, which costs more than running it.
+
+    `unrecorded`: the orders [(member id, occurred_at, amount)] are not in the table yet (tiers_prepare_history(),
+    on another connection while the import stores them); they are summed with the recorded ones as if they were."""
     channel_ids = list(ChannelProgram.objects.filter(program=program).values_list("channel_id", flat=True))
     channels = ", ".join(["%s"] * len(channel_ids)) or "NULL"
     if tier.window == Tier.Window.CALENDAR_YEAR:
@@ -177,7 +242,7 @@ def _history_window_values_by_member(program, tier, orders) -> dict:
         year = "(date_trunc('year', o.occurred_at AT TIME ZONE %s) AT TIME ZONE %s)"
         counted = f"o.occurred_at <> {year}"
         frame = f"PARTITION BY {year} ORDER BY o.occurred_at RANGE UNBOUNDED PRECEDING"
-        lower = "o.occurred_at >= (date_trunc('year', m.times[1] AT TIME ZONE %s) AT TIME ZONE %s)"
+        lower = "r.occurred_at >= (date_trunc('year', m.times[1] AT TIME ZONE %s) AT TIME ZONE %s)"
         zone = program.time_zone
         counted_params, frame_params, lower_params = [zone, zone], [zone, zone], [zone, zone]
     else:
@@ -186,27 +251,42 @@ def _history_window_values_by_member(program, tier, orders) -> dict:
         counted, counted_params = "TRUE", []
         frame = "ORDER BY o.occurred_at RANGE BETWEEN %s::interval - interval '1 microsecond' PRECEDING AND CURRENT ROW"
         frame_params = [span]
-        lower, lower_params = "o.occurred_at > m.times[1] - %s::interval", [span]
+        lower, lower_params = "r.occurred_at > m.times[1] - %s::interval", [span]
     if tier.metric == Tier.Metric.ORDERS:
         measure = f"COUNT(*) FILTER (WHERE o.status <> 'refunded' AND {counted})"
     else:
-        measure = f"SUM(CASE WHEN {counted} THEN o.amount - o.refunded_amount ELSE 0 END)"
-    # Per member, its imported orders' times in order, ';'-separated; parsed once per member (MATERIALIZED).
-    times = {}
-    for _order_id, member_id, occurred_at in orders:
-        times.setdefault(member_id, set()).add(occurred_at)
+        measure = f"SUM(CASE WHEN {counted} THEN o.amount ELSE 0 END)"
+    # Per member, its imported orders' times in order, ';'-separated (and their amounts when they are not recorded);
+    # parsed once per member (MATERIALIZED).
+    times, amounts = {}, {}
+    if unrecorded:
+        for member_id, occurred_at, amount in sorted(orders, key=lambda order: (order[0], order[1])):
+            times.setdefault(member_id, []).append(occurred_at)
+            amounts.setdefault(member_id, []).append(amount)
+    else:
+        for _order_id, member_id, occurred_at in orders:
+            times.setdefault(member_id, set()).add(occurred_at)
+        times = {member_id: sorted(ats) for member_id, ats in times.items()}
+    recorded = (
+        "SELECT r.occurred_at, r.amount - r.refunded_amount AS amount, r.status, "  # noqa: S608 - fixed SQL
+        f"{'false' if unrecorded else 'r.occurred_at = ANY(m.times)'} AS imported FROM members_order r"
+        f" WHERE r.member_id = m.member_id AND r.channel_id IN ({channels}) AND {lower}"
+        " AND r.occurred_at <= m.times[cardinality(m.times)]"
+    )
+    if unrecorded:
+        recorded += " UNION ALL SELECT n.at, n.amount, 'placed', true FROM unnest(m.times, m.amounts) AS n(at, amount)"
     sql = (
-        "WITH m AS MATERIALIZED (SELECT member_id, string_to_array(times, ';')::timestamptz[] AS times "  # noqa: S608
-        "FROM unnest(string_to_array(%s, ',')::bigint[], string_to_array(%s, ',')) AS i(member_id, times)) "
+        "WITH m AS MATERIALIZED (SELECT member_id, string_to_array(times, ';')::timestamptz[] AS times, "  # noqa: S608
+        "string_to_array(amounts, ';')::numeric[] AS amounts FROM unnest(string_to_array(%s, ',')::bigint[], "
+        "string_to_array(%s, ','), string_to_array(%s, ',')) AS i(member_id, times, amounts)) "
         "SELECT m.member_id, (SELECT MAX(x.value) FROM ("
-        f" SELECT o.occurred_at, {measure} OVER ({frame}) AS value FROM members_order o"
-        f" WHERE o.member_id = m.member_id AND o.channel_id IN ({channels}) AND {lower}"
-        " AND o.occurred_at <= m.times[cardinality(m.times)]"
-        ") x WHERE x.occurred_at = ANY(m.times)) FROM m"
+        f" SELECT o.imported, {measure} OVER ({frame}) AS value FROM ({recorded}) o"
+        ") x WHERE x.imported) FROM m"
     )
     params = [
         ",".join(map(str, times)),
-        ",".join(";".join(at.isoformat() for at in sorted(ats)) for ats in times.values()),
+        ",".join(";".join(at.isoformat() for at in ats) for ats in times.values()),
+        ",".join(";".join(map(str, amounts.get(member_id, ()))) for member_id in times),
         *counted_params,
         *frame_params,
         *channel_ids,

@@ -24,8 +24,12 @@ def on_order_recorded(*, order, award=True):
     return row
 
 
-def on_orders_imported(*, orders):
-    return history.tiers_count_history(orders=orders)
+def on_orders_importing(*, orders):
+    return history.tiers_prepare_history(orders=orders)
+
+
+def on_orders_imported(*, orders, prepared=()):
+    return history.tiers_count_history(orders=orders, prepared=prepared)
 
 
 def on_refund_recorded(*, refund, order):

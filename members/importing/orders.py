@@ -16,13 +16,14 @@ import functools
 import io
 import re
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 import tablib
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, connections, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from import_export import fields, resources, widgets
@@ -803,33 +804,65 @@ def _write(new, report):
     )
 
 
+def _on_own_connection(function, **kwargs):
+    """`function(**kwargs)` in a worker thread, on that thread's own database connection, closed afterwards."""
+    try:
+        return function(**kwargs)
+    finally:
+        connections.close_all()
+
+
 class _Refused(Exception):
     """A row of the file has an error: the pipelined import writes nothing."""
 
 
-def _import_pipelined(mapping, table, report) -> tuple[list, bool]:
-    """What the rest of orders_import() does, for a large file on PostgreSQL outside any transaction of the caller,
-    with both sides working at once. The look-ups come first, for the whole file (its channels, members and recorded
-    orders, by the keys as written); then the rows are cleaned and planned a chunk at a time while the server
-    stores the chunks before, and checks their foreign keys, through one COPY that stays open. As on the other
-    path, a row with an error anywhere means nothing is written (the COPY is abandoned with the transaction).
-    Returns (rows, committed)."""
+def _lookups(mapping, table) -> tuple:
+    """(channel ids, members, recorded fingerprints, order ids) for a whole file: its channels, members and recorded
+    orders by the keys as written (rows that cannot be looked up are reported by the cleaning), and an id for each
+    row from the orders' sequence (gaps where rows are not new)."""
     at = {column: index for index, column in mapping.items()}
 
     def texts(column):
         return {raw[at[column]].strip() for raw in table if len(raw) > at[column]} - {""}
 
-    channel_ids = _channel_ids(texts("channel"))
-    members = members_by_reference(texts("member"))
-    keys = {}
-    for raw in table:
-        if len(raw) > max(at["channel"], at["order_id"]):
-            channel_id, order_id = channel_ids.get(raw[at["channel"]].strip()), raw[at["order_id"]].strip()
-            if channel_id is not None and order_id and "\n" not in order_id:
-                keys.setdefault(channel_id, set()).add(order_id)
-    fingerprints = _recorded_fingerprints(keys)
-    ids = iter(sequence_values(len(table), serial_of=Order._meta.db_table))  # gaps where rows are not new
-    report(PROGRESS_MATCHED)
+    with jit_off():
+        channel_ids = _channel_ids(texts("channel"))
+        members = members_by_reference(texts("member"))
+        keys = {}
+        for raw in table:
+            if len(raw) > max(at["channel"], at["order_id"]):
+                channel_id, order_id = channel_ids.get(raw[at["channel"]].strip()), raw[at["order_id"]].strip()
+                if channel_id is not None and order_id and "\n" not in order_id:
+                    keys.setdefault(channel_id, set()).add(order_id)
+        fingerprints = _recorded_fingerprints(keys)
+        ids = sequence_values(len(table), serial_of=Order._meta.db_table)
+    return channel_ids, members, fingerprints, ids
+
+
+def _import_pipelined(mapping, table, report) -> tuple[list, bool]:
+    """What the rest of orders_import() does, for a large file on PostgreSQL outside any transaction of the caller,
+    with three workers at once: this process, the server storing the orders, and a second connection (a worker
+    thread). The second connection looks the whole file up (_lookups) while the rows are cleaned here; then the rows
+    are planned a chunk at a time while the server stores the chunks before, and checks their foreign keys, through
+    one COPY that stays open; while the server finishes, the second connection reads what the tiers need
+    (`orders_importing`). As on the other path, a row with an error anywhere means nothing is written (the COPY is
+    abandoned with the transaction). Returns (rows, committed)."""
+    with ThreadPoolExecutor(max_workers=1) as beside:
+        looking = beside.submit(_on_own_connection, _lookups, mapping=mapping, table=table)
+        chunks = [
+            _clean(mapping, table[start : start + PIPELINE_ROWS], first_number=start + 2)
+            for start in range(0, len(table), PIPELINE_ROWS)
+        ]
+        report(PROGRESS_CLEANED)
+        channel_ids, members, fingerprints, ids = looking.result()
+        report(PROGRESS_MATCHED)
+        return _import_chunks(chunks, (channel_ids, members, fingerprints), iter(ids), beside, report)
+
+
+def _import_chunks(chunks, found, ids, beside, report) -> tuple[list, bool]:
+    """The cleaned chunks matched (`found`: channel ids, members, recorded fingerprints), planned and stored, one
+    after the other, in one transaction; then the tiers (orders_imported), with what `beside` read meanwhile."""
+    channel_ids, members, fingerprints = found
     rows, written, in_file, pending, failed = [], [], {}, [], False
     now = timezone.now()
     try:
@@ -839,8 +872,7 @@ def _import_pipelined(mapping, table, report) -> tuple[list, bool]:
                 # of all at the commit with nothing else to do.
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             with connection.wrap_database_errors, connection.cursor() as cursor, _copy(cursor) as copy:
-                for start in range(0, len(table), PIPELINE_ROWS):
-                    chunk = _clean(mapping, table[start : start + PIPELINE_ROWS], first_number=start + 2)
+                for number, chunk in enumerate(chunks, start=1):
                     _match_channels(chunk, channel_ids)
                     _match_members(chunk, members)
                     new = _plan(chunk, in_file=in_file, fingerprints=fingerprints, pending=pending)
@@ -853,12 +885,15 @@ def _import_pipelined(mapping, table, report) -> tuple[list, bool]:
                             piece = slice(first, first + BATCH)
                             copy.write(_copy_text(chunk_ids[piece], records[piece], now.isoformat()))
                         written.extend(zip(chunk_ids, records, strict=True))
-                    report(
-                        PROGRESS_MATCHED
-                        + (95 - PROGRESS_MATCHED) * min(start + PIPELINE_ROWS, len(table)) // len(table)
-                    )
+                    report(PROGRESS_MATCHED + (95 - PROGRESS_MATCHED) * number // len(chunks))
                 if failed:
                     raise _Refused
+                # What the tiers need is read on another connection while the server finishes storing the orders.
+                preparing = beside.submit(
+                    _on_own_connection,
+                    events.orders_importing.send,
+                    orders=[(record[2], record[0], record[7], record[4]) for _pk, record in written],
+                )
             _compare_pending(pending)
             for row in rows:
                 if row.errors:
@@ -868,7 +903,10 @@ def _import_pipelined(mapping, table, report) -> tuple[list, bool]:
             with connection.cursor() as cursor:
                 cursor.execute("SET CONSTRAINTS ALL DEFERRED")
             if written:
-                events.orders_imported.send(orders=[(pk, record[2], record[0], record[7]) for pk, record in written])
+                events.orders_imported.send(
+                    orders=[(pk, record[2], record[0], record[7]) for pk, record in written],
+                    prepared=preparing.result(),
+                )
     except _Refused:
         for row in rows:
             if row.errors:

@@ -49,3 +49,25 @@ def test_a_recorded_order_with_another_fingerprint_is_compared_after_the_copy(tm
     counts, errors, code = run(tmp_path, changed)  # noqa: F405
     assert (counts["errors"], code) == (1, 1) and errors[0].startswith("row 4: order_id: Order F-1 is recorded")
     assert not Order.objects.filter(order_id__in=["F-9", "F-8"]).exists()  # noqa: F405
+
+
+def test_tier_sums_are_read_ahead_on_a_second_connection(tmp_path, channel, program, zhang, monkeypatch):  # noqa: F811
+    """The windows are summed once, ahead, with the new orders as arrays (on the worker thread's own connection);
+    nothing is summed again after the COPY, and the tier is the one the history qualifies for."""
+    from loyalty import history
+
+    calls = []
+    summed = history._history_window_values_by_member
+
+    def spy(program, tier, orders, *, unrecorded=False):
+        calls.append(unrecorded)
+        return summed(program, tier, orders, unrecorded=unrecorded)
+
+    monkeypatch.setattr(history, "_history_window_values_by_member", spy)
+    text = HEADERS + "".join(  # noqa: F405
+        f"{channel.code},W-{n},{zhang.member_no},2000,2026-01-0{n + 1} 10:00:00,\n" for n in range(3)
+    )
+    assert run(tmp_path, text)[0] == {"new": 3, "unchanged": 0, "errors": 0}  # noqa: F405
+    assert calls == [True]
+    change = TierChange.objects.get(account__member=zhang, reason="upgrade")  # noqa: F405
+    assert (change.to_tier.code, change.metric_value) == ("gold", Decimal("6000.00"))  # noqa: F405
