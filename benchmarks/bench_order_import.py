@@ -61,10 +61,21 @@ def _fill(existing, members):
             "JOIN m ON true WHERE m.k = g %% (SELECT COUNT(*) FROM members_member)",
             [existing],
         )
+        # The accounts in the tiers their recorded orders qualify for, as a database that recorded them would have
+        # them (the product's own rule, as for an imported history); otherwise the file would upgrade nearly every
+        # account, as only a first history load does (the README gives that case's figure too).
+        _tiers_as_recorded(cursor)
         # Vacuumed as autovacuum would have done to a table that has held its orders for a while: the visibility
         # map lets the tier windows be summed from the member index alone.
         for table in ("members_member", "members_order", "loyalty_account"):
             cursor.execute(f"VACUUM ANALYZE {table}")
+
+
+def _tiers_as_recorded(cursor):
+    from loyalty.history import tiers_count_history
+
+    cursor.execute("SELECT id, member_id, channel_id, occurred_at FROM members_order WHERE order_id LIKE 'OLD-%%'")
+    tiers_count_history(orders=cursor.fetchall())
 
 
 def _write_file(path, rows, run):

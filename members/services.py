@@ -694,10 +694,18 @@ def order_fingerprint(*, order_id, member_id, amount, currency, occurred_at, sto
                 "lines": list(lines),
             }
         )
+    return order_fingerprint_of_text(
+        order_id, member_id, f"{amount.quantize(_CENT):f}", currency, occurred_at.astimezone(dt.UTC).isoformat(), store
+    )
+
+
+def order_fingerprint_of_text(order_id, member_id, amount, currency, occurred_at, store) -> str:
+    """order_fingerprint() of an order without lines, its amount given as text with two decimals and its time as
+    UTC ISO text (the order import writes both for the COPY too, once per row)."""
     # Keys in sorted order and json.dumps' separators and string escaping (ensure_ascii=False), as above.
     text = (
-        f'{{"amount": "{amount.quantize(_CENT):f}", "currency": {_json_string(currency)}, "lines": [], '
-        f'"member": {int(member_id)}, "occurred_at": "{occurred_at.astimezone(dt.UTC).isoformat()}", '
+        f'{{"amount": "{amount}", "currency": {_json_string(currency)}, "lines": [], '
+        f'"member": {int(member_id)}, "occurred_at": "{occurred_at}", '
         f'"order_id": {_json_string(order_id)}, "store": {_json_string(store)}}}'
     )
     return hashlib.sha256(text.encode()).hexdigest()

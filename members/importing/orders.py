@@ -285,8 +285,8 @@ _COPY_COLUMNS = (
 # The progress (percent) when the rows are cleaned and when they are matched; writing takes it to 99.
 PROGRESS_CLEANED, PROGRESS_MATCHED = 20, 40
 BATCH = 5000
-# Files larger than this are imported a chunk of this many rows at a time, the server storing one while the next is
-# read (PostgreSQL; see _import_pipelined).
+# Files larger than this are looked up and stored with a second connection working beside (PostgreSQL; see
+# _import_pipelined).
 PIPELINE_ROWS = 25_000
 
 
@@ -423,7 +423,7 @@ def _cleaners():
     return money, when
 
 
-def _clean(mapping, table, *, first_number=2):
+def _clean(mapping, table):
     """Every row's values (text stripped, amount and time parsed, currency upper-case) or its errors, by column."""
     money, when = _cleaners()
     index = {column: position for position, column in mapping.items()}
@@ -446,7 +446,7 @@ def _clean(mapping, table, *, first_number=2):
     currency_at, store_at = index.get("currency"), index.get("store")
     rows = []
     append = rows.append
-    for number, raw in enumerate(table, start=first_number):
+    for number, raw in enumerate(table, start=2):
         if len(raw) < width:
             raw = [*raw, *[""] * (width - len(raw))]
         values, errors = {}, []
@@ -617,8 +617,8 @@ def _fingerprint(values):
     )
 
 
-def _fingerprinted(rows) -> dict:
-    """Each good row's fingerprint (a line break in an order id is refused first); {channel id: {order ids}}."""
+def _keys(rows) -> dict:
+    """{channel id: {order ids}} of the good rows (a line break in an order id is refused first)."""
     keys_by_channel = {}
     for row in rows:
         if row.errors:
@@ -627,7 +627,6 @@ def _fingerprinted(rows) -> dict:
         if "\n" in values["order_id"]:
             row.errors.append(("order_id", _("An order id is one line of text.")))
             continue
-        values["fingerprint"] = _fingerprint(values)
         keys_by_channel.setdefault(values["channel_id"], set()).add(values["order_id"])
     return keys_by_channel
 
@@ -655,39 +654,34 @@ def _compare(row, known) -> None:
     )
 
 
-def _plan(rows, *, in_file=None, fingerprints=None, pending=None):
+def _plan(rows, *, fingerprints=None):
     """Each good row is new, unchanged (it says what is recorded, in the database or earlier in the file) or refused
-    (it says something else about a recorded order; an import never changes an order). Returns the new rows.
-
-    The pipelined import gives the recorded orders' `fingerprints` (read before its COPY) and a `pending` list: the
-    rows naming a recorded order with another fingerprint go there, to be compared once the COPY is over
-    (`_compare_pending`)."""
-    keys_by_channel = _fingerprinted(rows)
+    (it says something else about a recorded order; an import never changes an order). Returns the new rows. The
+    pipelined import gives the recorded orders' `fingerprints`, read beside the cleaning."""
+    keys_by_channel = _keys(rows)
     # Recorded orders by fingerprint first (a whole re-import compares 64 characters per row); the values of those
     # whose fingerprint differs (lines, or an order recorded before fingerprints) are read and compared one by one.
+    # A new row's fingerprint is made as it is written (_copy_text).
     if fingerprints is None:
         fingerprints = _recorded_fingerprints(keys_by_channel)
-    recorded = {}
-    if pending is None:
-        differing = {}
-        for row in rows:
-            if not row.errors:
-                key = (row.values["channel_id"], row.values["order_id"])
-                if key in fingerprints and fingerprints[key] != row.values["fingerprint"]:
+    differing = {}
+    for row in rows:
+        if not row.errors:
+            key = (row.values["channel_id"], row.values["order_id"])
+            if key in fingerprints:
+                row.values["fingerprint"] = _fingerprint(row.values)
+                if fingerprints[key] != row.values["fingerprint"]:
                     differing.setdefault(key[0], set()).add(key[1])
-        recorded = {(channel, order_id): tuple(values) for channel, order_id, *values in _recorded(differing, COMPARED)}
-    in_file = {} if in_file is None else in_file
+    recorded = {(channel, order_id): tuple(values) for channel, order_id, *values in _recorded(differing, COMPARED)}
+    in_file = {}
     new = []
     for row in rows:
         if row.errors:
             continue
         values = row.values
         key = (values["channel_id"], values["order_id"])
-        if fingerprints.get(key) == values["fingerprint"]:
+        if key in fingerprints and fingerprints[key] == values["fingerprint"]:
             row.status = "unchanged"
-            continue
-        if pending is not None and key in fingerprints:
-            pending.append(row)
             continue
         known = recorded.get(key) or in_file.get(key)
         if known is not None:
@@ -714,15 +708,6 @@ def _plan(rows, *, in_file=None, fingerprints=None, pending=None):
     return new
 
 
-def _compare_pending(pending) -> None:
-    keys = {}
-    for row in pending:
-        keys.setdefault(row.values["channel_id"], set()).add(row.values["order_id"])
-    recorded = {(channel, order_id): tuple(values) for channel, order_id, *values in _recorded(keys, COMPARED)}
-    for row in pending:
-        _compare(row, recorded[(row.values["channel_id"], row.values["order_id"])])
-
-
 def _records(new, now) -> list[tuple]:
     """The new rows as the orders' column values (after the id), in member and time order: the member index takes
     its new entries side by side, and each member's row is locked once by the foreign-key checks, not once per
@@ -740,11 +725,18 @@ def _records(new, now) -> list[tuple]:
             values["currency"],
             values["occurred_at"],
             placed,
-            values["fingerprint"],
+            None,  # the fingerprint, made as the row is written
             now,
         )
         for values in (row.values for row in new)
     ]
+
+
+def _fingerprint_of_record(record, utc=None) -> str:
+    _channel_id, order_id, member_id, store, amount, _refunded, currency, occurred_at, *_rest = record
+    return services.order_fingerprint_of_text(
+        order_id, member_id, f"{amount:.2f}", currency, utc or occurred_at.astimezone(dt.UTC).isoformat(), store
+    )
 
 
 _ESCAPE = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -752,24 +744,17 @@ _ESCAPE = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 def _copy_text(ids, records, stamp: str) -> bytes:
     """COPY's text format written here, the columns' types known (psycopg's write_row() inspects every value and
-    costs more than the rest of the writing)."""
-    return "".join(
-        f"{pk}\t{channel_id}\t{order_id.translate(_ESCAPE)}\t{member_id}\t{store.translate(_ESCAPE)}\t"
-        f"{amount}\t0\t{currency}\t{occurred_at.isoformat()}\t{status}\t{fingerprint}\t{stamp}\n"
-        for pk, (
-            channel_id,
-            order_id,
-            member_id,
-            store,
-            amount,
-            _refunded,
-            currency,
-            occurred_at,
-            status,
-            fingerprint,
-            _now,
-        ) in zip(ids, records, strict=True)
-    ).encode()
+    costs more than the rest of the writing), with each order's fingerprint, which takes the same UTC time."""
+    utc = dt.UTC
+    lines = []
+    for pk, record in zip(ids, records, strict=True):
+        channel_id, order_id, member_id, store, amount, _refunded, currency, occurred_at, status, _print, _now = record
+        at = occurred_at.astimezone(utc).isoformat()
+        lines.append(
+            f"{pk}\t{channel_id}\t{order_id.translate(_ESCAPE)}\t{member_id}\t{store.translate(_ESCAPE)}\t"
+            f"{amount}\t0\t{currency}\t{at}\t{status}\t{_fingerprint_of_record(record, at)}\t{stamp}\n"
+        )
+    return "".join(lines).encode()
 
 
 def _copy(cursor):
@@ -778,29 +763,47 @@ def _copy(cursor):
     )
 
 
-def _write(new, report):
-    """Write the new orders (COPY on PostgreSQL, bulk_create elsewhere), then let loyalty count them for tiers."""
+def _write(new, report, *, ids=None, beside=None):
+    """Write the new orders (COPY on PostgreSQL, bulk_create elsewhere), then let loyalty count them for tiers.
+    `ids`: order ids drawn already (at least one per new row); `beside`: a worker thread whose own connection reads
+    what the tiers need (`orders_importing`) while the server stores the orders (only outside any transaction of the
+    caller, whose uncommitted rows another connection would not see)."""
     now = timezone.now()
     records = _records(new, now)
 
     def written(done):
         report(PROGRESS_MATCHED + (95 - PROGRESS_MATCHED) * done // len(records))
 
+    preparing = None
     if connection.vendor == "postgresql":
-        ids = sequence_values(len(records), serial_of=Order._meta.db_table)
+        ids = (ids or sequence_values(len(records), serial_of=Order._meta.db_table))[: len(records)]
+        if beside is not None:
+            preparing = beside.submit(
+                _on_own_connection,
+                events.orders_importing.send,
+                orders=[(record[2], record[0], record[7], record[4]) for record in records],
+            )
+        with connection.cursor() as cursor:
+            # The foreign keys are checked as the server stores the rows, beside the work here and on the second
+            # connection, instead of all at the commit with nothing else to do.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         # The server stores one batch while the next is formatted.
         with connection.wrap_database_errors, connection.cursor() as cursor, _copy(cursor) as copy:
             for start in range(0, len(records), BATCH):
                 copy.write(_copy_text(ids[start : start + BATCH], records[start : start + BATCH], now.isoformat()))
                 written(min(start + BATCH, len(records)))
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
     else:
+        records = [(*record[:9], _fingerprint_of_record(record), record[10]) for record in records]
         objects = [Order(**dict(zip(_COPY_COLUMNS[1:], record, strict=True))) for record in records]
         for start in range(0, len(objects), BATCH):
             Order.objects.bulk_create(objects[start : start + BATCH], batch_size=500)
             written(min(start + BATCH, len(objects)))
         ids = [order.pk for order in objects]
     events.orders_imported.send(
-        orders=[(pk, record[2], record[0], record[7]) for pk, record in zip(ids, records, strict=True)]
+        orders=[(pk, record[2], record[0], record[7]) for pk, record in zip(ids, records, strict=True)],
+        prepared=() if preparing is None else preparing.result(),
     )
 
 
@@ -810,10 +813,6 @@ def _on_own_connection(function, **kwargs):
         return function(**kwargs)
     finally:
         connections.close_all()
-
-
-class _Refused(Exception):
-    """A row of the file has an error: the pipelined import writes nothing."""
 
 
 def _lookups(mapping, table) -> tuple:
@@ -841,78 +840,27 @@ def _lookups(mapping, table) -> tuple:
 
 def _import_pipelined(mapping, table, report) -> tuple[list, bool]:
     """What the rest of orders_import() does, for a large file on PostgreSQL outside any transaction of the caller,
-    with three workers at once: this process, the server storing the orders, and a second connection (a worker
-    thread). The second connection looks the whole file up (_lookups) while the rows are cleaned here; then the rows
-    are planned a chunk at a time while the server stores the chunks before, and checks their foreign keys, through
-    one COPY that stays open; while the server finishes, the second connection reads what the tiers need
-    (`orders_importing`). As on the other path, a row with an error anywhere means nothing is written (the COPY is
-    abandoned with the transaction). Returns (rows, committed)."""
+    with a second connection (a worker thread) working beside this one: it looks the whole file up (_lookups) while
+    the rows are cleaned here, and reads what the tiers will need (`orders_importing`) while the server stores the
+    new orders through this connection's COPY. Returns (rows, committed)."""
     with ThreadPoolExecutor(max_workers=1) as beside:
         looking = beside.submit(_on_own_connection, _lookups, mapping=mapping, table=table)
-        chunks = [
-            _clean(mapping, table[start : start + PIPELINE_ROWS], first_number=start + 2)
-            for start in range(0, len(table), PIPELINE_ROWS)
-        ]
+        rows = _clean(mapping, table)
         report(PROGRESS_CLEANED)
         channel_ids, members, fingerprints, ids = looking.result()
-        report(PROGRESS_MATCHED)
-        return _import_chunks(chunks, (channel_ids, members, fingerprints), iter(ids), beside, report)
-
-
-def _import_chunks(chunks, found, ids, beside, report) -> tuple[list, bool]:
-    """The cleaned chunks matched (`found`: channel ids, members, recorded fingerprints), planned and stored, one
-    after the other, in one transaction; then the tiers (orders_imported), with what `beside` read meanwhile."""
-    channel_ids, members, fingerprints = found
-    rows, written, in_file, pending, failed = [], [], {}, [], False
-    now = timezone.now()
-    try:
-        with transaction.atomic():
-            with connection.cursor() as cursor:
-                # The foreign keys of each chunk are checked as the server stores it, beside the work here, instead
-                # of all at the commit with nothing else to do.
-                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            with connection.wrap_database_errors, connection.cursor() as cursor, _copy(cursor) as copy:
-                for number, chunk in enumerate(chunks, start=1):
-                    _match_channels(chunk, channel_ids)
-                    _match_members(chunk, members)
-                    new = _plan(chunk, in_file=in_file, fingerprints=fingerprints, pending=pending)
-                    failed = failed or any(row.errors for row in chunk)
-                    rows.extend(chunk)
-                    if new and not failed:
-                        records = _records(new, now)
-                        chunk_ids = [next(ids) for _record in records]
-                        for first in range(0, len(records), BATCH):
-                            piece = slice(first, first + BATCH)
-                            copy.write(_copy_text(chunk_ids[piece], records[piece], now.isoformat()))
-                        written.extend(zip(chunk_ids, records, strict=True))
-                    report(PROGRESS_MATCHED + (95 - PROGRESS_MATCHED) * number // len(chunks))
-                if failed:
-                    raise _Refused
-                # What the tiers need is read on another connection while the server finishes storing the orders.
-                preparing = beside.submit(
-                    _on_own_connection,
-                    events.orders_importing.send,
-                    orders=[(record[2], record[0], record[7], record[4]) for _pk, record in written],
-                )
-            _compare_pending(pending)
-            for row in rows:
-                if row.errors:
-                    row.status, failed = "error", True
-            if failed:
-                raise _Refused
-            with connection.cursor() as cursor:
-                cursor.execute("SET CONSTRAINTS ALL DEFERRED")
-            if written:
-                events.orders_imported.send(
-                    orders=[(pk, record[2], record[0], record[7]) for pk, record in written],
-                    prepared=preparing.result(),
-                )
-    except _Refused:
+        _match_channels(rows, channel_ids)
+        _match_members(rows, members)
+        new = _plan(rows, fingerprints=fingerprints)
+        failed = False
         for row in rows:
             if row.errors:
-                row.status = "error"
-        return rows, False
-    return rows, bool(written)
+                row.status, failed = "error", True
+        report(PROGRESS_MATCHED)
+        if failed or not new:
+            return rows, False
+        with transaction.atomic():
+            _write(new, report, ids=ids, beside=beside)
+        return rows, True
 
 
 def history_row_count(upload) -> int | None:

@@ -1,7 +1,6 @@
-"""The order import's behaviour again, on its pipelined path (PostgreSQL, a file larger than one chunk, outside any
-transaction of the caller): the look-ups first, then chunk after chunk cleaned and planned while the COPY stores the
-ones before. The chunk is made two rows long, so that every file of test_order_import crosses chunks: an order
-repeated in another chunk, an error in a later chunk (nothing written), row numbers, tiers."""
+"""The order import's behaviour again, on its pipelined path (PostgreSQL, a large file, outside any transaction of the
+caller): a second connection looks the file up while the rows are cleaned, and reads what the tiers need while the
+COPY stores the orders. "Large" is made two rows, so that the files of test_order_import take this path."""
 
 import pytest
 
@@ -13,7 +12,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
 
 @pytest.fixture(autouse=True)
-def two_row_chunks(monkeypatch):
+def two_rows_are_large(monkeypatch):
     monkeypatch.setattr(orders, "PIPELINE_ROWS", 2)
     calls = []
     pipelined = orders._import_pipelined
@@ -26,14 +25,14 @@ def two_row_chunks(monkeypatch):
     return calls
 
 
-def test_a_large_file_takes_the_pipelined_path(tmp_path, channel, zhang, two_row_chunks):  # noqa: F811
+def test_a_large_file_takes_the_pipelined_path(tmp_path, channel, zhang, two_rows_are_large):  # noqa: F811
     text = HEADERS + "".join(f"{channel.code},P-{n},{zhang.member_no},10,2024-01-0{n + 1},\n" for n in range(5))  # noqa: F405
     counts, _errors, code = run(tmp_path, text)  # noqa: F405
-    assert (counts, code) == ({"new": 5, "unchanged": 0, "errors": 0}, 0) and two_row_chunks
+    assert (counts, code) == ({"new": 5, "unchanged": 0, "errors": 0}, 0) and two_rows_are_large
     assert Order.objects.filter(order_id__startswith="P-").count() == 5  # noqa: F405
 
 
-def test_a_recorded_order_with_another_fingerprint_is_compared_after_the_copy(tmp_path, channel, zhang):  # noqa: F811
+def test_a_recorded_order_with_another_fingerprint_is_compared_by_its_values(tmp_path, channel, zhang):  # noqa: F811
     """An order recorded before fingerprints (or with lines) says the same as the row: unchanged; else refused, and
     the new rows of the file are not written."""
     text = HEADERS + f"{channel.code},F-1,{zhang.member_no},10,2024-01-02 10:00:00,\n"  # noqa: F405
