@@ -1,8 +1,8 @@
 """The order history import (`import_orders`) of a 200,000-row file into a table that already holds 1,000,000 orders
 of 100,000 members in the demo programme (four tiers by spend; each account in the tier its recorded orders qualify
-for), end to end: reading, cleaning, matching members (by
-number, phone in several spellings, e-mail) and channels (code or name), checking recorded orders, the COPY, and
-the tiers of the touched accounts. Then the same file again: every row unchanged, nothing written. PostgreSQL."""
+for), end to end: reading, cleaning, matching members (by number, phone in several spellings, e-mail) and channels
+(code or name), checking recorded orders, the COPY, and the tiers of the touched accounts. Then the same file again:
+every row unchanged, nothing written. PostgreSQL."""
 
 import csv
 import datetime as dt

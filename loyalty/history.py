@@ -29,16 +29,7 @@ def tiers_count_history(*, orders, prepared=()) -> dict:
 
     `prepared`: what `tiers_prepare_history()` summed while the orders were being stored (the import's
     `orders_importing` results); members it did not cover are summed here."""
-    links = dict(
-        ChannelProgram.objects.filter(channel_id__in={order[2] for order in orders}).values_list(
-            "channel_id", "program_id"
-        )
-    )
-    by_program = {}
-    for order_id, member_id, channel_id, occurred_at in orders:
-        program_id = links.get(channel_id)
-        if program_id is not None:
-            by_program.setdefault(program_id, []).append((order_id, member_id, occurred_at))
+    by_program = _by_program(orders, channel_at=2, kept=lambda order: (order[0], order[1], order[3]))
     counts = {"accounts_created": 0, "upgraded": 0}
     sums = next((found for found in prepared if isinstance(found, HistorySums)), HistorySums())
     for program in Program.objects.filter(pk__in=by_program).order_by("pk"):
@@ -46,6 +37,21 @@ def tiers_count_history(*, orders, prepared=()) -> dict:
         counts["accounts_created"] += created
         counts["upgraded"] += upgraded
     return counts
+
+
+def _by_program(orders, *, channel_at, kept) -> dict:
+    """{programme id: [kept(order)]} of the orders whose channel (at index `channel_at`) is in a programme."""
+    links = dict(
+        ChannelProgram.objects.filter(channel_id__in={order[channel_at] for order in orders}).values_list(
+            "channel_id", "program_id"
+        )
+    )
+    by_program = {}
+    for order in orders:
+        program_id = links.get(order[channel_at])
+        if program_id is not None:
+            by_program.setdefault(program_id, []).append(kept(order))
+    return by_program
 
 
 @dataclass
@@ -64,16 +70,7 @@ def tiers_prepare_history(*, orders) -> HistorySums:
     points metric is summed after (from the ledger). Writes nothing."""
     if connection.vendor != "postgresql" or not orders:
         return HistorySums()
-    links = dict(
-        ChannelProgram.objects.filter(channel_id__in={order[1] for order in orders}).values_list(
-            "channel_id", "program_id"
-        )
-    )
-    by_program = {}
-    for member_id, channel_id, occurred_at, amount in orders:
-        program_id = links.get(channel_id)
-        if program_id is not None:
-            by_program.setdefault(program_id, []).append((member_id, occurred_at, amount))
+    by_program = _by_program(orders, channel_at=1, kept=lambda order: (order[0], order[2], order[3]))
     sums = HistorySums()
     for program in Program.objects.filter(pk__in=by_program).order_by("pk"):
         tiers = program_config(program)["tiers"]
