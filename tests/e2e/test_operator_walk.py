@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.db import connections
 
 from loyalty.adjustments import points_adjust
 from loyalty.demo import demo_program
@@ -121,6 +122,9 @@ def browser_page(monkeypatch):
         yield page
         context.close()
         browser.close()
+        # The test's queries ran beside Playwright's event loop, on connections of their own context: closed here,
+        # or the test database could not be dropped at the end of the run ("being accessed by other users").
+        connections.close_all()
 
 
 def test_an_operator_imports_tags_redeems_ships_and_exports(live_server, browser_page, tmp_path, eager_tasks):
