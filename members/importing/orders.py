@@ -286,7 +286,7 @@ _COPY_COLUMNS = (
 PROGRESS_CLEANED, PROGRESS_MATCHED = 20, 40
 BATCH = 5000
 # Files larger than this are looked up and stored with a second connection working beside (PostgreSQL; see
-# _import_pipelined).
+# orders_import).
 PIPELINE_ROWS = 25_000
 
 
@@ -360,38 +360,39 @@ def orders_import(*, data: bytes, dry_run: bool = False, progress=None) -> Histo
         headers, table = read_table(data)
         mapping = history_columns(headers)
         labels = {column: headers[index] for index, column in mapping.items()}
-        if (
-            not dry_run
+        # A large file on PostgreSQL, outside any transaction of the caller, has a second connection (a worker thread)
+        # work beside this one: it looks the whole file up while the rows are cleaned here, and reads what the tiers
+        # will need (`orders_importing`) while the server stores the new orders through this connection's COPY.
+        beside = (
+            ThreadPoolExecutor(max_workers=1)
+            if not dry_run
             and connection.vendor == "postgresql"
             and not connection.in_atomic_block
             and len(table) > PIPELINE_ROWS
-        ):
+            else None
+        )
+        with beside or contextlib.nullcontext():
+            looking = beside and beside.submit(_on_own_connection, _lookups, mapping=mapping, table=table)
+            rows = _clean(mapping, table)
+            report(PROGRESS_CLEANED)
+            result = HistoryResult(headers=headers, labels=labels, rows=rows, dry_run=dry_run)
+            channel_ids, members, fingerprints, ids = looking.result() if looking else (None, None, None, None)
+            _match_channels(rows, channel_ids)
+            _match_members(rows, members)
+            new = _plan(rows, fingerprints=fingerprints)
+            for row in rows:
+                if row.errors:
+                    row.status = "error"
+            report(PROGRESS_MATCHED)
+            if result.errors or dry_run or not new:
+                return result
             try:
-                rows, committed = _import_pipelined(mapping, table, report)
+                with transaction.atomic():
+                    _write(new, report, ids=ids, beside=beside)
             except IntegrityError:
                 raise ImportFailed(
                     _("Another change to these orders happened while importing; nothing was imported. Try again.")
                 ) from None
-            return HistoryResult(headers=headers, labels=labels, rows=rows, committed=committed)
-        rows = _clean(mapping, table)
-        report(PROGRESS_CLEANED)
-        result = HistoryResult(headers=headers, labels=labels, rows=rows, dry_run=dry_run)
-        _match_channels(rows)
-        _match_members(rows)
-        new = _plan(rows)
-        for row in rows:
-            if row.errors:
-                row.status = "error"
-        report(PROGRESS_MATCHED)
-        if result.errors or dry_run or not new:
-            return result
-        try:
-            with transaction.atomic():
-                _write(new, report)
-        except IntegrityError:
-            raise ImportFailed(
-                _("Another change to these orders happened while importing; nothing was imported. Try again.")
-            ) from None
         result.committed = True
         return result
 
@@ -836,31 +837,6 @@ def _lookups(mapping, table) -> tuple:
         fingerprints = _recorded_fingerprints(keys)
         ids = sequence_values(len(table), serial_of=Order._meta.db_table)
     return channel_ids, members, fingerprints, ids
-
-
-def _import_pipelined(mapping, table, report) -> tuple[list, bool]:
-    """What the rest of orders_import() does, for a large file on PostgreSQL outside any transaction of the caller,
-    with a second connection (a worker thread) working beside this one: it looks the whole file up (_lookups) while
-    the rows are cleaned here, and reads what the tiers will need (`orders_importing`) while the server stores the
-    new orders through this connection's COPY. Returns (rows, committed)."""
-    with ThreadPoolExecutor(max_workers=1) as beside:
-        looking = beside.submit(_on_own_connection, _lookups, mapping=mapping, table=table)
-        rows = _clean(mapping, table)
-        report(PROGRESS_CLEANED)
-        channel_ids, members, fingerprints, ids = looking.result()
-        _match_channels(rows, channel_ids)
-        _match_members(rows, members)
-        new = _plan(rows, fingerprints=fingerprints)
-        failed = False
-        for row in rows:
-            if row.errors:
-                row.status, failed = "error", True
-        report(PROGRESS_MATCHED)
-        if failed or not new:
-            return rows, False
-        with transaction.atomic():
-            _write(new, report, ids=ids, beside=beside)
-        return rows, True
 
 
 def history_row_count(upload) -> int | None:

@@ -15,13 +15,13 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 def two_rows_are_large(monkeypatch):
     monkeypatch.setattr(orders, "PIPELINE_ROWS", 2)
     calls = []
-    pipelined = orders._import_pipelined
+    lookups = orders._lookups
 
-    def counted(*args, **kwargs):
+    def counted(*args, **kwargs):  # the look-ups on the second connection
         calls.append(1)
-        return pipelined(*args, **kwargs)
+        return lookups(*args, **kwargs)
 
-    monkeypatch.setattr(orders, "_import_pipelined", counted)
+    monkeypatch.setattr(orders, "_lookups", counted)
     return calls
 
 
