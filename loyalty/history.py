@@ -2,6 +2,7 @@
 the programme of the order's channel, and moves up to the tier the history qualifies for, set-based for a whole
 import (what `points_earn_for_order(award=False)` does order by order)."""
 
+import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -253,17 +254,15 @@ def _history_window_values_by_member(program, tier, orders, *, unrecorded=False)
         measure = f"COUNT(*) FILTER (WHERE o.status <> 'refunded' AND {counted})"
     else:
         measure = f"SUM(CASE WHEN {counted} THEN o.amount ELSE 0 END)"
-    # Per member, its imported orders' times in order, ';'-separated (and their amounts when they are not recorded);
-    # parsed once per member (MATERIALIZED).
-    times, amounts = {}, {}
+    # The imported orders as flat arrays (member, time[, amount]), grouped per member by the server into its times in
+    # order (MATERIALIZED: once per member): grouping 200,000 orders in Python costs a second, in SQL 0.1 s.
     if unrecorded:
-        for member_id, occurred_at, amount in sorted(orders, key=lambda order: (order[0], order[1])):
-            times.setdefault(member_id, []).append(occurred_at)
-            amounts.setdefault(member_id, []).append(amount)
+        members, ats, amounts = zip(*orders, strict=True) if orders else ((), (), ())
+        grouped = "array_agg(i.at ORDER BY i.at) AS times, array_agg(i.amount ORDER BY i.at) AS amounts"
     else:
-        for _order_id, member_id, occurred_at in orders:
-            times.setdefault(member_id, set()).add(occurred_at)
-        times = {member_id: sorted(ats) for member_id, ats in times.items()}
+        _ids, members, ats = zip(*orders, strict=True) if orders else ((), (), ())
+        amounts = ()
+        grouped = "array_agg(DISTINCT i.at ORDER BY i.at) AS times, NULL::numeric[] AS amounts"
     recorded = (
         "SELECT r.occurred_at, r.amount - r.refunded_amount AS amount, r.status, "  # noqa: S608 - fixed SQL
         f"{'false' if unrecorded else 'r.occurred_at = ANY(m.times)'} AS imported FROM members_order r"
@@ -273,17 +272,17 @@ def _history_window_values_by_member(program, tier, orders, *, unrecorded=False)
     if unrecorded:
         recorded += " UNION ALL SELECT n.at, n.amount, 'placed', true FROM unnest(m.times, m.amounts) AS n(at, amount)"
     sql = (
-        "WITH m AS MATERIALIZED (SELECT member_id, string_to_array(times, ';')::timestamptz[] AS times, "  # noqa: S608
-        "string_to_array(amounts, ';')::numeric[] AS amounts FROM unnest(string_to_array(%s, ',')::bigint[], "
-        "string_to_array(%s, ','), string_to_array(%s, ',')) AS i(member_id, times, amounts)) "
+        f"WITH m AS MATERIALIZED (SELECT i.member_id, {grouped} FROM unnest(string_to_array(%s, ',')::bigint[], "  # noqa: S608
+        "string_to_array(%s, ',')::timestamptz[], string_to_array(%s, ',')::numeric[]) AS i(member_id, at, amount) "
+        "GROUP BY i.member_id) "
         "SELECT m.member_id, (SELECT MAX(x.value) FROM ("
         f" SELECT o.imported, {measure} OVER ({frame}) AS value FROM ({recorded}) o"
         ") x WHERE x.imported) FROM m"
     )
     params = [
-        ",".join(map(str, times)),
-        ",".join(";".join(at.isoformat() for at in ats) for ats in times.values()),
-        ",".join(";".join(map(str, amounts.get(member_id, ()))) for member_id in times),
+        ",".join(map(str, members)),
+        ",".join(map(dt.datetime.isoformat, ats)),
+        ",".join(map(str, amounts)),
         *counted_params,
         *frame_params,
         *channel_ids,

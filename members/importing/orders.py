@@ -15,6 +15,7 @@ import datetime as dt
 import functools
 import io
 import re
+import sys
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from import_export import fields, resources, widgets
 from import_export.formats.base_formats import CSV, XLSX
 from psycopg.copy import QueuedLibpqWriter
 
-from core.db import jit_off, sequence_values
+from core.db import jit_off, sequence_values, session_settings
 from core.errors import DomainError
 from members import events, services
 from members.errors import ImportFailed
@@ -282,12 +283,13 @@ _COPY_COLUMNS = (
     "fingerprint",
     "created_at",
 )
-# The progress (percent) when the rows are cleaned and when they are matched; writing takes it to 99.
+# The progress (percent) of a file's rows when they are cleaned and when they are matched; writing takes them to 95.
 PROGRESS_CLEANED, PROGRESS_MATCHED = 20, 40
 BATCH = 5000
-# Files larger than this are looked up and stored with a second connection working beside (PostgreSQL; see
-# orders_import).
+# Files larger than this go in chunks of CHUNK_ROWS through a pipeline, with a second connection working beside
+# (PostgreSQL, outside any transaction of the caller; see orders_import).
 PIPELINE_ROWS = 25_000
+CHUNK_ROWS = 20_000
 
 
 @dataclass(slots=True)
@@ -353,48 +355,102 @@ def history_columns(headers) -> dict[int, str]:
 def orders_import(*, data: bytes, dry_run: bool = False, progress=None) -> HistoryResult:
     """Load order history (CSV in UTF-8/GB18030 or XLSX): new orders are recorded without points and count for
     tiers, rows that say what is recorded already are unchanged, anything else is refused. With any error nothing is
-    written; `dry_run` checks everything and writes nothing. `progress(percent)` is called after each phase and each
-    batch written."""
+    written; `dry_run` checks everything and writes nothing. `progress(percent)` is called as the rows are cleaned,
+    matched and written (while the orders are stored, so it must not use the default connection)."""
     report = progress or (lambda percent: None)
     with _cycle_collector_paused(), jit_off():
         headers, table = read_table(data)
         mapping = history_columns(headers)
         labels = {column: headers[index] for index, column in mapping.items()}
-        # A large file on PostgreSQL, outside any transaction of the caller, has a second connection (a worker thread)
-        # work beside this one: it looks the whole file up while the rows are cleaned here, and reads what the tiers
-        # will need (`orders_importing`) while the server stores the new orders through this connection's COPY.
+        result = HistoryResult(headers=headers, labels=labels, rows=[], dry_run=dry_run)
+        # A large file on PostgreSQL, outside any transaction of the caller, goes through in chunks, as a pipeline: a
+        # second connection (a worker thread) looks the next chunk up while this one is cleaned and decided here, and
+        # the server stores each chunk's new orders through this connection's COPY while the next chunk is decided.
+        # Once a row is refused nothing more is written and what was is rolled back; the rest is still checked, so
+        # that every error is reported. Other files are one chunk, looked up on this connection.
         beside = (
-            ThreadPoolExecutor(max_workers=1)
-            if not dry_run
-            and connection.vendor == "postgresql"
-            and not connection.in_atomic_block
-            and len(table) > PIPELINE_ROWS
+            _Beside()
+            if connection.vendor == "postgresql" and not connection.in_atomic_block and len(table) > PIPELINE_ROWS
             else None
         )
-        with beside or contextlib.nullcontext():
-            looking = beside and beside.submit(_on_own_connection, _lookups, mapping=mapping, table=table)
-            rows = _clean(mapping, table)
-            report(PROGRESS_CLEANED)
-            result = HistoryResult(headers=headers, labels=labels, rows=rows, dry_run=dry_run)
-            channel_ids, members, fingerprints, ids = looking.result() if looking else (None, None, None, None)
-            _match_channels(rows, channel_ids)
-            _match_members(rows, members)
-            new = _plan(rows, fingerprints=fingerprints)
-            for row in rows:
-                if row.errors:
-                    row.status = "error"
-            report(PROGRESS_MATCHED)
-            if result.errors or dry_run or not new:
-                return result
-            try:
-                with transaction.atomic():
-                    _write(new, report, ids=ids, beside=beside)
-            except IntegrityError:
-                raise ImportFailed(
-                    _("Another change to these orders happened while importing; nothing was imported. Try again.")
-                ) from None
+        size = CHUNK_ROWS if beside else max(len(table), 1)
+        chunks = [(start, table[start : start + size]) for start in range(0, len(table), size)]
+        in_file = {}  # the new orders of the file so far: a later row naming one again is compared with it
+        failed = False
+        try:
+            with beside or contextlib.nullcontext(), _Writer(beside) as writer:
+                for (start, chunk), looking in zip(chunks, _ahead(beside, mapping, chunks), strict=True):
+
+                    def at(phase, start=start, chunk=chunk):
+                        report(int((95 * start + len(chunk) * phase) // len(table)))
+
+                    rows = _clean(mapping, chunk, first=start + 2)
+                    at(PROGRESS_CLEANED)
+                    channel_ids, members, fingerprints, ids = looking.result() if looking else (None, None, None, None)
+                    _match_channels(rows, channel_ids)
+                    _match_members(rows, members)
+                    new = _plan(rows, fingerprints=fingerprints, in_file=in_file, beside=beside)
+                    for row in rows:
+                        if row.errors:
+                            row.status, failed = "error", True
+                    result.rows.extend(rows)
+                    at(PROGRESS_MATCHED)
+                    if not (failed or dry_run):
+                        writer.write(
+                            new, ids, lambda done, at=at: at(PROGRESS_MATCHED + (95 - PROGRESS_MATCHED) * done)
+                        )
+                if failed or dry_run or not writer.records:
+                    raise _Abandoned
+        except _Abandoned:
+            return result
+        except IntegrityError:
+            raise ImportFailed(
+                _("Another change to these orders happened while importing; nothing was imported. Try again.")
+            ) from None
         result.committed = True
         return result
+
+
+class _Abandoned(Exception):
+    """Not an error: raised in the import's transaction to roll back what was written, once a row is refused."""
+
+
+def _ahead(beside, mapping, chunks):
+    """Each chunk's look-ups (a future of _lookups() on a worker thread's connection), the next chunk's asked for
+    before this one's is given; None for each chunk without a worker (the chunk is looked up on this connection)."""
+    if beside is None:
+        yield from (None for _chunk in chunks)
+        return
+    pending = beside.look_up(mapping, chunks[0][1]) if chunks else None
+    for index in range(len(chunks)):
+        following = beside.look_up(mapping, chunks[index + 1][1]) if index + 1 < len(chunks) else None
+        yield pending
+        pending = following
+
+
+class _Beside:
+    """The pipelined import's two worker threads, each with its own connection: one looks the chunks up, in order,
+    remembering the members found (a text is looked up once per file); the other runs the reads that cannot wait
+    behind a chunk's look-ups (recorded orders to compare, the tier sums)."""
+
+    def __init__(self):
+        self._looking = ThreadPoolExecutor(max_workers=1)
+        self._reading = ThreadPoolExecutor(max_workers=1)
+        self._members = {}  # text -> (member id, (number, status)), or None for no member; the look-up thread's own
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exception):
+        self._looking.shutdown(cancel_futures=True)
+        self._reading.shutdown()
+        return False
+
+    def look_up(self, mapping, chunk):
+        return self._looking.submit(_on_own_connection, _lookups, mapping, chunk, members_known=self._members)
+
+    def read(self, function, /, *args, **kwargs):
+        return self._reading.submit(_on_own_connection, function, *args, **kwargs)
 
 
 _PLAIN_TIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$")
@@ -424,8 +480,9 @@ def _cleaners():
     return money, when
 
 
-def _clean(mapping, table):
-    """Every row's values (text stripped, amount and time parsed, currency upper-case) or its errors, by column."""
+def _clean(mapping, table, *, first=2):
+    """Every row's values (text stripped, amount and time parsed, currency upper-case) or its errors, by column;
+    `first`: the spreadsheet number of the first row (the header is row 1)."""
     money, when = _cleaners()
     index = {column: position for position, column in mapping.items()}
     width = max(mapping) + 1
@@ -447,7 +504,7 @@ def _clean(mapping, table):
     currency_at, store_at = index.get("currency"), index.get("store")
     rows = []
     append = rows.append
-    for number, raw in enumerate(table, start=2):
+    for number, raw in enumerate(table, start=first):
         if len(raw) < width:
             raw = [*raw, *[""] * (width - len(raw))]
         values, errors = {}, []
@@ -588,7 +645,9 @@ def _recorded(keys_by_channel, columns):
         # with a line break in it is refused before.
         keys = [(channel_id, order_id) for channel_id, order_ids in keys_by_channel.items() for order_id in order_ids]
         selected = ", ".join(f"o.{column}" for column in columns)
-        with connection.cursor() as cursor:
+        # One probe of order_unique_per_channel per key: for the tens of thousands of keys of a chunk, the planner
+        # would rather hash the whole table (0.8 s over 1,200,000 orders, where the probes take 0.1 s).
+        with session_settings(enable_hashjoin="off", enable_mergejoin="off"), connection.cursor() as cursor:
             for chunk in _chunks(keys, 250_000):
                 cursor.execute(
                     f"SELECT o.channel_id, o.order_id, {selected} FROM members_order o "  # noqa: S608
@@ -632,6 +691,11 @@ def _keys(rows) -> dict:
     return keys_by_channel
 
 
+def _recorded_list(keys_by_channel) -> list:
+    """[(channel id, order id, *compared values)] of the orders recorded under these keys."""
+    return list(_recorded(keys_by_channel, COMPARED))
+
+
 def _recorded_fingerprints(keys_by_channel) -> dict:
     return {(channel, order_id): print_ for channel, order_id, print_ in _recorded(keys_by_channel, ["fingerprint"])}
 
@@ -655,10 +719,12 @@ def _compare(row, known) -> None:
     )
 
 
-def _plan(rows, *, fingerprints=None):
+def _plan(rows, *, fingerprints=None, in_file=None, beside=None):
     """Each good row is new, unchanged (it says what is recorded, in the database or earlier in the file) or refused
     (it says something else about a recorded order; an import never changes an order). Returns the new rows. The
-    pipelined import gives the recorded orders' `fingerprints`, read beside the cleaning."""
+    pipelined import gives the recorded orders' `fingerprints`, read beside the cleaning, the file's new orders so far
+    (`in_file`, {(channel id, order id): compared values}, added to here) and its second connection (`beside`), which
+    reads what is compared while this one stores orders."""
     keys_by_channel = _keys(rows)
     # Recorded orders by fingerprint first (a whole re-import compares 64 characters per row); the values of those
     # whose fingerprint differs (lines, or an order recorded before fingerprints) are read and compared one by one.
@@ -673,8 +739,13 @@ def _plan(rows, *, fingerprints=None):
                 row.values["fingerprint"] = _fingerprint(row.values)
                 if fingerprints[key] != row.values["fingerprint"]:
                     differing.setdefault(key[0], set()).add(key[1])
-    recorded = {(channel, order_id): tuple(values) for channel, order_id, *values in _recorded(differing, COMPARED)}
-    in_file = {}
+    found = []
+    if differing and beside:  # this connection may be storing the file's first orders
+        found = beside.read(_recorded_list, differing).result()
+    elif differing:
+        found = _recorded_list(differing)
+    recorded = {(channel, order_id): tuple(values) for channel, order_id, *values in found}
+    in_file = {} if in_file is None else in_file
     new = []
     for row in rows:
         if row.errors:
@@ -745,15 +816,21 @@ _ESCAPE = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 def _copy_text(ids, records, stamp: str) -> bytes:
     """COPY's text format written here, the columns' types known (psycopg's write_row() inspects every value and
-    costs more than the rest of the writing), with each order's fingerprint, which takes the same UTC time."""
-    utc = dt.UTC
+    costs more than the rest of the writing), with each order's fingerprint, which takes the same amount and UTC time
+    text. Order ids and stores are escaped only when the batch has a character to escape."""
+    utc, fingerprint = dt.UTC, services.order_fingerprint_of_text
+    texts = "".join(record[1] + record[3] for record in records)
+    escaped = any(character in texts for character in "\\\t\n\r")
     lines = []
     for pk, record in zip(ids, records, strict=True):
         channel_id, order_id, member_id, store, amount, _refunded, currency, occurred_at, status, _print, _now = record
-        at = occurred_at.astimezone(utc).isoformat()
+        at, money = occurred_at.astimezone(utc).isoformat(), f"{amount:.2f}"
+        print_ = fingerprint(order_id, member_id, money, currency, at, store)
+        if escaped:
+            order_id, store = order_id.translate(_ESCAPE), store.translate(_ESCAPE)
         lines.append(
-            f"{pk}\t{channel_id}\t{order_id.translate(_ESCAPE)}\t{member_id}\t{store.translate(_ESCAPE)}\t"
-            f"{amount}\t0\t{currency}\t{at}\t{status}\t{_fingerprint_of_record(record, at)}\t{stamp}\n"
+            f"{pk}\t{channel_id}\t{order_id}\t{member_id}\t{store}\t{money}\t0\t{currency}\t{at}\t{status}\t{print_}\t"
+            f"{stamp}\n"
         )
     return "".join(lines).encode()
 
@@ -764,70 +841,118 @@ def _copy(cursor):
     )
 
 
-def _write(new, report, *, ids=None, beside=None):
-    """Write the new orders (COPY on PostgreSQL, bulk_create elsewhere), then let loyalty count them for tiers.
-    `ids`: order ids drawn already (at least one per new row); `beside`: a worker thread whose own connection reads
-    what the tiers need (`orders_importing`) while the server stores the orders (only outside any transaction of the
-    caller, whose uncommitted rows another connection would not see)."""
-    now = timezone.now()
-    records = _records(new, now)
+class _Writer:
+    """Stores a file's new orders chunk by chunk (COPY on PostgreSQL, bulk_create elsewhere) in one transaction,
+    opened at the first write, then lets loyalty count them for tiers and commits when the `with` block ends without
+    an exception. An exception in the block abandons an open COPY and rolls everything back.
 
-    def written(done):
-        report(PROGRESS_MATCHED + (95 - PROGRESS_MATCHED) * done // len(records))
+    `beside`: the import's worker thread, whose own connection reads what the tiers need (`orders_importing`) while
+    the server stores the last rows (only outside any transaction of the caller, whose uncommitted rows another
+    connection would not see)."""
 
-    preparing = None
-    if connection.vendor == "postgresql":
-        ids = (ids or sequence_values(len(records), serial_of=Order._meta.db_table))[: len(records)]
-        if beside is not None:
-            preparing = beside.submit(
-                _on_own_connection,
-                events.orders_importing.send,
-                orders=[(record[2], record[0], record[7], record[4]) for record in records],
-            )
-        with connection.cursor() as cursor:
-            # The foreign keys are checked as the server stores the rows, beside the work here and on the second
-            # connection, instead of all at the commit with nothing else to do.
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    def __init__(self, beside=None):
+        self.beside = beside
+        self.now = timezone.now()
+        self.records, self.ids = [], []
+        self._transaction = contextlib.ExitStack()  # the transaction, and inside it the COPY
+        self._copying = contextlib.ExitStack()
+        self._copy = None
+
+    def __enter__(self):
+        return self
+
+    def write(self, new, ids, written):
+        """Store these new rows; `ids`: order ids drawn for them (at least one per row, or None to draw them here);
+        `written(fraction)` is called after each batch."""
+        records = _records(new, self.now)
+        if not records:
+            return
+        if not self.records:
+            self._transaction.enter_context(transaction.atomic())
+            self._transaction.enter_context(self._copying)
+        if connection.vendor != "postgresql":
+            records = [(*record[:9], _fingerprint_of_record(record), record[10]) for record in records]
+            objects = [Order(**dict(zip(_COPY_COLUMNS[1:], record, strict=True))) for record in records]
+            for start in range(0, len(objects), BATCH):
+                Order.objects.bulk_create(objects[start : start + BATCH], batch_size=500)
+                written(min(start + BATCH, len(objects)) / len(objects))
+            self.records += records
+            self.ids += [order.pk for order in objects]
+            return
+        if self._copy is None:
+            # Ids drawn before the COPY starts (this connection runs no other statement during it); later chunks
+            # come with theirs, drawn by the look-ups.
+            ids = ids or sequence_values(len(records), serial_of=Order._meta.db_table)
+            with connection.cursor() as cursor:
+                # The foreign keys are checked as the server stores the rows, beside the work here and on the second
+                # connection, instead of all at the commit with nothing else to do.
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            self._copying.enter_context(connection.wrap_database_errors)
+            self._copy = self._copying.enter_context(_copy(self._copying.enter_context(connection.cursor())))
+        ids = ids[: len(records)]
+        stamp = self.now.isoformat()
         # The server stores one batch while the next is formatted.
-        with connection.wrap_database_errors, connection.cursor() as cursor, _copy(cursor) as copy:
-            for start in range(0, len(records), BATCH):
-                copy.write(_copy_text(ids[start : start + BATCH], records[start : start + BATCH], now.isoformat()))
-                written(min(start + BATCH, len(records)))
-        with connection.cursor() as cursor:
-            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
-    else:
-        records = [(*record[:9], _fingerprint_of_record(record), record[10]) for record in records]
-        objects = [Order(**dict(zip(_COPY_COLUMNS[1:], record, strict=True))) for record in records]
-        for start in range(0, len(objects), BATCH):
-            Order.objects.bulk_create(objects[start : start + BATCH], batch_size=500)
-            written(min(start + BATCH, len(objects)))
-        ids = [order.pk for order in objects]
-    events.orders_imported.send(
-        orders=[(pk, record[2], record[0], record[7]) for pk, record in zip(ids, records, strict=True)],
-        prepared=() if preparing is None else preparing.result(),
-    )
+        for start in range(0, len(records), BATCH):
+            self._copy.write(_copy_text(ids[start : start + BATCH], records[start : start + BATCH], stamp))
+            written(min(start + BATCH, len(records)) / len(records))
+        self.records += records
+        self.ids += ids
+
+    def __exit__(self, kind, error, trace):
+        if kind is not None:  # the COPY abandoned, then the transaction rolled back
+            return self._transaction.__exit__(kind, error, trace)
+        try:
+            preparing = None
+            if self._copy is not None and self.beside is not None:
+                preparing = self.beside.read(
+                    events.orders_importing.send,
+                    orders=[(record[2], record[0], record[7], record[4]) for record in self.records],
+                )
+            self._copying.close()  # the COPY ends when the server has stored every row
+            if self._copy is not None:
+                with connection.cursor() as cursor:
+                    cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+            if self.records:
+                events.orders_imported.send(
+                    orders=[
+                        (pk, record[2], record[0], record[7]) for pk, record in zip(self.ids, self.records, strict=True)
+                    ],
+                    prepared=() if preparing is None else preparing.result(),
+                )
+        except BaseException:
+            if not self._transaction.__exit__(*sys.exc_info()):
+                raise
+        else:
+            self._transaction.close()  # the commit (the COPY is closed already)
+        return False
 
 
-def _on_own_connection(function, **kwargs):
-    """`function(**kwargs)` in a worker thread, on that thread's own database connection, closed afterwards."""
+def _on_own_connection(function, *args, **kwargs):
+    """`function(*args, **kwargs)` in a worker thread, on that thread's own database connection, closed afterwards."""
     try:
-        return function(**kwargs)
+        return function(*args, **kwargs)
     finally:
         connections.close_all()
 
 
-def _lookups(mapping, table) -> tuple:
-    """(channel ids, members, recorded fingerprints, order ids) for a whole file: its channels, members and recorded
-    orders by the keys as written (rows that cannot be looked up are reported by the cleaning), and an id for each
-    row from the orders' sequence (gaps where rows are not new)."""
+def _lookups(mapping, table, *, members_known=None) -> tuple:
+    """(channel ids, members, recorded fingerprints, order ids) for a chunk of a file: its channels, members and
+    recorded orders by the keys as written (rows that cannot be looked up are reported by the cleaning), and an id for
+    each row from the orders' sequence (gaps where rows are not new). `members_known`: the texts looked up before
+    ({text: found or None}), added to here."""
     at = {column: index for index, column in mapping.items()}
+    known = {} if members_known is None else members_known
 
     def texts(column):
         return {raw[at[column]].strip() for raw in table if len(raw) > at[column]} - {""}
 
     with jit_off():
         channel_ids = _channel_ids(texts("channel"))
-        members = members_by_reference(texts("member"))
+        wanted = texts("member")
+        unknown = wanted - known.keys()
+        found = members_by_reference(unknown)
+        known.update({text: found.get(text) for text in unknown})
+        members = {text: known[text] for text in wanted if known[text] is not None}
         keys = {}
         for raw in table:
             if len(raw) > max(at["channel"], at["order_id"]):

@@ -1,12 +1,23 @@
 """The order import's behaviour again, on its pipelined path (PostgreSQL, a large file, outside any transaction of the
-caller): a second connection looks the file up while the rows are cleaned, and reads what the tiers need while the
-COPY stores the orders. "Large" is made two rows, so that the files of test_order_import take this path."""
+caller): the file goes in chunks, a second connection looks the next chunk up while one is cleaned and decided, the
+COPY stores a chunk's new orders while the next is decided, and the second connection reads what the tiers need while
+the COPY ends. "Large" is made two rows and a chunk two rows, so that the files of test_order_import take this path
+in several chunks."""
+
+import datetime as dt
+import threading
+from decimal import Decimal
 
 import pytest
+from django.db import connections
+from django.utils import translation
 
+from loyalty.models import Account, TierChange
 from members.importing import orders
+from members.importing.orders import orders_import
+from members.models import Order
 from tests.members.test_order_import import *  # noqa: F403 (the same tests, on this path)
-from tests.members.test_order_import import zhang  # noqa: F401 (their fixture)
+from tests.members.test_order_import import HEADERS, run, zhang  # noqa: F401 (zhang: their fixture)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
@@ -14,6 +25,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 @pytest.fixture(autouse=True)
 def two_rows_are_large(monkeypatch):
     monkeypatch.setattr(orders, "PIPELINE_ROWS", 2)
+    monkeypatch.setattr(orders, "CHUNK_ROWS", 2)
     calls = []
     lookups = orders._lookups
 
@@ -26,28 +38,28 @@ def two_rows_are_large(monkeypatch):
 
 
 def test_a_large_file_takes_the_pipelined_path(tmp_path, channel, zhang, two_rows_are_large):  # noqa: F811
-    text = HEADERS + "".join(f"{channel.code},P-{n},{zhang.member_no},10,2024-01-0{n + 1},\n" for n in range(5))  # noqa: F405
-    counts, _errors, code = run(tmp_path, text)  # noqa: F405
+    text = HEADERS + "".join(f"{channel.code},P-{n},{zhang.member_no},10,2024-01-0{n + 1},\n" for n in range(5))
+    counts, _errors, code = run(tmp_path, text)
     assert (counts, code) == ({"new": 5, "unchanged": 0, "errors": 0}, 0) and two_rows_are_large
-    assert Order.objects.filter(order_id__startswith="P-").count() == 5  # noqa: F405
+    assert Order.objects.filter(order_id__startswith="P-").count() == 5
 
 
 def test_a_recorded_order_with_another_fingerprint_is_compared_by_its_values(tmp_path, channel, zhang):  # noqa: F811
     """An order recorded before fingerprints (or with lines) says the same as the row: unchanged; else refused, and
     the new rows of the file are not written."""
-    text = HEADERS + f"{channel.code},F-1,{zhang.member_no},10,2024-01-02 10:00:00,\n"  # noqa: F405
-    run(tmp_path, text)  # noqa: F405
-    Order.objects.filter(order_id="F-1").update(fingerprint="")  # noqa: F405
+    text = HEADERS + f"{channel.code},F-1,{zhang.member_no},10,2024-01-02 10:00:00,\n"
+    run(tmp_path, text)
+    Order.objects.filter(order_id="F-1").update(fingerprint="")
     again = text + "".join(f"{channel.code},F-{n},{zhang.member_no},10,2024-01-0{n},\n" for n in range(2, 5))
-    assert run(tmp_path, again)[0] == {"new": 3, "unchanged": 1, "errors": 0}  # noqa: F405
-    changed = HEADERS + (  # noqa: F405
+    assert run(tmp_path, again)[0] == {"new": 3, "unchanged": 1, "errors": 0}
+    changed = HEADERS + (
         f"{channel.code},F-9,{zhang.member_no},10,2024-01-02,\n{channel.code},F-8,{zhang.member_no},10,2024-01-02,\n"
         f"{channel.code},F-1,{zhang.member_no},11,2024-01-02 10:00:00,\n"
     )
-    Order.objects.filter(order_id="F-1").update(fingerprint="")  # noqa: F405
-    counts, errors, code = run(tmp_path, changed)  # noqa: F405
+    Order.objects.filter(order_id="F-1").update(fingerprint="")
+    counts, errors, code = run(tmp_path, changed)
     assert (counts["errors"], code) == (1, 1) and errors[0].startswith("row 4: order_id: Order F-1 is recorded")
-    assert not Order.objects.filter(order_id__in=["F-9", "F-8"]).exists()  # noqa: F405
+    assert not Order.objects.filter(order_id__in=["F-9", "F-8"]).exists()
 
 
 def test_tier_sums_are_read_ahead_on_a_second_connection(tmp_path, channel, program, zhang, monkeypatch):  # noqa: F811
@@ -63,10 +75,76 @@ def test_tier_sums_are_read_ahead_on_a_second_connection(tmp_path, channel, prog
         return summed(program, tier, orders, unrecorded=unrecorded)
 
     monkeypatch.setattr(history, "_history_window_values_by_member", spy)
-    text = HEADERS + "".join(  # noqa: F405
+    text = HEADERS + "".join(
         f"{channel.code},W-{n},{zhang.member_no},2000,2026-01-0{n + 1} 10:00:00,\n" for n in range(3)
     )
-    assert run(tmp_path, text)[0] == {"new": 3, "unchanged": 0, "errors": 0}  # noqa: F405
+    assert run(tmp_path, text)[0] == {"new": 3, "unchanged": 0, "errors": 0}
     assert calls == [True]
-    change = TierChange.objects.get(account__member=zhang, reason="upgrade")  # noqa: F405
-    assert (change.to_tier.code, change.metric_value) == ("gold", Decimal("6000.00"))  # noqa: F405
+    change = TierChange.objects.get(account__member=zhang, reason="upgrade")
+    assert (change.to_tier.code, change.metric_value) == ("gold", Decimal("6000.00"))
+
+
+def test_an_order_recorded_meanwhile_by_someone_else_stops_the_import_with_nothing_written(channel, zhang):  # noqa: F811
+    """The pipelined version of the test it replaces: another writer (on its own connection) records an order of the
+    first chunk after that chunk is checked and before the COPY stores it; the import stops, with nothing written."""
+    from members.errors import ImportFailed
+
+    def record_meanwhile(percent):
+        if percent == 20:  # the first chunk (two of the four rows) is checked and matched
+            writer = threading.Thread(target=_record_elsewhere, args=(channel, zhang, "C-1"))
+            writer.start()
+            writer.join()
+
+    data = (HEADERS + "".join(f"{channel.code},C-{n},{zhang.member_no},10,2024-01-02,\n" for n in range(4))).encode()
+    with translation.override("en"), pytest.raises(ImportFailed, match="Another change to these orders happened"):
+        orders_import(data=data, progress=record_meanwhile)
+    assert list(Order.objects.values_list("order_id", flat=True)) == ["C-1"]
+
+
+def _record_elsewhere(channel, member, order_id):
+    try:
+        Order.objects.create(
+            channel=channel,
+            order_id=order_id,
+            member=member,
+            amount=Decimal("5"),
+            occurred_at=dt.datetime.now(dt.UTC),
+        )
+    finally:
+        connections.close_all()
+
+
+def test_a_refused_row_in_a_later_chunk_rolls_back_the_chunks_stored_before_it(tmp_path, channel, zhang):  # noqa: F811
+    """Chunks 1 and 2 are new and go to the COPY as soon as they are checked; row 6 (chunk 3) names no member. Nothing
+    is written, and the rows after the refused one are still checked, so that the file's every error is reported."""
+    good = "".join(f"{channel.code},L-{n},{zhang.member_no},10,2024-01-0{n + 1},\n" for n in range(4))
+    text = (
+        HEADERS
+        + good
+        + f"{channel.code},L-8,nobody,10,2024-01-02,\n{channel.code},L-9,{zhang.member_no},x,2024-01-02,\n"
+    )
+    counts, errors, code = run(tmp_path, text)
+    assert (counts, code) == ({"new": 4, "unchanged": 0, "errors": 2}, 1)
+    assert [error.split(":")[0] for error in errors[:2]] == ["row 6", "row 7"]
+    assert not Order.objects.filter(order_id__startswith="L-").exists()
+    assert not TierChange.objects.exists() and not Account.objects.filter(member=zhang).exists()
+
+
+def test_a_row_repeating_a_new_order_of_an_earlier_chunk_is_compared_with_it(tmp_path, channel, zhang):  # noqa: F811
+    """Row 5 repeats row 2 (two chunks before) word for word: unchanged. Row 6 says another amount: refused."""
+    rows = "".join(f"{channel.code},D-{n},{zhang.member_no},10,2024-01-0{n + 1},\n" for n in range(3))
+    same = f"{channel.code},D-0,{zhang.member_no},10,2024-01-01,\n"
+    assert run(tmp_path, HEADERS + rows + same)[0] == {"new": 3, "unchanged": 1, "errors": 0}
+    Order.objects.filter(order_id__startswith="D-").delete()
+    other = f"{channel.code},D-1,{zhang.member_no},12,2024-01-02,\n"
+    counts, errors, code = run(tmp_path, HEADERS + rows + same + other)
+    assert (counts, code) == ({"new": 3, "unchanged": 1, "errors": 1}, 1)
+    assert errors[0].startswith("row 6: order_id: Order D-1 is recorded already with another amount")
+    assert not Order.objects.filter(order_id__startswith="D-").exists()
+
+
+def test_progress_rises_chunk_by_chunk_to_95(channel, zhang):  # noqa: F811
+    seen = []
+    data = (HEADERS + "".join(f"{channel.code},G-{n},{zhang.member_no},10,2024-01-02,\n" for n in range(5))).encode()
+    assert orders_import(data=data, progress=seen.append).committed
+    assert seen == sorted(seen) and seen[-1] == 95 and len(set(seen)) > 5
