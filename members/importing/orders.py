@@ -14,6 +14,7 @@ import csv
 import datetime as dt
 import functools
 import io
+import itertools
 import re
 import sys
 import zipfile
@@ -421,9 +422,15 @@ def _ahead(beside, mapping, chunks):
     if beside is None:
         yield from (None for _chunk in chunks)
         return
+    # The members of the first chunk, then those of the whole rest of the file with the second: two look-ups of the
+    # members table per file, whatever the number of chunks.
     pending = beside.look_up(mapping, chunks[0][1]) if chunks else None
     for index in range(len(chunks)):
-        following = beside.look_up(mapping, chunks[index + 1][1]) if index + 1 < len(chunks) else None
+        following = None
+        if index + 1 < len(chunks):
+            chunk = chunks[index + 1][1]
+            rest = itertools.chain.from_iterable(later for _start, later in chunks[index + 1 :]) if index == 0 else None
+            following = beside.look_up(mapping, chunk, members_in=rest)
         yield pending
         pending = following
 
@@ -446,8 +453,10 @@ class _Beside:
         self._reading.shutdown()
         return False
 
-    def look_up(self, mapping, chunk):
-        return self._looking.submit(_on_own_connection, _lookups, mapping, chunk, members_known=self._members)
+    def look_up(self, mapping, chunk, *, members_in=None):
+        return self._looking.submit(
+            _on_own_connection, _lookups, mapping, chunk, members_known=self._members, members_in=members_in
+        )
 
     def read(self, function, /, *args, **kwargs):
         return self._reading.submit(_on_own_connection, function, *args, **kwargs)
@@ -467,8 +476,10 @@ def _cleaners():
 
     def when(text):
         if plain_time(text):
-            with contextlib.suppress(ValueError):  # 2024-02-30: the normaliser says why
+            try:
                 return from_iso(text).replace(tzinfo=zone)  # zoneinfo zones need no localize()
+            except ValueError:  # 2024-02-30: the normaliser says why
+                pass
         return parse_datetime(text, tz=zone)
 
     @functools.lru_cache(maxsize=65536)
@@ -824,7 +835,7 @@ def _copy_text(ids, records, stamp: str) -> bytes:
     lines = []
     for pk, record in zip(ids, records, strict=True):
         channel_id, order_id, member_id, store, amount, _refunded, currency, occurred_at, status, _print, _now = record
-        at, money = occurred_at.astimezone(utc).isoformat(), f"{amount:.2f}"
+        at, money = occurred_at.astimezone(utc).isoformat(), str(amount)  # cents: _cleaners() quantizes
         print_ = fingerprint(order_id, member_id, money, currency, at, store)
         if escaped:
             order_id, store = order_id.translate(_ESCAPE), store.translate(_ESCAPE)
@@ -935,21 +946,22 @@ def _on_own_connection(function, *args, **kwargs):
         connections.close_all()
 
 
-def _lookups(mapping, table, *, members_known=None) -> tuple:
+def _lookups(mapping, table, *, members_known=None, members_in=None) -> tuple:
     """(channel ids, members, recorded fingerprints, order ids) for a chunk of a file: its channels, members and
     recorded orders by the keys as written (rows that cannot be looked up are reported by the cleaning), and an id for
     each row from the orders' sequence (gaps where rows are not new). `members_known`: the texts looked up before
-    ({text: found or None}), added to here."""
+    ({text: found or None}), added to here; `members_in`: rows whose members to look up now too (the rest of the
+    file), so that later chunks find theirs known."""
     at = {column: index for index, column in mapping.items()}
     known = {} if members_known is None else members_known
 
-    def texts(column):
-        return {raw[at[column]].strip() for raw in table if len(raw) > at[column]} - {""}
+    def texts(column, rows=table):
+        return {raw[at[column]].strip() for raw in rows if len(raw) > at[column]} - {""}
 
     with jit_off():
         channel_ids = _channel_ids(texts("channel"))
         wanted = texts("member")
-        unknown = wanted - known.keys()
+        unknown = (wanted | (texts("member", members_in) if members_in is not None else set())) - known.keys()
         found = members_by_reference(unknown)
         known.update({text: found.get(text) for text in unknown})
         members = {text: known[text] for text in wanted if known[text] is not None}

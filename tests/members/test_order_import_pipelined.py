@@ -16,6 +16,7 @@ from loyalty.models import Account, TierChange
 from members.importing import orders
 from members.importing.orders import orders_import
 from members.models import Order
+from tests.factories import MemberFactory
 from tests.members.test_order_import import *  # noqa: F403 (the same tests, on this path)
 from tests.members.test_order_import import HEADERS, run, zhang  # noqa: F401 (zhang: their fixture)
 
@@ -148,3 +149,26 @@ def test_progress_rises_chunk_by_chunk_to_95(channel, zhang):  # noqa: F811
     data = (HEADERS + "".join(f"{channel.code},G-{n},{zhang.member_no},10,2024-01-02,\n" for n in range(5))).encode()
     assert orders_import(data=data, progress=seen.append).committed
     assert seen == sorted(seen) and seen[-1] == 95 and len(set(seen)) > 5
+
+
+def test_the_members_table_is_searched_twice_per_file_whatever_its_chunks(tmp_path, channel, zhang, monkeypatch):  # noqa: F811
+    """The first chunk's members, then the rest of the file's with the second chunk: a file of many chunks does not
+    search the members table once per chunk (a full scan each, on a large table). Six chunks here."""
+    wang = MemberFactory(phone="+8613900139001")
+    searched = []
+    lookup = orders.members_by_reference
+
+    def spy(texts):
+        searched.append(set(texts))
+        return lookup(texts)
+
+    monkeypatch.setattr(orders, "members_by_reference", spy)
+    people = [zhang.member_no, "13900139001", *(f"nobody-{n}" for n in range(10))]
+    text = HEADERS + "".join(f"{channel.code},S-{n},{who},10,2024-01-02,\n" for n, who in enumerate(people))
+    counts, errors, _code = run(tmp_path, text)
+    assert counts == {"new": 2, "unchanged": 0, "errors": 10} and errors[0].startswith("row 4: member: No member")
+    assert [texts for texts in searched if texts] == [
+        {zhang.member_no, "13900139001"},
+        {f"nobody-{n}" for n in range(10)},
+    ]
+    assert wang.orders.count() == 0  # nothing written: the file has errors
