@@ -15,6 +15,7 @@ import datetime as dt
 import functools
 import io
 import itertools
+import operator
 import re
 import sys
 import zipfile
@@ -513,11 +514,9 @@ def _clean(mapping, table, *, first=2):
     store_too_long = _("A store has at most %(limit)d characters.") % {"limit": store_limit}
     bad_currency = _("A currency is three letters, such as CNY.")
     currency_at, store_at = index.get("currency"), index.get("store")
-    rows = []
-    append = rows.append
-    for number, raw in enumerate(table, start=first):
-        if len(raw) < width:
-            raw = [*raw, *[""] * (width - len(raw))]
+
+    def checked(number, raw):
+        """The row with every error, column by column."""
         values, errors = {}, []
         for column, position, message in required:
             text = raw[position].strip()
@@ -545,7 +544,47 @@ def _clean(mapping, table, *, first=2):
         if len(store) > store_limit:
             errors.append(("store", store_too_long))
         values["store"] = store
-        append(HistoryRow(number=number, raw=raw, values=values, errors=errors))
+        return HistoryRow(number, raw, values, errors)
+
+    # Nearly every row is whole and well written: read in one go, and checked column by column (for the messages)
+    # only when something is missing or wrong.
+    channel_at, order_at, member_at, amount_at, time_at = (index[column] for column, _position, _message in required)
+    rows = []
+    append = rows.append
+    for number, raw in enumerate(table, start=first):
+        if len(raw) < width:
+            raw = [*raw, *[""] * (width - len(raw))]
+        channel, order_id, member = raw[channel_at].strip(), raw[order_at].strip(), raw[member_at].strip()
+        amount, at = raw[amount_at].strip(), raw[time_at].strip()
+        currency = (raw[currency_at].strip().upper() if currency_at is not None else "") or "CNY"
+        store = raw[store_at].strip() if store_at is not None else ""
+        if (
+            channel
+            and order_id
+            and member
+            and amount
+            and at
+            and len(order_id) <= order_limit
+            and len(store) <= store_limit
+            and (currency == "CNY" or (len(currency) == 3 and currency.isalpha()))
+        ):
+            try:
+                amount, at = money(amount), when(at)
+            except ValueError:
+                append(checked(number, raw))
+                continue
+            values = {
+                "channel": channel,
+                "order_id": order_id,
+                "member": member,
+                "amount": amount,
+                "occurred_at": at,
+                "currency": currency,
+                "store": store,
+            }
+            append(HistoryRow(number, raw, values, []))
+        else:
+            append(checked(number, raw))
     return rows
 
 
@@ -796,8 +835,7 @@ def _records(new, now) -> list[tuple]:
     its new entries side by side, and each member's row is locked once by the foreign-key checks, not once per
     order."""
     placed = Order.Status.PLACED
-    new = sorted(new, key=lambda row: (row.values["member_id"], row.values["occurred_at"]))
-    return [
+    records = [
         (
             values["channel_id"],
             values["order_id"],
@@ -813,6 +851,8 @@ def _records(new, now) -> list[tuple]:
         )
         for values in (row.values for row in new)
     ]
+    records.sort(key=operator.itemgetter(2, 7))  # member, then time
+    return records
 
 
 def _fingerprint_of_record(record, utc=None) -> str:
@@ -966,9 +1006,11 @@ def _lookups(mapping, table, *, members_known=None, members_in=None) -> tuple:
         known.update({text: found.get(text) for text in unknown})
         members = {text: known[text] for text in wanted if known[text] is not None}
         keys = {}
+        channel_at, order_at = at["channel"], at["order_id"]
+        widest = max(channel_at, order_at)
         for raw in table:
-            if len(raw) > max(at["channel"], at["order_id"]):
-                channel_id, order_id = channel_ids.get(raw[at["channel"]].strip()), raw[at["order_id"]].strip()
+            if len(raw) > widest:
+                channel_id, order_id = channel_ids.get(raw[channel_at].strip()), raw[order_at].strip()
                 if channel_id is not None and order_id and "\n" not in order_id:
                     keys.setdefault(channel_id, set()).add(order_id)
         fingerprints = _recorded_fingerprints(keys)

@@ -136,6 +136,23 @@ def test_errors_give_the_row_and_the_column_as_the_file_names_it(tmp_path, chann
     assert not Order.objects.exists()
 
 
+def test_a_row_with_several_faults_lists_each_in_column_order(tmp_path, channel, zhang):
+    """Every fault of a row is reported, not only the first; a good row beside it is not."""
+    order_limit = Order._meta.get_field("order_id").max_length
+    store_limit = Order._meta.get_field("store").max_length
+    text = "channel,order_id,member,amount,occurred_at,store,currency\n" + (
+        f"{channel.code},{'X' * (order_limit + 1)},{zhang.member_no},x,2024-01-02,{'S' * (store_limit + 1)},RMB1\n"
+        f" {channel.code} , K-1 , {zhang.member_no} , 10 , 2024-01-02 10:00:00 , SH-01 , usd \n"
+    )
+    counts, errors, code = run(tmp_path, text)
+    assert (counts, code) == ({"new": 1, "unchanged": 0, "errors": 1}, 1)
+    assert errors == [
+        f"row 2: order_id: An order id has at most {order_limit} characters.; amount: Not a number; write an amount "
+        f"such as 1234.50.; currency: A currency is three letters, such as CNY.; store: A store has at most "
+        f"{store_limit} characters."
+    ]
+
+
 def test_rejected_rows_can_be_written_to_a_file(tmp_path, channel, zhang):
     target = tmp_path / "rejected.csv"
     run(tmp_path, HEADERS + f"{channel.code},R-1,nobody@example.com,10,2024-01-02,\n", "--errors-out", str(target))
