@@ -1,3 +1,5 @@
+import datetime as dt
+
 import pytest
 from django.core.cache import cache
 from django.db import connection
@@ -81,3 +83,14 @@ def eager_tasks():
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = previous
+
+
+@pytest.fixture
+def no_quiet_hours(program):
+    """The programme's marketing messages go out at whatever hour the suite runs: the default quiet hours (21:00-09:00
+    in its time zone) would hold them in an evening run. Quiet hours have tests of their own (tests/campaigns)."""
+    from campaigns.models import ProgramMessaging
+
+    ProgramMessaging.objects.update_or_create(
+        program=program, defaults={"quiet_from": dt.time(0), "quiet_until": dt.time(0)}
+    )

@@ -22,6 +22,11 @@ def _fresh_message_file():
     Path(settings.CAMPAIGN_MESSAGE_FILE).unlink(missing_ok=True)
 
 
+@pytest.fixture(autouse=True)
+def _sent_at_any_hour(no_quiet_hours):
+    pass
+
+
 @pytest.fixture
 def audience(api, program):
     members = []

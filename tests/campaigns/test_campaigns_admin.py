@@ -46,7 +46,7 @@ def inline(prefix, rows):
 
 
 def test_a_marketer_builds_sends_and_reads_a_campaign(
-    admin_client, program, segment, eager_tasks, django_capture_on_commit_callbacks
+    admin_client, program, segment, eager_tasks, django_capture_on_commit_callbacks, no_quiet_hours
 ):
     data = {
         "program": program.pk,
