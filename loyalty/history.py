@@ -3,6 +3,7 @@ the programme of the order's channel, and moves up to the tier the history quali
 import (what `points_earn_for_order(award=False)` does order by order)."""
 
 import datetime as dt
+import operator
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -30,7 +31,7 @@ def tiers_count_history(*, orders, prepared=()) -> dict:
 
     `prepared`: what `tiers_prepare_history()` summed while the orders were being stored (the import's
     `orders_importing` results); members it did not cover are summed here."""
-    by_program = _by_program(orders, channel_at=2, kept=lambda order: (order[0], order[1], order[3]))
+    by_program = _by_program(orders, channel_at=2, kept=operator.itemgetter(0, 1, 3))
     counts = {"accounts_created": 0, "upgraded": 0}
     sums = next((found for found in prepared if isinstance(found, HistorySums)), HistorySums())
     for program in Program.objects.filter(pk__in=by_program).order_by("pk"):
@@ -71,7 +72,7 @@ def tiers_prepare_history(*, orders) -> HistorySums:
     points metric is summed after (from the ledger). Writes nothing."""
     if connection.vendor != "postgresql" or not orders:
         return HistorySums()
-    by_program = _by_program(orders, channel_at=1, kept=lambda order: (order[0], order[2], order[3]))
+    by_program = _by_program(orders, channel_at=1, kept=operator.itemgetter(0, 2, 3))
     sums = HistorySums()
     for program in Program.objects.filter(pk__in=by_program).order_by("pk"):
         tiers = program_config(program)["tiers"]

@@ -957,7 +957,7 @@ class _Writer:
             if self._copy is not None and self.beside is not None:
                 preparing = self.beside.read(
                     events.orders_importing.send,
-                    orders=[(record[2], record[0], record[7], record[4]) for record in self.records],
+                    orders=list(map(operator.itemgetter(2, 0, 7, 4), self.records)),  # member, channel, time, amount
                 )
             self._copying.close()  # the COPY ends when the server has stored every row
             if self._copy is not None:
