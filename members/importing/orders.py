@@ -288,8 +288,8 @@ _COPY_COLUMNS = (
 # The progress (percent) of a file's rows when they are cleaned and when they are matched; writing takes them to 95.
 PROGRESS_CLEANED, PROGRESS_MATCHED = 20, 40
 BATCH = 5000
-# Files larger than this go in chunks of CHUNK_ROWS through a pipeline, with a second connection working beside
-# (PostgreSQL, outside any transaction of the caller; see orders_import).
+# Files larger than this go in chunks of CHUNK_ROWS through a pipeline, with two worker threads on connections of
+# their own (PostgreSQL, outside any transaction of the caller; see orders_import and _Beside).
 PIPELINE_ROWS = 25_000
 CHUNK_ROWS = 20_000
 
@@ -366,8 +366,9 @@ def orders_import(*, data: bytes, dry_run: bool = False, progress=None) -> Histo
         labels = {column: headers[index] for index, column in mapping.items()}
         result = HistoryResult(headers=headers, labels=labels, rows=[], dry_run=dry_run)
         # A large file on PostgreSQL, outside any transaction of the caller, goes through in chunks, as a pipeline: a
-        # second connection (a worker thread) looks the next chunk up while this one is cleaned and decided here, and
-        # the server stores each chunk's new orders through this connection's COPY while the next chunk is decided.
+        # worker thread on its own connection (_Beside) looks the next chunk up while this one is cleaned and decided
+        # here, and the server stores each chunk's new orders through this connection's COPY while the next chunk is
+        # decided.
         # Once a row is refused nothing more is written and what was is rolled back; the rest is still checked, so
         # that every error is reported. Other files are one chunk, looked up on this connection.
         beside = (
