@@ -204,8 +204,8 @@ def parse_money(raw):
         raise ValueError(_("Not a number; write an amount such as 1234.50."))
     if value < 0:
         raise ValueError(_("An amount cannot be negative."))
+    if value >= Decimal("1e12"):  # before quantize(), which cannot hold 1e26 or more to the cent (InvalidOperation)
+        raise ValueError(_("This amount is too large."))
     if value != value.quantize(Decimal("0.01")):
         raise ValueError(_("An amount has at most two decimal places."))
-    if value >= Decimal("1e12"):
-        raise ValueError(_("This amount is too large."))
     return value.quantize(Decimal("0.01"))

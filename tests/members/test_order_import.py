@@ -153,6 +153,17 @@ def test_a_row_with_several_faults_lists_each_in_column_order(tmp_path, channel,
     ]
 
 
+def test_an_amount_beyond_any_till_is_refused_not_a_crash(tmp_path, channel, zhang):
+    """1e30 or thirty nines cannot be held to the cent by Decimal's default context: the row is refused as too large,
+    like 1,000,000,000,000, instead of the import failing as a whole."""
+    text = HEADERS + "".join(
+        f"{channel.code},H-{n},{zhang.member_no},{amount},2024-01-02,\n" for n, amount in enumerate(["1e30", "9" * 30])
+    )
+    counts, errors, code = run(tmp_path, text)
+    assert (counts, code) == ({"new": 0, "unchanged": 0, "errors": 2}, 1)
+    assert errors == [f"row {n}: amount: This amount is too large." for n in (2, 3)]
+
+
 def test_rejected_rows_can_be_written_to_a_file(tmp_path, channel, zhang):
     target = tmp_path / "rejected.csv"
     run(tmp_path, HEADERS + f"{channel.code},R-1,nobody@example.com,10,2024-01-02,\n", "--errors-out", str(target))
