@@ -372,7 +372,7 @@ def orders_import(*, data: bytes, dry_run: bool = False, progress=None) -> Histo
         # Once a row is refused nothing more is written and what was is rolled back; the rest is still checked, so
         # that every error is reported. Other files are one chunk, looked up on this connection.
         beside = (
-            _Beside()
+            _Beside(draw_ids=not dry_run)
             if connection.vendor == "postgresql" and not connection.in_atomic_block and len(table) > PIPELINE_ROWS
             else None
         )
@@ -439,13 +439,16 @@ def _ahead(beside, mapping, chunks):
 
 class _Beside:
     """The pipelined import's two worker threads, each with its own connection: one looks the chunks up, in order,
-    remembering the members found (a text is looked up once per file); the other runs the reads that cannot wait
-    behind a chunk's look-ups (recorded orders to compare, the tier sums)."""
+    remembering the channels and members found (a text is looked up once per file, and means one thing in all of it);
+    the other runs the reads that cannot wait behind a chunk's look-ups (recorded orders to compare, the tier sums).
+    `draw_ids`: False for a dry run, which takes no ids from the orders' sequence."""
 
-    def __init__(self):
+    def __init__(self, *, draw_ids=True):
         self._looking = ThreadPoolExecutor(max_workers=1)
         self._reading = ThreadPoolExecutor(max_workers=1)
-        self._members = {}  # text -> (member id, (number, status)), or None for no member; the look-up thread's own
+        self._draw_ids = draw_ids
+        # The look-up thread's own: text -> channel id, or (member id, (number, status)); None for nothing found.
+        self._channels, self._members = {}, {}
 
     def __enter__(self):
         return self
@@ -457,7 +460,14 @@ class _Beside:
 
     def look_up(self, mapping, chunk, *, members_in=None):
         return self._looking.submit(
-            _on_own_connection, _lookups, mapping, chunk, members_known=self._members, members_in=members_in
+            _on_own_connection,
+            _lookups,
+            mapping,
+            chunk,
+            channels_known=self._channels,
+            members_known=self._members,
+            members_in=members_in,
+            draw_ids=self._draw_ids,
         )
 
     def read(self, function, /, *args, **kwargs):
@@ -989,20 +999,25 @@ def _on_own_connection(function, *args, **kwargs):
         connections.close_all()
 
 
-def _lookups(mapping, table, *, members_known=None, members_in=None) -> tuple:
+def _lookups(mapping, table, *, channels_known=None, members_known=None, members_in=None, draw_ids=True) -> tuple:
     """(channel ids, members, recorded fingerprints, order ids) for a chunk of a file: its channels, members and
     recorded orders by the keys as written (rows that cannot be looked up are reported by the cleaning), and an id for
-    each row from the orders' sequence (gaps where rows are not new). `members_known`: the texts looked up before
-    ({text: found or None}), added to here; `members_in`: rows whose members to look up now too (the rest of the
-    file), so that later chunks find theirs known."""
+    each row from the orders' sequence (gaps where rows are not new; None without `draw_ids`). `channels_known`,
+    `members_known`: the texts looked up before ({text: found or None}), added to here; `members_in`: rows whose
+    members to look up now too (the rest of the file), so that later chunks find theirs known."""
     at = {column: index for index, column in mapping.items()}
     known = {} if members_known is None else members_known
+    channels = {} if channels_known is None else channels_known
 
     def texts(column, rows=table):
         return {raw[at[column]].strip() for raw in rows if len(raw) > at[column]} - {""}
 
     with jit_off():
-        channel_ids = _channel_ids(texts("channel"))
+        wanted_channels = texts("channel")
+        unknown_channels = wanted_channels - channels.keys()
+        found_channels = _channel_ids(unknown_channels) if unknown_channels else {}
+        channels.update({text: found_channels.get(text) for text in unknown_channels})
+        channel_ids = {text: channels[text] for text in wanted_channels if channels[text] is not None}
         wanted = texts("member")
         unknown = (wanted | (texts("member", members_in) if members_in is not None else set())) - known.keys()
         found = members_by_reference(unknown)
@@ -1017,7 +1032,7 @@ def _lookups(mapping, table, *, members_known=None, members_in=None) -> tuple:
                 if channel_id is not None and order_id and "\n" not in order_id:
                     keys.setdefault(channel_id, set()).add(order_id)
         fingerprints = _recorded_fingerprints(keys)
-        ids = sequence_values(len(table), serial_of=Order._meta.db_table)
+        ids = sequence_values(len(table), serial_of=Order._meta.db_table) if draw_ids else None
     return channel_ids, members, fingerprints, ids
 
 

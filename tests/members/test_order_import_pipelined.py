@@ -172,3 +172,16 @@ def test_the_members_table_is_searched_twice_per_file_whatever_its_chunks(tmp_pa
         {f"nobody-{n}" for n in range(10)},
     ]
     assert wang.orders.count() == 0  # nothing written: the file has errors
+
+
+def test_a_dry_run_takes_no_order_ids(tmp_path, channel, zhang):  # noqa: F811
+    """A preview of a large file checks every row and writes nothing, not even a gap in the orders' ids."""
+    text = HEADERS + "".join(f"{channel.code},N-{n},{zhang.member_no},10,2024-01-02,\n" for n in range(5))
+    before = Order.objects.create(
+        channel=channel, order_id="N-before", member=zhang, amount=Decimal("1"), occurred_at=dt.datetime.now(dt.UTC)
+    )
+    assert run(tmp_path, text, "--dry-run")[0] == {"new": 5, "unchanged": 0, "errors": 0}
+    after = Order.objects.create(
+        channel=channel, order_id="N-after", member=zhang, amount=Decimal("1"), occurred_at=dt.datetime.now(dt.UTC)
+    )
+    assert after.pk == before.pk + 1 and not Order.objects.filter(order_id__startswith="N-", amount=10).exists()
