@@ -738,8 +738,9 @@ def _fingerprint(values):
     )
 
 
-def _keys(rows) -> dict:
-    """{channel id: {order ids}} of the good rows (a line break in an order id is refused first)."""
+def _keys(rows, *, collect=True) -> dict:
+    """{channel id: {order ids}} of the good rows (a line break in an order id is refused first); only the refusals
+    without `collect`."""
     keys_by_channel = {}
     for row in rows:
         if row.errors:
@@ -747,8 +748,8 @@ def _keys(rows) -> dict:
         values = row.values
         if "\n" in values["order_id"]:
             row.errors.append(("order_id", _("An order id is one line of text.")))
-            continue
-        keys_by_channel.setdefault(values["channel_id"], set()).add(values["order_id"])
+        elif collect:
+            keys_by_channel.setdefault(values["channel_id"], set()).add(values["order_id"])
     return keys_by_channel
 
 
@@ -786,7 +787,7 @@ def _plan(rows, *, fingerprints=None, in_file=None, beside=None):
     pipelined import gives the recorded orders' `fingerprints`, read beside the cleaning, the file's new orders so far
     (`in_file`, {(channel id, order id): compared values}, added to here) and its second connection (`beside`), which
     reads what is compared while this one stores orders."""
-    keys_by_channel = _keys(rows)
+    keys_by_channel = _keys(rows, collect=fingerprints is None)
     # Recorded orders by fingerprint first (a whole re-import compares 64 characters per row); the values of those
     # whose fingerprint differs (lines, or an order recorded before fingerprints) are read and compared one by one.
     # A new row's fingerprint is made as it is written (_copy_text).
@@ -1013,16 +1014,10 @@ def _lookups(mapping, table, *, channels_known=None, members_known=None, members
         return {raw[at[column]].strip() for raw in rows if len(raw) > at[column]} - {""}
 
     with jit_off():
-        wanted_channels = texts("channel")
-        unknown_channels = wanted_channels - channels.keys()
-        found_channels = _channel_ids(unknown_channels) if unknown_channels else {}
-        channels.update({text: found_channels.get(text) for text in unknown_channels})
-        channel_ids = {text: channels[text] for text in wanted_channels if channels[text] is not None}
-        wanted = texts("member")
-        unknown = (wanted | (texts("member", members_in) if members_in is not None else set())) - known.keys()
-        found = members_by_reference(unknown)
-        known.update({text: found.get(text) for text in unknown})
-        members = {text: known[text] for text in wanted if known[text] is not None}
+        channel_ids = _remembered(channels, texts("channel"), _channel_ids)
+        members = _remembered(
+            known, texts("member"), members_by_reference, also=texts("member", members_in) if members_in else ()
+        )
         keys = {}
         channel_at, order_at = at["channel"], at["order_id"]
         widest = max(channel_at, order_at)
@@ -1034,6 +1029,16 @@ def _lookups(mapping, table, *, channels_known=None, members_known=None, members
         fingerprints = _recorded_fingerprints(keys)
         ids = sequence_values(len(table), serial_of=Order._meta.db_table) if draw_ids else None
     return channel_ids, members, fingerprints, ids
+
+
+def _remembered(known, wanted, look_up, *, also=()) -> dict:
+    """{text: found} for the `wanted` texts that `look_up(texts)` finds, each text looked up once: `known` ({text:
+    found or None}) keeps the answers, and takes those of the `also` texts in the same call."""
+    unknown = (set(wanted) | set(also)) - known.keys()
+    if unknown:
+        found = look_up(unknown)
+        known.update({text: found.get(text) for text in unknown})
+    return {text: known[text] for text in wanted if known[text] is not None}
 
 
 def history_row_count(upload) -> int | None:
