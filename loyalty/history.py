@@ -10,7 +10,7 @@ from decimal import Decimal
 from django.db import connection
 from django.utils import timezone
 
-from core.db import jit_off
+from core.db import jit_off, session_settings
 
 from .models import Account, ChannelProgram, Program, Tier, TierChange
 from .program_config import entry_tier, program_config
@@ -63,17 +63,38 @@ class HistorySums:
     values: dict = field(default_factory=dict)
 
 
+# The new orders given so far to tiers_prepare_history_part(), each with the qualifying value of the orders recorded
+# before over its window: a temporary table of the preparing connection (its session's, dropped by the sums).
+_PREPARED = "loyalty_history_prepared"
+
+
 def tiers_prepare_history(*, orders) -> HistorySums:
-    """The reading half of tiers_count_history(), for orders still being stored in another connection's transaction
-    (the order import runs it on its own connection beside its COPY, so that the sums are ready when the COPY is):
+    """The reading half of tiers_count_history(), for orders still being stored in another connection's transaction:
     for each member, the largest qualifying value over the windows ending at its new orders, the orders recorded
     before summed with the new ones given here, [(member id, channel id, occurred_at, amount)]. Spend and order
     counts on PostgreSQL; members whose account is in the top tier already are left out (they cannot move), and the
-    points metric is summed after (from the ledger). Writes nothing."""
-    if connection.vendor != "postgresql" or not orders:
-        return HistorySums()
+    points metric is summed after (from the ledger). Writes nothing but a temporary table.
+
+    The order import gives its new orders chunk by chunk (tiers_prepare_history_part(), while the chunks are decided
+    and stored), then takes the sums (tiers_prepared_sums(), on the same connection); this is both in one call."""
+    tiers_prepare_history_part(orders=orders, first=True)
+    return tiers_prepared_sums()
+
+
+def tiers_prepare_history_part(*, orders, first=False) -> None:
+    """Some of an import's new orders [(member id, channel id, occurred_at, amount)], each kept with what the orders
+    recorded before add up to over its window (one index range scan of order_member_spend_idx per new order, read
+    from the index alone), for tiers_prepared_sums(). `first`: the import's first part (what an earlier import left
+    on this connection is dropped). Only on PostgreSQL (elsewhere the sums are read after the orders are stored)."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        if first:
+            cursor.execute(f"DROP TABLE IF EXISTS {_PREPARED}")
+        _prepared_table(cursor)
+    if not orders:
+        return
     by_program = _by_program(orders, channel_at=1, kept=operator.itemgetter(0, 2, 3))
-    sums = HistorySums()
     for program in Program.objects.filter(pk__in=by_program).order_by("pk"):
         tiers = program_config(program)["tiers"]
         higher = [tier for tier in tiers[1:] if tier.metric != Tier.Metric.POINTS]
@@ -83,16 +104,95 @@ def tiers_prepare_history(*, orders) -> HistorySums:
             cursor.execute(
                 "SELECT member_id FROM loyalty_account WHERE program_id = %s AND tier_id = %s "
                 "AND member_id = ANY(string_to_array(%s, ',')::bigint[])",
-                [program.pk, tiers[-1].pk, ",".join(map(str, {order[0] for order in by_program[program.pk]}))],
+                [program.pk, tiers[-1].pk, _text_array({order[0] for order in by_program[program.pk]})],
             )
             at_top = {member_id for (member_id,) in cursor.fetchall()}
         climbing = [order for order in by_program[program.pk] if order[0] not in at_top]
-        found = sums.values.setdefault(program.pk, {})
+        if not climbing:
+            continue
+        members, ats, amounts = zip(*climbing, strict=True)
+        arrays = [_text_array(members), ",".join(map(dt.datetime.isoformat, ats)), _text_array(amounts)]
         for key in {(tier.metric, tier.window, tier.window_days) for tier in higher}:
-            sample = next(tier for tier in higher if (tier.metric, tier.window, tier.window_days) == key)
-            found[key] = {}
-            if climbing:
-                found[key] = _history_window_values_by_member(program, sample, climbing, unrecorded=True)
+            _prepare_windows(program, key, arrays)
+
+
+def _prepared_table(cursor):
+    cursor.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {_PREPARED} (program_id bigint, metric text, window_kind text, "
+        "window_days integer, member_id bigint, at timestamptz, amount numeric, recorded numeric)"
+    )
+
+
+def _window_sql(program, key):
+    """(the window's start for an order at `t`, the start's parameters, whether an order at `t` counts): the
+    windows of qualifying_value(), (t - days, t] rolling, or (the start of t's year, t] in the programme's time zone
+    (an order at the very start of a year counts in no window)."""
+    _metric, window, days = key
+    if window == Tier.Window.CALENDAR_YEAR:
+        start = "(date_trunc('year', {t} AT TIME ZONE %s) AT TIME ZONE %s)"
+        return start, [program.time_zone, program.time_zone], "{t} <> " + start
+    return "({t} - %s::interval)", [f"{int(days)} days"], "TRUE"
+
+
+def _prepare_windows(program, key, arrays):
+    """Adds the new orders (text arrays of members, times, amounts) for one window kind of the programme's tiers,
+    each with the recorded orders' value over its window."""
+    metric = key[0]
+    channel_ids = list(ChannelProgram.objects.filter(program=program).values_list("channel_id", flat=True))
+    channels = ", ".join(["%s"] * len(channel_ids)) or "NULL"
+    start, start_params, counts = _window_sql(program, key)
+    if metric == Tier.Metric.ORDERS:
+        measure, own = "COUNT(*) FILTER (WHERE r.status <> 'refunded')", "1"
+    else:
+        measure, own = "COALESCE(SUM(r.amount - r.refunded_amount), 0)", "i.amount"
+    own_counts = counts.format(t="i.at")
+    sql = (
+        f"INSERT INTO {_PREPARED} (program_id, metric, window_kind, window_days, member_id, at, amount, recorded) "  # noqa: S608
+        f"SELECT %s, %s, %s, %s, i.member_id, i.at, CASE WHEN {own_counts} THEN {own} ELSE 0 END, "
+        f"(SELECT {measure} FROM members_order r WHERE r.member_id = i.member_id AND r.channel_id IN ({channels}) "
+        f"AND r.occurred_at > {start.format(t='i.at')} AND r.occurred_at <= i.at) "
+        "FROM unnest(string_to_array(%s, ',')::bigint[], string_to_array(%s, ',')::timestamptz[], "
+        "string_to_array(%s, ',')::numeric[]) AS i(member_id, at, amount)"
+    )
+    own_params = [] if counts == "TRUE" else start_params
+    params = [program.pk, *key, *own_params, *channel_ids, *start_params, *arrays]
+    with jit_off(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def tiers_prepared_sums() -> HistorySums:
+    """The sums of the parts given on this connection: for each member, the largest over its new orders of the
+    recorded value over the order's window plus the new orders in that window (rows at the same time are peers of a
+    RANGE frame: they count in each other's windows, as in one statement over all the orders). Drops the parts."""
+    sums = HistorySums()
+    if connection.vendor != "postgresql":
+        return sums
+    with connection.cursor() as cursor:
+        _prepared_table(cursor)  # none when no part was given
+        cursor.execute(f"SELECT DISTINCT program_id, metric, window_kind, window_days FROM {_PREPARED}")  # noqa: S608
+        keys = cursor.fetchall()
+    for program in Program.objects.filter(pk__in={program_id for program_id, *_key in keys}):
+        for key in (tuple(key) for program_id, *key in keys if program_id == program.pk):
+            start, start_params, _counts = _window_sql(program, key)
+            if key[1] == Tier.Window.CALENDAR_YEAR:
+                frame = f"PARTITION BY p.member_id, {start.format(t='p.at')} ORDER BY p.at RANGE UNBOUNDED PRECEDING"
+                frame_params = start_params
+            else:
+                frame = "PARTITION BY p.member_id ORDER BY p.at RANGE BETWEEN %s::interval - interval '1 microsecond' "
+                frame += "PRECEDING AND CURRENT ROW"
+                frame_params = start_params
+            with session_settings(jit="off", work_mem="64MB"), connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT w.member_id, MAX(w.value) FROM (SELECT p.member_id, "  # noqa: S608 - fixed SQL
+                    f"p.recorded + SUM(p.amount) OVER ({frame}) AS value FROM {_PREPARED} p "
+                    "WHERE p.program_id = %s AND p.metric = %s AND p.window_kind = %s AND p.window_days = %s) w "
+                    "GROUP BY w.member_id",
+                    [*frame_params, program.pk, *key],
+                )
+                found = {member_id: Decimal(value) for member_id, value in cursor.fetchall()}
+            sums.values.setdefault(program.pk, {})[key] = found
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {_PREPARED}")
     return sums
 
 
@@ -221,7 +321,7 @@ def _text_array(values) -> str:
     return ",".join("" if value is None else str(value) for value in values)
 
 
-def _history_window_values_by_member(program, tier, orders, *, unrecorded=False) -> dict:
+def _history_window_values_by_member(program, tier, orders) -> dict:
     """What _history_window_values() gives, for spend and order counts on PostgreSQL, reading each member's orders
     once: one index range scan per member over the span of its imported orders, the windows summed by a window
     function (RANGE over the order time, whose frame is the window (start, end]), kept at the imported orders' times
@@ -229,10 +329,7 @@ def _history_window_values_by_member(program, tier, orders, *, unrecorded=False)
 
     The imported orders come as arrays from the caller (not read back by id), and spend is read from
     order_member_spend_idx alone (an index-only scan: no order row is fetched). JIT is off for the statement: its
-    estimate (one scan per member) makes PostgreSQL compile it, which costs more than running it.
-
-    `unrecorded`: the orders [(member id, occurred_at, amount)] are not in the table yet (tiers_prepare_history(),
-    on another connection while the import stores them); they are summed with the recorded ones as if they were."""
+    estimate (one scan per member) makes PostgreSQL compile it, which costs more than running it."""
     channel_ids = list(ChannelProgram.objects.filter(program=program).values_list("channel_id", flat=True))
     channels = ", ".join(["%s"] * len(channel_ids)) or "NULL"
     if tier.window == Tier.Window.CALENDAR_YEAR:
@@ -255,26 +352,18 @@ def _history_window_values_by_member(program, tier, orders, *, unrecorded=False)
         measure = f"COUNT(*) FILTER (WHERE o.status <> 'refunded' AND {counted})"
     else:
         measure = f"SUM(CASE WHEN {counted} THEN o.amount ELSE 0 END)"
-    # The imported orders as flat arrays (member, time[, amount]), grouped per member by the server into its times in
-    # order (MATERIALIZED: once per member): grouping 200,000 orders in Python costs a second, in SQL 0.1 s.
-    if unrecorded:
-        members, ats, amounts = zip(*orders, strict=True) if orders else ((), (), ())
-        grouped = "array_agg(i.at ORDER BY i.at) AS times, array_agg(i.amount ORDER BY i.at) AS amounts"
-    else:
-        _ids, members, ats = zip(*orders, strict=True) if orders else ((), (), ())
-        amounts = ()
-        grouped = "array_agg(DISTINCT i.at ORDER BY i.at) AS times, NULL::numeric[] AS amounts"
+    # The imported orders as flat arrays (member, time), grouped per member by the server into its times in order
+    # (MATERIALIZED: once per member): grouping 200,000 orders in Python costs a second, in SQL 0.1 s.
+    _ids, members, ats = zip(*orders, strict=True) if orders else ((), (), ())
     recorded = (
         "SELECT r.occurred_at, r.amount - r.refunded_amount AS amount, r.status, "  # noqa: S608 - fixed SQL
-        f"{'false' if unrecorded else 'r.occurred_at = ANY(m.times)'} AS imported FROM members_order r"
+        "r.occurred_at = ANY(m.times) AS imported FROM members_order r"
         f" WHERE r.member_id = m.member_id AND r.channel_id IN ({channels}) AND {lower}"
         " AND r.occurred_at <= m.times[cardinality(m.times)]"
     )
-    if unrecorded:
-        recorded += " UNION ALL SELECT n.at, n.amount, 'placed', true FROM unnest(m.times, m.amounts) AS n(at, amount)"
     sql = (
-        f"WITH m AS MATERIALIZED (SELECT i.member_id, {grouped} FROM unnest(string_to_array(%s, ',')::bigint[], "  # noqa: S608
-        "string_to_array(%s, ',')::timestamptz[], string_to_array(%s, ',')::numeric[]) AS i(member_id, at, amount) "
+        "WITH m AS MATERIALIZED (SELECT i.member_id, array_agg(DISTINCT i.at ORDER BY i.at) AS times "  # noqa: S608
+        "FROM unnest(string_to_array(%s, ',')::bigint[], string_to_array(%s, ',')::timestamptz[]) AS i(member_id, at) "
         "GROUP BY i.member_id) "
         "SELECT m.member_id, (SELECT MAX(x.value) FROM ("
         f" SELECT o.imported, {measure} OVER ({frame}) AS value FROM ({recorded}) o"
@@ -283,7 +372,6 @@ def _history_window_values_by_member(program, tier, orders, *, unrecorded=False)
     params = [
         ",".join(map(str, members)),
         ",".join(map(dt.datetime.isoformat, ats)),
-        ",".join(map(str, amounts)),
         *counted_params,
         *frame_params,
         *channel_ids,

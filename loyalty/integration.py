@@ -24,8 +24,10 @@ def on_order_recorded(*, order, award=True):
     return row
 
 
-def on_orders_importing(*, orders):
-    return history.tiers_prepare_history(orders=orders)
+def on_orders_importing(*, orders, first=False):
+    if orders is None:
+        return history.tiers_prepared_sums()
+    return history.tiers_prepare_history_part(orders=orders, first=first)
 
 
 def on_orders_imported(*, orders, prepared=()):

@@ -31,7 +31,6 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from import_export import fields, resources, widgets
 from import_export.formats.base_formats import CSV, XLSX
-from psycopg.copy import QueuedLibpqWriter
 
 from core.db import jit_off, sequence_values, session_settings
 from core.errors import DomainError
@@ -438,15 +437,17 @@ def _ahead(beside, mapping, chunks):
 
 
 class _Beside:
-    """The pipelined import's two worker threads, each with its own connection: one looks the chunks up, in order,
-    remembering the channels and members found (a text is looked up once per file, and means one thing in all of it);
-    the other runs the reads that cannot wait behind a chunk's look-ups (recorded orders to compare, the tier sums).
+    """The pipelined import's two worker threads, each with its own connection, kept for the whole import: one looks
+    the chunks up, in order, remembering the channels and members found (a text is looked up once per file, and means
+    one thing in all of it); the other runs the reads that cannot wait behind a chunk's look-ups (recorded orders to
+    compare, the tier sums read ahead, which keep what they read in that connection's session).
     `draw_ids`: False for a dry run, which takes no ids from the orders' sequence."""
 
     def __init__(self, *, draw_ids=True):
         self._looking = ThreadPoolExecutor(max_workers=1)
         self._reading = ThreadPoolExecutor(max_workers=1)
         self._draw_ids = draw_ids
+        self._futures = []
         # The look-up thread's own: text -> channel id, or (member id, (number, status)); None for nothing found.
         self._channels, self._members = {}, {}
 
@@ -454,13 +455,16 @@ class _Beside:
         return self
 
     def __exit__(self, *exception):
-        self._looking.shutdown(cancel_futures=True)
-        self._reading.shutdown()
+        for future in self._futures:  # what is still waiting is not needed any more
+            future.cancel()
+        for executor in (self._looking, self._reading):
+            executor.submit(connections.close_all)  # each thread's connection, after its last task
+            executor.shutdown()
         return False
 
     def look_up(self, mapping, chunk, *, members_in=None):
-        return self._looking.submit(
-            _on_own_connection,
+        return self._submit(
+            self._looking,
             _lookups,
             mapping,
             chunk,
@@ -471,7 +475,13 @@ class _Beside:
         )
 
     def read(self, function, /, *args, **kwargs):
-        return self._reading.submit(_on_own_connection, function, *args, **kwargs)
+        return self._submit(self._reading, function, *args, **kwargs)
+
+    def _submit(self, executor, function, *args, **kwargs):
+        self._futures = [future for future in self._futures if not future.done()]
+        future = executor.submit(function, *args, **kwargs)
+        self._futures.append(future)
+        return future
 
 
 _PLAIN_TIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$")
@@ -898,41 +908,48 @@ def _copy_text(ids, records, stamp: str) -> bytes:
     return "".join(lines).encode()
 
 
-def _copy(cursor):
-    return cursor.cursor.copy(
-        f"COPY members_order ({', '.join(_COPY_COLUMNS)}) FROM STDIN", writer=QueuedLibpqWriter(cursor.cursor)
-    )
+_COPY_SQL = f"COPY members_order ({', '.join(_COPY_COLUMNS)}) FROM STDIN"
+
+
+def _store(psycopg_connection, texts):
+    """One COPY of these texts (the server stores the rows as they come; the foreign keys are checked when it ends,
+    constraints being immediate)."""
+    with psycopg_connection.cursor() as cursor, cursor.copy(_COPY_SQL) as copy:
+        for text in texts:
+            copy.write(text)
 
 
 class _Writer:
-    """Stores a file's new orders chunk by chunk (COPY on PostgreSQL, bulk_create elsewhere) in one transaction,
-    opened at the first write, then lets loyalty count them for tiers and commits when the `with` block ends without
-    an exception. An exception in the block abandons an open COPY and rolls everything back.
+    """Stores a file's new orders chunk by chunk (a COPY per chunk on PostgreSQL, bulk_create elsewhere) in one
+    transaction, opened at the first write, then lets loyalty count them for tiers and commits when the `with` block
+    ends without an exception. An exception in the block rolls everything back.
 
-    `beside`: the import's worker thread, whose own connection reads what the tiers need (`orders_importing`) while
-    the server stores the last rows (only outside any transaction of the caller, whose uncommitted rows another
-    connection would not see)."""
+    `beside`: the import's worker threads. With them, a thread of the writer's own runs each chunk's COPY on this
+    connection (the transaction's), so that the next chunk is decided while the server stores one and checks its
+    foreign keys, and the reading connection reads ahead what the tiers will need (`orders_importing`, chunk by chunk).
+    Only outside any transaction of the caller, whose uncommitted rows another connection would not see."""
 
     def __init__(self, beside=None):
         self.beside = beside
         self.now = timezone.now()
         self.records, self.ids = [], []
-        self._transaction = contextlib.ExitStack()  # the transaction, and inside it the COPY
-        self._copying = contextlib.ExitStack()
-        self._copy = None
+        self._transaction = contextlib.ExitStack()
+        self._storing = ThreadPoolExecutor(max_workers=1) if beside is not None else None
+        self._stored = []  # the COPY of each chunk, on the storing thread
+        self._reads = []  # the tier reads ahead, one per chunk
 
     def __enter__(self):
         return self
 
     def write(self, new, ids, written):
         """Store these new rows; `ids`: order ids drawn for them (at least one per row, or None to draw them here);
-        `written(fraction)` is called after each batch."""
+        `written(fraction)` is called as they are sent."""
         records = _records(new, self.now)
         if not records:
             return
-        if not self.records:
+        first = not self.records
+        if first:
             self._transaction.enter_context(transaction.atomic())
-            self._transaction.enter_context(self._copying)
         if connection.vendor != "postgresql":
             records = [(*record[:9], _fingerprint_of_record(record), record[10]) for record in records]
             objects = [Order(**dict(zip(_COPY_COLUMNS[1:], record, strict=True))) for record in records]
@@ -942,62 +959,79 @@ class _Writer:
             self.records += records
             self.ids += [order.pk for order in objects]
             return
-        if self._copy is None:
-            # Ids drawn before the COPY starts (this connection runs no other statement during it); later chunks
-            # come with theirs, drawn by the look-ups.
+        self._check_stored()
+        if first:
+            # Ids drawn here for the first chunk only (later ones come with theirs, drawn by the look-ups), before any
+            # COPY runs on this connection.
             ids = ids or sequence_values(len(records), serial_of=Order._meta.db_table)
             with connection.cursor() as cursor:
-                # The foreign keys are checked when the COPY ends (a statement's row triggers fire then), while the
-                # second connection sums the tier windows, instead of at the commit with nothing else to do. (One
-                # COPY per chunk would check them chunk by chunk, but then the tier sums, which need every new order,
-                # run alone after the last chunk: measured slower.)
+                # The foreign keys are checked as each COPY ends (a statement's row triggers fire then), while the
+                # next chunk is decided, instead of all at the commit.
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            self._copying.enter_context(connection.wrap_database_errors)
-            self._copy = self._copying.enter_context(_copy(self._copying.enter_context(connection.cursor())))
+        if self.beside is not None:
+            self._reads.append(
+                self.beside.read(
+                    events.orders_importing.send,
+                    orders=list(map(operator.itemgetter(2, 0, 7, 4), records)),  # member, channel, time, amount
+                    first=first,
+                )
+            )
         ids = ids[: len(records)]
         stamp = self.now.isoformat()
-        # The server stores one batch while the next is formatted.
+        texts = []
         for start in range(0, len(records), BATCH):
-            self._copy.write(_copy_text(ids[start : start + BATCH], records[start : start + BATCH], stamp))
+            texts.append(_copy_text(ids[start : start + BATCH], records[start : start + BATCH], stamp))
             written(min(start + BATCH, len(records)) / len(records))
+        if self._storing is None:
+            with connection.wrap_database_errors:
+                _store(connection.connection, texts)
+        else:
+            # On the transaction's psycopg connection (which serialises its use); nothing else uses it meanwhile.
+            self._stored.append(self._storing.submit(_store, connection.connection, texts))
         self.records += records
         self.ids += ids
 
+    def _check_stored(self, *, wait=False):
+        """Raises the error of a chunk's COPY (a foreign key or a key recorded meanwhile) as Django's; with `wait`,
+        once every chunk is stored."""
+        with connection.wrap_database_errors:
+            for stored in self._stored:
+                if wait or stored.done():
+                    stored.result()
+
     def __exit__(self, kind, error, trace):
-        if kind is not None:  # the COPY abandoned, then the transaction rolled back
+        if kind is not None:  # the chunks not stored yet are dropped, the one being stored ends, then the rollback
+            self._stop_storing()
             return self._transaction.__exit__(kind, error, trace)
         try:
-            preparing = None
-            if self._copy is not None and self.beside is not None:
-                preparing = self.beside.read(
-                    events.orders_importing.send,
-                    orders=list(map(operator.itemgetter(2, 0, 7, 4), self.records)),  # member, channel, time, amount
-                )
-            self._copying.close()  # the COPY ends when the server has stored every row
-            if self._copy is not None:
+            summing = None
+            if self._reads:  # the tier sums of the chunks read ahead, while the server stores the last one
+                summing = self.beside.read(events.orders_importing.send, orders=None)
+            self._check_stored(wait=True)
+            self._stop_storing()
+            if self.records and connection.vendor == "postgresql":
                 with connection.cursor() as cursor:
                     cursor.execute("SET CONSTRAINTS ALL DEFERRED")
             if self.records:
+                for read in self._reads:
+                    read.result()  # a read that failed leaves the sums incomplete: its error stops the import
                 events.orders_imported.send(
                     orders=[
                         (pk, record[2], record[0], record[7]) for pk, record in zip(self.ids, self.records, strict=True)
                     ],
-                    prepared=() if preparing is None else preparing.result(),
+                    prepared=() if summing is None else summing.result(),
                 )
         except BaseException:
+            self._stop_storing()
             if not self._transaction.__exit__(*sys.exc_info()):
                 raise
         else:
-            self._transaction.close()  # the commit (the COPY is closed already)
+            self._transaction.close()  # the commit
         return False
 
-
-def _on_own_connection(function, *args, **kwargs):
-    """`function(*args, **kwargs)` in a worker thread, on that thread's own database connection, closed afterwards."""
-    try:
-        return function(*args, **kwargs)
-    finally:
-        connections.close_all()
+    def _stop_storing(self):
+        if self._storing is not None:
+            self._storing.shutdown(cancel_futures=True)
 
 
 def _lookups(mapping, table, *, channels_known=None, members_known=None, members_in=None, draw_ids=True) -> tuple:

@@ -83,3 +83,20 @@ def test_members_in_the_top_tier_are_left_out_and_summed_by_nobody(channel, prog
     assert top.pk not in sums and {member for member, *_rest in new} == set(sums)
     # A channel outside every programme, or nothing to read: nothing summed.
     assert history.tiers_prepare_history(orders=[]).values == {}
+
+
+@pytest.mark.parametrize("window", ["rolling", "calendar_year"])
+def test_sums_of_new_orders_given_in_parts_are_the_sums_of_one_call(channel, program, window):
+    """The import gives its new orders chunk by chunk: a member's orders split over parts, two at the same time in
+    different parts, count in each other's windows as when given at once. A first part drops what an import left."""
+    program.tiers.exclude(rank=0).update(window=window)
+    program.time_zone = "Asia/Shanghai"
+    program.save()
+    new = _history(channel)
+    whole = history.tiers_prepare_history(orders=new).values
+    history.tiers_prepare_history_part(orders=new, first=True)  # an import that stopped before its sums
+    parts = [new[1::2], new[0::2]]  # the two orders at the same time are in different parts
+    for number, part in enumerate(parts):
+        history.tiers_prepare_history_part(orders=part, first=number == 0)
+    assert history.tiers_prepared_sums().values == whole
+    assert history.tiers_prepared_sums().values == {}  # the parts are dropped with the sums

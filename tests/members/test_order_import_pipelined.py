@@ -63,24 +63,34 @@ def test_a_recorded_order_with_another_fingerprint_is_compared_by_its_values(tmp
     assert not Order.objects.filter(order_id__in=["F-9", "F-8"]).exists()
 
 
-def test_tier_sums_are_read_ahead_on_a_second_connection(tmp_path, channel, program, zhang, monkeypatch):  # noqa: F811
-    """The windows are summed once, ahead, with the new orders as arrays (on the worker thread's own connection);
-    nothing is summed again after the COPY, and the tier is the one the history qualifies for."""
+def test_tier_sums_are_read_ahead_chunk_by_chunk_on_a_second_connection(tmp_path, channel, program, zhang, monkeypatch):  # noqa: F811
+    """Each chunk's new orders are given to loyalty as they are stored, on the worker thread's own connection (which
+    sees none of them); the sums are taken once, at the end, on that connection; nothing is summed again after the
+    COPY, and the tier is the one the whole history qualifies for (a member's orders spread over several chunks)."""
     from loyalty import history
 
     calls = []
-    summed = history._history_window_values_by_member
 
-    def spy(program, tier, orders, *, unrecorded=False):
-        calls.append(unrecorded)
-        return summed(program, tier, orders, unrecorded=unrecorded)
+    def spied(name):
+        function = getattr(history, name)
 
-    monkeypatch.setattr(history, "_history_window_values_by_member", spy)
+        def spy(*args, **kwargs):
+            calls.append((name, threading.current_thread() is threading.main_thread(), kwargs.get("first")))
+            return function(*args, **kwargs)
+
+        monkeypatch.setattr(history, name, spy)
+
+    for name in ("tiers_prepare_history_part", "tiers_prepared_sums", "_history_window_values_by_member"):
+        spied(name)
     text = HEADERS + "".join(
         f"{channel.code},W-{n},{zhang.member_no},2000,2026-01-0{n + 1} 10:00:00,\n" for n in range(3)
     )
     assert run(tmp_path, text)[0] == {"new": 3, "unchanged": 0, "errors": 0}
-    assert calls == [True]
+    assert calls == [
+        ("tiers_prepare_history_part", False, True),
+        ("tiers_prepare_history_part", False, False),
+        ("tiers_prepared_sums", False, None),
+    ]
     change = TierChange.objects.get(account__member=zhang, reason="upgrade")
     assert (change.to_tier.code, change.metric_value) == ("gold", Decimal("6000.00"))
 
