@@ -82,10 +82,11 @@ def tiers_prepare_history(*, orders) -> HistorySums:
 
 
 def tiers_prepare_history_part(*, orders, first=False) -> None:
-    """Some of an import's new orders [(member id, channel id, occurred_at, amount)], each kept with what the orders
-    recorded before add up to over its window (one index range scan of order_member_spend_idx per new order, read
-    from the index alone), for tiers_prepared_sums(). `first`: the import's first part (what an earlier import left
-    on this connection is dropped). Only on PostgreSQL (elsewhere the sums are read after the orders are stored)."""
+    """Some of an import's new orders [(member id, channel id, occurred_at (aware, or as ISO 8601 text), amount)],
+    each kept with what the orders recorded before add up to over its window (one index range scan of
+    order_member_spend_idx per new order, read from the index alone), for tiers_prepared_sums(). `first`: the
+    import's first part (what an earlier import left on this connection is dropped). Only on PostgreSQL (elsewhere
+    the sums are read after the orders are stored)."""
     if connection.vendor != "postgresql":
         return
     with connection.cursor() as cursor:
@@ -111,7 +112,8 @@ def tiers_prepare_history_part(*, orders, first=False) -> None:
         if not climbing:
             continue
         members, ats, amounts = zip(*climbing, strict=True)
-        arrays = [_text_array(members), ",".join(map(dt.datetime.isoformat, ats)), _text_array(amounts)]
+        times = ",".join(at if isinstance(at, str) else at.isoformat() for at in ats)
+        arrays = [_text_array(members), times, _text_array(amounts)]
         for key in {(tier.metric, tier.window, tier.window_days) for tier in higher}:
             _prepare_windows(program, key, arrays)
 

@@ -35,10 +35,11 @@ member_joined = DomainEvent("member_joined", "payload: member=, channel=")
 # set-based, in the erasure's transaction (orders, ledger and figures stay).
 members_erased = DomainEvent("members_erased", "payload: member_ids=")
 # The order history import is storing orders, chunk by chunk: handlers take (orders=[(member id, channel id,
-# occurred_at, amount), ...], first=) for each chunk, on a connection of their own (the same for the whole import)
-# while the import's transaction writes them (they see none of them yet), and read ahead what they will need when the
-# orders are stored, keeping it in their session (`first`: the import's first chunk); then (orders=None) once the
-# last chunk is given, and return what they read; the import hands those results to orders_imported as `prepared`.
+# occurred_at (an aware datetime or its ISO 8601 text), amount), ...], first=) for each chunk, on a connection of
+# their own (the same for the whole import) while the import's transaction writes them (they see none of them yet),
+# and read ahead what they will need when the orders are stored, keeping it in their session (`first`: the import's
+# first chunk); then (orders=None) once the last chunk is given, and return what they read; the import hands those
+# results to orders_imported as `prepared`.
 orders_importing = DomainEvent("orders_importing", "payload: orders=, first=")
 # The order history import wrote orders without points: handlers take (orders=[(order id, member id, channel id,
 # occurred_at), ...], prepared=[results of orders_importing, or none]) in the import's transaction and do set-based

@@ -377,6 +377,7 @@ def orders_import(*, data: bytes, dry_run: bool = False, progress=None) -> Histo
         )
         size = CHUNK_ROWS if beside else max(len(table), 1)
         chunks = [(start, table[start : start + size]) for start in range(0, len(table), size)]
+        cleaners = _cleaners()  # their caches serve the whole file
         in_file = {}  # the new orders of the file so far: a later row naming one again is compared with it
         failed = False
         try:
@@ -386,7 +387,7 @@ def orders_import(*, data: bytes, dry_run: bool = False, progress=None) -> Histo
                     def at(phase, start=start, chunk=chunk):
                         report(int((95 * start + len(chunk) * phase) // len(table)))
 
-                    rows = _clean(mapping, chunk, first=start + 2)
+                    rows = _clean(mapping, chunk, first=start + 2, cleaners=cleaners)
                     at(PROGRESS_CLEANED)
                     channel_ids, members, fingerprints, ids = looking.result() if looking else (None, None, None, None)
                     _match_channels(rows, channel_ids)
@@ -487,11 +488,14 @@ class _Beside:
 _PLAIN_TIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$")
 _PLAIN_MONEY = re.compile(r"^[0-9]{1,12}(?:\.[0-9]{1,2})?$")
 _CENT = Decimal("0.01")
+_HOUR = dt.timedelta(hours=1)
 
 
 def _cleaners():
     """Amount and time parsers for one import: the spellings nearly every file uses (`1234.50`, `2024-05-07
-    10:15:00`) are read directly; anything else goes through the normalisers, with their messages."""
+    10:15:00`) are read directly; anything else goes through the normalisers, with their messages. `when_utc(text)`
+    also gives a plain spelling's time as UTC ISO text (what the COPY and the fingerprint take), from a table of each
+    day's hours: formatting each order's time costs more than the rest of its COPY line."""
     zone = timezone.get_default_timezone()
     plain_time, plain_money = _PLAIN_TIME.match, _PLAIN_MONEY.match
     from_iso = dt.datetime.fromisoformat
@@ -504,19 +508,45 @@ def _cleaners():
                 pass
         return parse_datetime(text, tz=zone)
 
+    @functools.lru_cache(maxsize=4096)
+    def utc_hours(day):
+        """For each local hour of the day ("2024-05-07"), its UTC date and hour ("2024-05-06T18"), or None for an
+        hour whose minutes and seconds do not carry over as they are: an offset change within it, or an offset that
+        is not whole hours."""
+        hours = []
+        for hour in range(24):
+            start = from_iso(f"{day} {hour:02d}:00:00").replace(tzinfo=zone)
+            offset = start.utcoffset()
+            end = start.replace(minute=59, second=59, microsecond=999999)
+            whole = offset == end.utcoffset() and not offset % _HOUR
+            hours.append(start.astimezone(dt.UTC).isoformat()[:13] if whole else None)
+        return hours
+
+    def when_utc(text):
+        """(the time, its UTC ISO text, or None where it must be formatted from the time)"""
+        if plain_time(text):
+            try:
+                at = from_iso(text).replace(tzinfo=zone)
+            except ValueError:
+                pass
+            else:
+                prefix = utc_hours(text[:10])[int(text[11:13])]
+                return at, None if prefix is None else f"{prefix}{text[13:]}+00:00"
+        return parse_datetime(text, tz=zone), None
+
     @functools.lru_cache(maxsize=65536)
     def money(text):
         if plain_money(text):
             return Decimal(text).quantize(_CENT)
         return parse_money(text)
 
-    return money, when
+    return money, when, when_utc
 
 
-def _clean(mapping, table, *, first=2):
+def _clean(mapping, table, *, first=2, cleaners=None):
     """Every row's values (text stripped, amount and time parsed, currency upper-case) or its errors, by column;
-    `first`: the spreadsheet number of the first row (the header is row 1)."""
-    money, when = _cleaners()
+    `first`: the spreadsheet number of the first row (the header is row 1); `cleaners`: the import's _cleaners()."""
+    money, when, when_utc = cleaners or _cleaners()
     index = {column: position for position, column in mapping.items()}
     width = max(mapping) + 1
     required = [
@@ -590,7 +620,7 @@ def _clean(mapping, table, *, first=2):
             and (currency == "CNY" or (len(currency) == 3 and currency.isalpha()))
         ):
             try:
-                amount, at = money(amount), when(at)
+                amount, (at, utc) = money(amount), when_utc(at)
             except ValueError:
                 append(checked(number, raw))
                 continue
@@ -600,6 +630,7 @@ def _clean(mapping, table, *, first=2):
                 "member": member,
                 "amount": amount,
                 "occurred_at": at,
+                "utc": utc,
                 "currency": currency,
                 "store": store,
             }
@@ -868,7 +899,7 @@ def _records(new, now) -> list[tuple]:
             values["currency"],
             values["occurred_at"],
             placed,
-            None,  # the fingerprint, made as the row is written
+            values.get("utc"),  # the time as UTC text when cleaning made it; the fingerprint's place in the COPY
             now,
         )
         for values in (row.values for row in new)
@@ -877,8 +908,8 @@ def _records(new, now) -> list[tuple]:
     return records
 
 
-def _fingerprint_of_record(record, utc=None) -> str:
-    _channel_id, order_id, member_id, store, amount, _refunded, currency, occurred_at, *_rest = record
+def _fingerprint_of_record(record) -> str:
+    _channel_id, order_id, member_id, store, amount, _refunded, currency, occurred_at, _status, utc, _now = record
     return services.order_fingerprint_of_text(
         order_id, member_id, f"{amount:.2f}", currency, utc or occurred_at.astimezone(dt.UTC).isoformat(), store
     )
@@ -896,8 +927,8 @@ def _copy_text(ids, records, stamp: str) -> bytes:
     escaped = any(character in texts for character in "\\\t\n\r")
     lines = []
     for pk, record in zip(ids, records, strict=True):
-        channel_id, order_id, member_id, store, amount, _refunded, currency, occurred_at, status, _print, _now = record
-        at, money = occurred_at.astimezone(utc).isoformat(), str(amount)  # cents: _cleaners() quantizes
+        channel_id, order_id, member_id, store, amount, _refunded, currency, occurred_at, status, at, _now = record
+        at, money = at or occurred_at.astimezone(utc).isoformat(), str(amount)  # cents: _cleaners() quantizes
         print_ = fingerprint(order_id, member_id, money, currency, at, store)
         if escaped:
             order_id, store = order_id.translate(_ESCAPE), store.translate(_ESCAPE)
@@ -972,7 +1003,8 @@ class _Writer:
             self._reads.append(
                 self.beside.read(
                     events.orders_importing.send,
-                    orders=list(map(operator.itemgetter(2, 0, 7, 4), records)),  # member, channel, time, amount
+                    # member, channel, time (its UTC text where cleaning made it), amount
+                    orders=[(record[2], record[0], record[9] or record[7], record[4]) for record in records],
                     first=first,
                 )
             )

@@ -325,6 +325,37 @@ def test_the_order_fingerprint_is_the_api_payload_fingerprint(order_id, amount, 
     assert fast == services.payload_fingerprint(payload)
 
 
+@pytest.mark.parametrize(
+    ("zone", "days", "fast"),
+    [
+        ("Asia/Shanghai", ["2024-03-08", "2025-12-31", "2026-01-01"], True),
+        ("America/New_York", ["2024-03-10", "2024-11-03", "2024-07-01"], True),  # the DST days, hour by hour
+        ("Europe/London", ["2024-03-31", "2024-10-27"], True),
+        ("Australia/Lord_Howe", ["2024-04-07", "2024-10-06"], True),  # +10:30 in winter; the change is half an hour
+        ("Asia/Kathmandu", ["2024-05-07"], False),  # +05:45
+    ],
+)
+def test_the_utc_text_of_a_plain_time_is_the_times_own(zone, days, fast, settings):
+    """The order's UTC text, made from a table of each day's hours instead of formatted per row, is what the time
+    itself gives, through daylight-saving changes; an hour whose minutes do not carry over is left to the formatting."""
+    from members.importing.orders import _cleaners
+
+    settings.TIME_ZONE = zone
+    _money, when, when_utc = _cleaners()
+    made = 0
+    for day in days:
+        for hour in range(24):
+            for minute_second in ("00:00", "29:59", "30:00", "59:59"):
+                text = f"{day} {hour:02d}:{minute_second}"
+                at, utc = when_utc(text)
+                assert at == when(text) and at.tzinfo == ZoneInfo(zone)
+                if utc is not None:
+                    assert utc == at.astimezone(dt.UTC).isoformat()
+                    made += 1
+    assert (made > 0) is fast
+    assert when_utc("2024/05/07 10:15") == (when("2024/05/07 10:15"), None)  # other spellings: the normaliser
+
+
 def test_calendar_year_tiers_count_the_orders_of_the_year_of_each_order(tmp_path, channel, program):
     """Tiers on the calendar year (in the programme's time zone): 2023's 900 and 2024's 600 never add up."""
     program.tiers.exclude(rank=0).update(window="calendar_year")
