@@ -508,19 +508,17 @@ def _cleaners():
                 pass
         return parse_datetime(text, tz=zone)
 
-    @functools.lru_cache(maxsize=4096)
-    def utc_hours(day):
-        """For each local hour of the day ("2024-05-07"), its UTC date and hour ("2024-05-06T18"), or None for an
-        hour whose minutes and seconds do not carry over as they are: an offset change within it, or an offset that
-        is not whole hours."""
-        hours = []
+    utc_hours = {}  # "2024-05-07 10" (a local hour) -> "2024-05-07T02" (its UTC date and hour), or ""
+
+    def add_day(day):
+        """The UTC date and hour of each local hour of the day ("2024-05-07"), or "" for an hour whose minutes and
+        seconds do not carry over as they are: an offset change within it, or an offset that is not whole hours."""
         for hour in range(24):
             start = from_iso(f"{day} {hour:02d}:00:00").replace(tzinfo=zone)
             offset = start.utcoffset()
             end = start.replace(minute=59, second=59, microsecond=999999)
             whole = offset == end.utcoffset() and not offset % _HOUR
-            hours.append(start.astimezone(dt.UTC).isoformat()[:13] if whole else None)
-        return hours
+            utc_hours[start.isoformat(" ")[:13]] = start.astimezone(dt.UTC).isoformat()[:13] if whole else ""
 
     def when_utc(text):
         """(the time, its UTC ISO text, or None where it must be formatted from the time)"""
@@ -530,8 +528,11 @@ def _cleaners():
             except ValueError:
                 pass
             else:
-                prefix = utc_hours(text[:10])[int(text[11:13])]
-                return at, None if prefix is None else f"{prefix}{text[13:]}+00:00"
+                hour = text[:13]
+                if hour not in utc_hours:
+                    add_day(text[:10])
+                prefix = utc_hours[hour]
+                return at, f"{prefix}{text[13:]}+00:00" if prefix else None
         return parse_datetime(text, tz=zone), None
 
     @functools.lru_cache(maxsize=65536)
