@@ -175,14 +175,12 @@ def tiers_prepared_sums() -> HistorySums:
         keys = cursor.fetchall()
     for program in Program.objects.filter(pk__in={program_id for program_id, *_key in keys}):
         for key in (tuple(key) for program_id, *key in keys if program_id == program.pk):
-            start, start_params, _counts = _window_sql(program, key)
+            start, frame_params, _counts = _window_sql(program, key)
             if key[1] == Tier.Window.CALENDAR_YEAR:
                 frame = f"PARTITION BY p.member_id, {start.format(t='p.at')} ORDER BY p.at RANGE UNBOUNDED PRECEDING"
-                frame_params = start_params
-            else:
+            else:  # (t - days, t]: timestamps have microseconds
                 frame = "PARTITION BY p.member_id ORDER BY p.at RANGE BETWEEN %s::interval - interval '1 microsecond' "
                 frame += "PRECEDING AND CURRENT ROW"
-                frame_params = start_params
             with session_settings(jit="off", work_mem="64MB"), connection.cursor() as cursor:
                 cursor.execute(
                     "SELECT w.member_id, MAX(w.value) FROM (SELECT p.member_id, "  # noqa: S608 - fixed SQL
