@@ -424,15 +424,14 @@ def _ahead(beside, mapping, chunks):
     if beside is None:
         yield from (None for _chunk in chunks)
         return
-    # The members of the first chunk, then those of the whole rest of the file with the second: two look-ups of the
+    # The members of the first chunk with its look-ups; those of the whole rest of the file at the same time, on the
+    # reading thread (idle until the first chunk is stored), which later chunks' look-ups wait for: two look-ups of the
     # members table per file, whatever the number of chunks.
     pending = beside.look_up(mapping, chunks[0][1]) if chunks else None
+    rest = itertools.chain.from_iterable(later for _start, later in chunks[1:])
+    members = beside.read(_members_looked_up, mapping, rest, members_known=beside.members) if len(chunks) > 1 else None
     for index in range(len(chunks)):
-        following = None
-        if index + 1 < len(chunks):
-            chunk = chunks[index + 1][1]
-            rest = itertools.chain.from_iterable(later for _start, later in chunks[index + 1 :]) if index == 0 else None
-            following = beside.look_up(mapping, chunk, members_in=rest)
+        following = beside.look_up(mapping, chunks[index + 1][1], after=members) if index + 1 < len(chunks) else None
         yield pending
         pending = following
 
@@ -449,8 +448,8 @@ class _Beside:
         self._reading = ThreadPoolExecutor(max_workers=1)
         self._draw_ids = draw_ids
         self._futures = []
-        # The look-up thread's own: text -> channel id, or (member id, (number, status)); None for nothing found.
-        self._channels, self._members = {}, {}
+        # What the look-ups found: text -> channel id, or (member id, (number, status)); None for nothing found.
+        self._channels, self.members = {}, {}
 
     def __enter__(self):
         return self
@@ -463,15 +462,15 @@ class _Beside:
             executor.shutdown()
         return False
 
-    def look_up(self, mapping, chunk, *, members_in=None):
+    def look_up(self, mapping, chunk, *, after=None):
         return self._submit(
             self._looking,
             _lookups,
             mapping,
             chunk,
             channels_known=self._channels,
-            members_known=self._members,
-            members_in=members_in,
+            members_known=self.members,
+            after=after,
             draw_ids=self._draw_ids,
         )
 
@@ -1067,24 +1066,20 @@ class _Writer:
             self._storing.shutdown(cancel_futures=True)
 
 
-def _lookups(mapping, table, *, channels_known=None, members_known=None, members_in=None, draw_ids=True) -> tuple:
+def _lookups(mapping, table, *, channels_known=None, members_known=None, after=None, draw_ids=True) -> tuple:
     """(channel ids, members, recorded fingerprints, order ids) for a chunk of a file: its channels, members and
     recorded orders by the keys as written (rows that cannot be looked up are reported by the cleaning), and an id for
     each row from the orders' sequence (gaps where rows are not new; None without `draw_ids`). `channels_known`,
-    `members_known`: the texts looked up before ({text: found or None}), added to here; `members_in`: rows whose
-    members to look up now too (the rest of the file), so that later chunks find theirs known."""
+    `members_known`: the texts looked up before ({text: found or None}), added to here; `after`: the future of a
+    look-up of members to wait for before this chunk's are looked up (those of the rest of the file)."""
     at = {column: index for index, column in mapping.items()}
     known = {} if members_known is None else members_known
     channels = {} if channels_known is None else channels_known
-
-    def texts(column, rows=table):
-        return {raw[at[column]].strip() for raw in rows if len(raw) > at[column]} - {""}
-
     with jit_off():
-        channel_ids = _remembered(channels, texts("channel"), _channel_ids)
-        members = _remembered(
-            known, texts("member"), members_by_reference, also=texts("member", members_in) if members_in else ()
-        )
+        channel_ids = _remembered(channels, _texts(at["channel"], table), _channel_ids)
+        if after is not None:
+            after.result()
+        members = _remembered(known, _texts(at["member"], table), members_by_reference)
         keys = {}
         channel_at, order_at = at["channel"], at["order_id"]
         widest = max(channel_at, order_at)
@@ -1096,6 +1091,18 @@ def _lookups(mapping, table, *, channels_known=None, members_known=None, members
         fingerprints = _recorded_fingerprints(keys)
         ids = sequence_values(len(table), serial_of=Order._meta.db_table) if draw_ids else None
     return channel_ids, members, fingerprints, ids
+
+
+def _members_looked_up(mapping, rows, *, members_known) -> None:
+    """The members of these rows (the rest of a file) looked up in one go, into `members_known` (see _lookups)."""
+    at = {column: index for index, column in mapping.items()}["member"]
+    with jit_off():
+        _remembered(members_known, (), members_by_reference, also=_texts(at, rows))
+
+
+def _texts(position, rows) -> set:
+    """The texts of a column (by position) in these rows, stripped, without the empty ones."""
+    return {raw[position].strip() for raw in rows if len(raw) > position} - {""}
 
 
 def _remembered(known, wanted, look_up, *, also=()) -> dict:
