@@ -37,7 +37,7 @@ from core.errors import DomainError
 from members import events, services
 from members.errors import ImportFailed
 from members.models import Member, Order
-from members.normalize import normalize_phone, parse_datetime, parse_money
+from members.normalize import PLAUSIBLE_YEARS, normalize_phone, parse_datetime, parse_money
 from members.selectors import channels_by_code_or_name
 
 from .engine import _email as clean_email
@@ -498,9 +498,11 @@ def _cleaners():
     zone = timezone.get_default_timezone()
     plain_time, plain_money = _PLAIN_TIME.match, _PLAIN_MONEY.match
     from_iso = dt.datetime.fromisoformat
+    # A plain spelling of another year goes to the normaliser, which refuses it with its message.
+    first_year, last_year = (str(year) for year in PLAUSIBLE_YEARS)
 
     def when(text):
-        if plain_time(text):
+        if plain_time(text) and first_year <= text[:4] <= last_year:
             try:
                 return from_iso(text).replace(tzinfo=zone)  # zoneinfo zones need no localize()
             except ValueError:  # 2024-02-30: the normaliser says why
@@ -521,7 +523,7 @@ def _cleaners():
 
     def when_utc(text):
         """(the time, its UTC ISO text, or None where it must be formatted from the time)"""
-        if plain_time(text):
+        if plain_time(text) and first_year <= text[:4] <= last_year:
             try:
                 at = from_iso(text).replace(tzinfo=zone)
             except ValueError:

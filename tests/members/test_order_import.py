@@ -164,6 +164,37 @@ def test_an_amount_beyond_any_till_is_refused_not_a_crash(tmp_path, channel, zha
     assert errors == [f"row {n}: amount: This amount is too large." for n in (2, 3)]
 
 
+@pytest.mark.parametrize("zone", ["Asia/Shanghai", "America/New_York"])
+def test_a_time_outside_the_plausible_years_is_refused_in_every_spelling(tmp_path, channel, zhang, zone, settings):
+    """The plain spelling (read without the normaliser) keeps the normaliser's rule: a year before 1900 or after 2999
+    is a typing error, refused with its message, not stored (nor a crash where UTC would leave the calendar: year 1 in
+    Shanghai, 9999 in New York); the first and last seconds of the years it allows are orders."""
+    settings.TIME_ZONE = zone
+    times = [
+        "1899-12-31 23:59:59",
+        "1900-01-01 00:00:00",
+        "2999-12-31 23:59:59",
+        "3000-01-01 00:00:00",
+        "0001-01-01 00:00:00",
+        "9999-12-31 23:00:00",
+        "1850/01/01",
+    ]
+    text = HEADERS + "".join(f"{channel.code},Y-{n},{zhang.member_no},10,{at},\n" for n, at in enumerate(times))
+    counts, errors, code = run(tmp_path, text)
+    assert (counts, code) == ({"new": 2, "unchanged": 0, "errors": 5}, 1)
+    message = "occurred_at: A time must be between the years 1900 and 2999."
+    assert errors == [f"row {n}: {message}" for n in (2, 5, 6, 7, 8)]
+    assert not Order.objects.exists()
+    good = HEADERS + "".join(f"{channel.code},Y-{n},{zhang.member_no},10,{times[n]},\n" for n in (1, 2))
+    assert run(tmp_path, good)[0] == {"new": 2, "unchanged": 0, "errors": 0}
+    stored = Order.objects.order_by("occurred_at").values_list("occurred_at", flat=True)
+    local = ZoneInfo(zone)
+    assert list(stored) == [
+        dt.datetime(1900, 1, 1, tzinfo=local),
+        dt.datetime(2999, 12, 31, 23, 59, 59, tzinfo=local),
+    ]
+
+
 def test_rejected_rows_can_be_written_to_a_file(tmp_path, channel, zhang):
     target = tmp_path / "rejected.csv"
     run(tmp_path, HEADERS + f"{channel.code},R-1,nobody@example.com,10,2024-01-02,\n", "--errors-out", str(target))
