@@ -64,7 +64,8 @@ class HistorySums:
 
 
 # The new orders given so far to tiers_prepare_history_part(), each with the qualifying value of the orders recorded
-# before over its window: a temporary table of the preparing connection (its session's, dropped by the sums).
+# before over its window, and the members a part left out for being in the top tier (no metric): a temporary table of
+# the preparing connection (dropped by the sums).
 _PREPARED = "loyalty_history_prepared"
 
 
@@ -108,6 +109,15 @@ def tiers_prepare_history_part(*, orders, first=False) -> None:
                 [program.pk, tiers[-1].pk, _text_array({order[0] for order in by_program[program.pk]})],
             )
             at_top = {member_id for (member_id,) in cursor.fetchall()}
+            if at_top:
+                # Marked, so that a member in the top tier for one part and not for another (a downgrade committed
+                # meanwhile) is not summed from part of its orders: the sums leave it out, and it is summed once the
+                # orders are stored.
+                cursor.execute(
+                    f"INSERT INTO {_PREPARED} (program_id, member_id) "
+                    "SELECT %s, unnest(string_to_array(%s, ',')::bigint[])",
+                    [program.pk, _text_array(at_top)],
+                )
         climbing = [order for order in by_program[program.pk] if order[0] not in at_top]
         if not climbing:
             continue
@@ -171,7 +181,10 @@ def tiers_prepared_sums() -> HistorySums:
         return sums
     with connection.cursor() as cursor:
         _prepared_table(cursor)  # none when no part was given
-        cursor.execute(f"SELECT DISTINCT program_id, metric, window_kind, window_days FROM {_PREPARED}")  # noqa: S608
+        cursor.execute(
+            f"SELECT DISTINCT program_id, metric, window_kind, window_days FROM {_PREPARED} "  # noqa: S608
+            "WHERE metric IS NOT NULL"
+        )
         keys = cursor.fetchall()
     for program in Program.objects.filter(pk__in={program_id for program_id, *_key in keys}):
         for key in (tuple(key) for program_id, *key in keys if program_id == program.pk):
@@ -186,8 +199,10 @@ def tiers_prepared_sums() -> HistorySums:
                     "SELECT w.member_id, MAX(w.value) FROM (SELECT p.member_id, "  # noqa: S608 - fixed SQL
                     f"p.recorded + SUM(p.amount) OVER ({frame}) AS value FROM {_PREPARED} p "
                     "WHERE p.program_id = %s AND p.metric = %s AND p.window_kind = %s AND p.window_days = %s) w "
+                    f"WHERE NOT EXISTS (SELECT FROM {_PREPARED} top WHERE top.metric IS NULL "
+                    "AND top.program_id = %s AND top.member_id = w.member_id) "
                     "GROUP BY w.member_id",
-                    [*frame_params, program.pk, *key],
+                    [*frame_params, program.pk, *key, program.pk],
                 )
                 found = {member_id: Decimal(value) for member_id, value in cursor.fetchall()}
             sums.values.setdefault(program.pk, {})[key] = found

@@ -100,3 +100,32 @@ def test_sums_of_new_orders_given_in_parts_are_the_sums_of_one_call(channel, pro
         history.tiers_prepare_history_part(orders=part, first=number == 0)
     assert history.tiers_prepared_sums().values == whole
     assert history.tiers_prepared_sums().values == {}  # the parts are dropped with the sums
+
+
+def test_a_member_in_the_top_tier_for_some_parts_only_is_summed_after_the_orders_are_stored(channel, program):
+    """A member's account in the top tier while the first part is read, then moved down (a downgrade committed while
+    the import runs): the second part's orders alone would be a partial sum. It is left out of the sums, and the
+    count after the store reads its whole window, so that its 6,000 of new orders still make it Gold."""
+    tiers = list(program.tiers.order_by("rank"))
+    member = MemberFactory()
+    account = Account.objects.create(member=member, program=program, tier=tiers[-1], tier_since=NOW)
+    new = [
+        (member.pk, channel.pk, NOW - dt.timedelta(days=2), Decimal("5000")),
+        (member.pk, channel.pk, NOW - dt.timedelta(days=1), Decimal("1000")),
+    ]
+    history.tiers_prepare_history_part(orders=new[:1], first=True)
+    Account.objects.filter(pk=account.pk).update(tier=tiers[0])
+    history.tiers_prepare_history_part(orders=new[1:])
+    sums = history.tiers_prepared_sums()
+    assert member.pk not in sums.values[program.pk][(Tier.Metric.SPEND, Tier.Window.ROLLING, 365)]
+    stored = [
+        Order.objects.create(
+            channel_id=channel_id, order_id=f"T-{n}", member_id=member_id, amount=amount, occurred_at=at
+        )
+        for n, (member_id, channel_id, at, amount) in enumerate(new)
+    ]
+    counts = history.tiers_count_history(
+        orders=[(order.pk, order.member_id, order.channel_id, order.occurred_at) for order in stored], prepared=[sums]
+    )
+    account.refresh_from_db()
+    assert (counts["upgraded"], account.tier.code) == (1, "gold")
