@@ -18,6 +18,7 @@ import itertools
 import operator
 import re
 import sys
+import threading
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -440,7 +441,9 @@ class _Beside:
     """The pipelined import's two worker threads, each with its own connection, kept for the whole import: one looks
     the chunks up, in order, remembering the channels and members found (a text is looked up once per file, and means
     one thing in all of it); the other runs the reads that cannot wait behind a chunk's look-ups (recorded orders to
-    compare, the tier sums read ahead, which keep what they read in that connection's session).
+    compare, the tier sums read ahead, which keep what they read on that connection).
+    Each thread's work is one transaction, which writes nothing that lasts (the sequence's ids are not given back), so
+    that behind a pooler in transaction mode (PgBouncer) it stays on one server connection, with what it keeps there.
     `draw_ids`: False for a dry run, which takes no ids from the orders' sequence."""
 
     def __init__(self, *, draw_ids=True):
@@ -452,15 +455,34 @@ class _Beside:
         self._channels, self.members = {}, {}
 
     def __enter__(self):
+        for executor in (self._looking, self._reading):
+            executor.submit(_Beside._begin)
         return self
 
     def __exit__(self, *exception):
         for future in self._futures:  # what is still waiting is not needed any more
             future.cancel()
         for executor in (self._looking, self._reading):
-            executor.submit(connections.close_all)  # each thread's connection, after its last task
+            executor.submit(_Beside._end)  # after the thread's last task
             executor.shutdown()
         return False
+
+    _held = threading.local()  # each worker thread's transaction
+
+    @staticmethod
+    def _begin():
+        _Beside._held.block = transaction.atomic()
+        _Beside._held.block.__enter__()
+
+    @staticmethod
+    def _end():
+        try:
+            block = _Beside._held.__dict__.pop("block", None)
+            if block is not None:
+                transaction.set_rollback(True)
+                block.__exit__(None, None, None)
+        finally:
+            connections.close_all()
 
     def look_up(self, mapping, chunk, *, after=None):
         return self._submit(

@@ -65,17 +65,24 @@ def test_a_recorded_order_with_another_fingerprint_is_compared_by_its_values(tmp
 
 def test_tier_sums_are_read_ahead_chunk_by_chunk_on_a_second_connection(tmp_path, channel, program, zhang, monkeypatch):  # noqa: F811
     """Each chunk's new orders are given to loyalty as they are stored, on the worker thread's own connection (which
-    sees none of them); the sums are taken once, at the end, on that connection; nothing is summed again after the
-    COPY, and the tier is the one the whole history qualifies for (a member's orders spread over several chunks)."""
+    sees none of them); the sums are taken once, at the end, on that connection, in the same transaction as the parts
+    (behind a pooler in transaction mode, the same server connection, which keeps the parts); nothing is summed again
+    after the COPY, and the tier is the one the whole history qualifies for (a member's orders spread over several
+    chunks)."""
+    from django.db import connection
+
     from loyalty import history
 
-    calls = []
+    calls, transactions = [], set()
 
     def spied(name):
         function = getattr(history, name)
 
         def spy(*args, **kwargs):
             calls.append((name, threading.current_thread() is threading.main_thread(), kwargs.get("first")))
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid(), transaction_timestamp()")
+                transactions.add(cursor.fetchone())
             return function(*args, **kwargs)
 
         monkeypatch.setattr(history, name, spy)
@@ -91,6 +98,7 @@ def test_tier_sums_are_read_ahead_chunk_by_chunk_on_a_second_connection(tmp_path
         ("tiers_prepare_history_part", False, False),
         ("tiers_prepared_sums", False, None),
     ]
+    assert len(transactions) == 1
     change = TierChange.objects.get(account__member=zhang, reason="upgrade")
     assert (change.to_tier.code, change.metric_value) == ("gold", Decimal("6000.00"))
 
