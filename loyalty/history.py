@@ -187,6 +187,12 @@ def tiers_prepared_sums() -> HistorySums:
         )
         keys = cursor.fetchall()
     for program in Program.objects.filter(pk__in={program_id for program_id, *_key in keys}):
+        with connection.cursor() as cursor:  # the members a part left out (read apart: the table has no statistics)
+            cursor.execute(
+                f"SELECT DISTINCT member_id FROM {_PREPARED} WHERE metric IS NULL AND program_id = %s",  # noqa: S608
+                [program.pk],
+            )
+            left_out = {member_id for (member_id,) in cursor.fetchall()}
         for key in (tuple(key) for program_id, *key in keys if program_id == program.pk):
             start, frame_params, _counts = _window_sql(program, key)
             if key[1] == Tier.Window.CALENDAR_YEAR:
@@ -199,12 +205,12 @@ def tiers_prepared_sums() -> HistorySums:
                     "SELECT w.member_id, MAX(w.value) FROM (SELECT p.member_id, "  # noqa: S608 - fixed SQL
                     f"p.recorded + SUM(p.amount) OVER ({frame}) AS value FROM {_PREPARED} p "
                     "WHERE p.program_id = %s AND p.metric = %s AND p.window_kind = %s AND p.window_days = %s) w "
-                    f"WHERE NOT EXISTS (SELECT FROM {_PREPARED} top WHERE top.metric IS NULL "
-                    "AND top.program_id = %s AND top.member_id = w.member_id) "
                     "GROUP BY w.member_id",
-                    [*frame_params, program.pk, *key, program.pk],
+                    [*frame_params, program.pk, *key],
                 )
-                found = {member_id: Decimal(value) for member_id, value in cursor.fetchall()}
+                found = {
+                    member_id: Decimal(value) for member_id, value in cursor.fetchall() if member_id not in left_out
+                }
             sums.values.setdefault(program.pk, {})[key] = found
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {_PREPARED}")
