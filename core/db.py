@@ -94,16 +94,19 @@ def sequence_values(count: int, *, sequence: str | None = None, serial_of: str |
 @contextlib.contextmanager
 def session_settings(alias=DEFAULT_DB_ALIAS, **values):
     """PostgreSQL settings (`jit="off"`, `work_mem="256MB"`) for the statements of the block, restored afterwards;
-    nothing elsewhere."""
+    nothing elsewhere. In a transaction they are the transaction's own (`SET LOCAL`): behind a pooler in transaction
+    mode (PgBouncer) they cannot stay on a server connection that another client gets next. Outside one they are the
+    session's; give a planner setting that must not leak a transaction of its own (`transaction.atomic()`)."""
     connection = connections[alias]
     values = {name: value for name, value in values.items() if value is not None}
     if connection.vendor != "postgresql" or not values:
         yield
         return
+    local = connection.in_atomic_block
     previous = {}
     with connection.cursor() as cursor:
         for name, value in values.items():
-            cursor.execute("SELECT current_setting(%s), set_config(%s, %s, false)", [name, name, str(value)])
+            cursor.execute("SELECT current_setting(%s), set_config(%s, %s, %s)", [name, name, str(value), local])
             previous[name] = cursor.fetchone()[0]
     try:
         yield
@@ -111,7 +114,7 @@ def session_settings(alias=DEFAULT_DB_ALIAS, **values):
         # After a failure that aborted an outer transaction, its rollback puts the settings back.
         with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
             for name, value in previous.items():
-                cursor.execute("SELECT set_config(%s, %s, false)", [name, value])
+                cursor.execute("SELECT set_config(%s, %s, %s)", [name, value, local])
 
 
 def jit_off(alias=DEFAULT_DB_ALIAS):
