@@ -442,8 +442,9 @@ class _Beside:
     the chunks up, in order, remembering the channels and members found (a text is looked up once per file, and means
     one thing in all of it); the other runs the reads that cannot wait behind a chunk's look-ups (recorded orders to
     compare, the tier sums read ahead, which keep what they read on that connection).
-    Each thread's work is one transaction, which writes nothing that lasts (the sequence's ids are not given back), so
-    that behind a pooler in transaction mode (PgBouncer) it stays on one server connection, with what it keeps there.
+    The tier sums' reads, from the first chunk's to the sums, are one transaction of the reading thread (`hold`), which
+    writes nothing that lasts: behind a pooler in transaction mode (PgBouncer) they stay on one server connection, with
+    what they keep there. Once a read fails in it, the thread's later reads raise that error.
     `draw_ids`: False for a dry run, which takes no ids from the orders' sequence."""
 
     def __init__(self, *, draw_ids=True):
@@ -455,8 +456,6 @@ class _Beside:
         self._channels, self.members = {}, {}
 
     def __enter__(self):
-        for executor in (self._looking, self._reading):
-            executor.submit(_Beside._begin)
         return self
 
     def __exit__(self, *exception):
@@ -466,23 +465,6 @@ class _Beside:
             executor.submit(_Beside._end)  # after the thread's last task
             executor.shutdown()
         return False
-
-    _held = threading.local()  # each worker thread's transaction
-
-    @staticmethod
-    def _begin():
-        _Beside._held.block = transaction.atomic()
-        _Beside._held.block.__enter__()
-
-    @staticmethod
-    def _end():
-        try:
-            block = _Beside._held.__dict__.pop("block", None)
-            if block is not None:
-                transaction.set_rollback(True)
-                block.__exit__(None, None, None)
-        finally:
-            connections.close_all()
 
     def look_up(self, mapping, chunk, *, after=None):
         return self._submit(
@@ -496,14 +478,56 @@ class _Beside:
             draw_ids=self._draw_ids,
         )
 
-    def read(self, function, /, *args, **kwargs):
-        return self._submit(self._reading, function, *args, **kwargs)
+    def read(self, function, /, *args, hold=None, **kwargs):
+        """`function(*args, **kwargs)` on the reading thread; `hold`: "begin" to run it in the thread's transaction
+        (opened if it is not), "end" to run it there and end the transaction after it."""
+        return self._submit(self._reading, _Beside._task, function, args, kwargs, hold)
 
     def _submit(self, executor, function, *args, **kwargs):
         self._futures = [future for future in self._futures if not future.done()]
         future = executor.submit(function, *args, **kwargs)
         self._futures.append(future)
         return future
+
+    _held = threading.local()  # the reading thread's transaction ("block") and the error that aborted it ("failed")
+
+    @staticmethod
+    def _task(function, args, kwargs, hold):
+        held = _Beside._held
+        failed = getattr(held, "failed", None)
+        if failed is not None:  # rather than "current transaction is aborted"
+            raise failed
+        try:
+            if hold is not None and getattr(held, "block", None) is None:
+                block = transaction.atomic()
+                block.__enter__()
+                held.block = block
+            try:
+                return function(*args, **kwargs)
+            finally:
+                if hold == "end":
+                    _Beside._release()
+        except BaseException as error:
+            if getattr(held, "block", None) is not None:
+                held.failed = error
+            raise
+
+    @staticmethod
+    def _release():
+        """Ends the thread's transaction, if any, by a rollback."""
+        held = _Beside._held
+        held.__dict__.pop("failed", None)
+        block = held.__dict__.pop("block", None)
+        if block is not None:
+            transaction.set_rollback(True)
+            block.__exit__(None, None, None)
+
+    @staticmethod
+    def _end():
+        try:
+            _Beside._release()
+        finally:
+            connections.close_all()
 
 
 _PLAIN_TIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$")
@@ -521,10 +545,10 @@ def _cleaners():
     plain_time, plain_money = _PLAIN_TIME.match, _PLAIN_MONEY.match
     from_iso = dt.datetime.fromisoformat
     # A plain spelling of another year goes to the normaliser, which refuses it with its message.
-    first_year, last_year = (str(year) for year in PLAUSIBLE_YEARS)
+    first_year, last_year = PLAUSIBLE_YEARS
 
     def when(text):
-        if plain_time(text) and first_year <= text[:4] <= last_year:
+        if plain_time(text) and first_year <= int(text[:4]) <= last_year:
             try:
                 return from_iso(text).replace(tzinfo=zone)  # zoneinfo zones need no localize()
             except ValueError:  # 2024-02-30: the normaliser says why
@@ -545,7 +569,7 @@ def _cleaners():
 
     def when_utc(text):
         """(the time, its UTC ISO text, or None where it must be formatted from the time)"""
-        if plain_time(text) and first_year <= text[:4] <= last_year:
+        if plain_time(text) and first_year <= int(text[:4]) <= last_year:
             try:
                 at = from_iso(text).replace(tzinfo=zone)
             except ValueError:
@@ -772,8 +796,13 @@ def _recorded(keys_by_channel, columns):
         keys = [(channel_id, order_id) for channel_id, order_ids in keys_by_channel.items() for order_id in order_ids]
         selected = ", ".join(f"o.{column}" for column in columns)
         # One probe of order_unique_per_channel per key: for the tens of thousands of keys of a chunk, the planner
-        # would rather hash the whole table (0.8 s over 1,200,000 orders, where the probes take 0.1 s).
-        with session_settings(enable_hashjoin="off", enable_mergejoin="off"), connection.cursor() as cursor:
+        # would rather hash the whole table (0.8 s over 1,200,000 orders, where the probes take 0.1 s). In a
+        # transaction, so that the settings are its own (see session_settings()).
+        with (
+            transaction.atomic(savepoint=False),
+            session_settings(enable_hashjoin="off", enable_mergejoin="off"),
+            connection.cursor() as cursor,
+        ):
             for chunk in _chunks(keys, 250_000):
                 cursor.execute(
                     f"SELECT o.channel_id, o.order_id, {selected} FROM members_order o "  # noqa: S608
@@ -1030,6 +1059,7 @@ class _Writer:
                     # member, channel, time (its UTC text where cleaning made it), amount
                     orders=[(record[2], record[0], record[9] or record[7], record[4]) for record in records],
                     first=first,
+                    hold="begin",
                 )
             )
         ids = ids[: len(records)]
@@ -1062,7 +1092,7 @@ class _Writer:
         try:
             summing = None
             if self._reads:  # the tier sums of the chunks read ahead, while the server stores the last one
-                summing = self.beside.read(events.orders_importing.send, orders=None)
+                summing = self.beside.read(events.orders_importing.send, orders=None, hold="end")
             self._check_stored(wait=True)
             self._stop_storing()
             if self.records and connection.vendor == "postgresql":

@@ -204,3 +204,31 @@ def test_a_dry_run_takes_no_order_ids(tmp_path, channel, zhang):  # noqa: F811
         channel=channel, order_id="N-after", member=zhang, amount=Decimal("1"), occurred_at=dt.datetime.now(dt.UTC)
     )
     assert after.pk == before.pk + 1 and not Order.objects.filter(order_id__startswith="N-", amount=10).exists()
+
+
+def test_a_failed_tier_read_stops_the_import_with_its_own_error(tmp_path, channel, zhang, monkeypatch):  # noqa: F811
+    """The tier reads ahead are one transaction of the reading thread: once one fails, that thread's later reads (a
+    recorded order to compare, in a later chunk) raise the same error, not "current transaction is aborted", and
+    nothing is written."""
+    from django.db import DataError, connection
+
+    from loyalty import history
+
+    run(tmp_path, HEADERS + f"{channel.code},F-1,{zhang.member_no},10,2024-01-02 10:00:00,\n")
+    Order.objects.filter(order_id="F-1").update(fingerprint="")  # compared by its values, on the reading thread
+    prepare = history.tiers_prepare_history_part
+
+    def failing(*, orders, first=False):
+        if first:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1 / 0")
+        return prepare(orders=orders, first=first)
+
+    monkeypatch.setattr(history, "tiers_prepare_history_part", failing)
+    text = HEADERS + (
+        f"{channel.code},N-1,{zhang.member_no},10,2024-01-03,\n{channel.code},N-2,{zhang.member_no},10,2024-01-04,\n"
+        f"{channel.code},F-1,{zhang.member_no},10,2024-01-02 10:00:00,\n{channel.code},N-3,{zhang.member_no},10,2024-01-05,\n"
+    )
+    with pytest.raises(DataError, match="division by zero"):
+        orders_import(data=text.encode())
+    assert list(Order.objects.values_list("order_id", flat=True)) == ["F-1"]
