@@ -4,6 +4,7 @@ import (what `points_earn_for_order(award=False)` does order by order)."""
 
 import datetime as dt
 import operator
+import threading
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -93,20 +94,20 @@ def tiers_prepare_history_part(*, orders, first=False) -> None:
     with connection.cursor() as cursor:
         if first:
             cursor.execute(f"DROP TABLE IF EXISTS {_PREPARED}")
+            _parts.tiers = {}
         _prepared_table(cursor)
     if not orders:
         return
     by_program = _by_program(orders, channel_at=1, kept=operator.itemgetter(0, 2, 3))
     for program in Program.objects.filter(pk__in=by_program).order_by("pk"):
-        tiers = program_config(program)["tiers"]
-        higher = [tier for tier in tiers[1:] if tier.metric != Tier.Metric.POINTS]
-        if not higher:
+        top, keys, channel_ids = _parts_tiers(program)
+        if not keys:
             continue
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT member_id FROM loyalty_account WHERE program_id = %s AND tier_id = %s "
                 "AND member_id = ANY(string_to_array(%s, ',')::bigint[])",
-                [program.pk, tiers[-1].pk, _text_array({order[0] for order in by_program[program.pk]})],
+                [program.pk, top, _text_array({order[0] for order in by_program[program.pk]})],
             )
             at_top = {member_id for (member_id,) in cursor.fetchall()}
             if at_top:
@@ -124,8 +125,27 @@ def tiers_prepare_history_part(*, orders, first=False) -> None:
         members, ats, amounts = zip(*climbing, strict=True)
         times = ",".join(at if isinstance(at, str) else at.isoformat() for at in ats)
         arrays = [_text_array(members), times, _text_array(amounts)]
-        for key in {(tier.metric, tier.window, tier.window_days) for tier in higher}:
-            _prepare_windows(program, key, arrays)
+        for key in keys:
+            _prepare_windows(program, key, arrays, channel_ids)
+
+
+# The tiers and channels of each programme as the import's first part with its orders read them (on the preparing
+# thread): tier settings or channels edited while the import runs cannot leave a window summed one way for some parts
+# and another way for the others. A window whose settings changed before the count is summed again then.
+_parts = threading.local()
+
+
+def _parts_tiers(program):
+    """(the top tier's id, the window kinds of the tiers above the entry tier (points aside), the channel ids)."""
+    known = _parts.__dict__.setdefault("tiers", {})
+    if program.pk not in known:
+        tiers = program_config(program)["tiers"]
+        keys = sorted(
+            {(tier.metric, tier.window, tier.window_days) for tier in tiers[1:] if tier.metric != Tier.Metric.POINTS}
+        )
+        channel_ids = list(ChannelProgram.objects.filter(program=program).values_list("channel_id", flat=True))
+        known[program.pk] = (tiers[-1].pk, keys, channel_ids)
+    return known[program.pk]
 
 
 def _prepared_table(cursor):
@@ -146,11 +166,10 @@ def _window_sql(program, key):
     return "({t} - %s::interval)", [f"{int(days)} days"], "TRUE"
 
 
-def _prepare_windows(program, key, arrays):
+def _prepare_windows(program, key, arrays, channel_ids):
     """Adds the new orders (text arrays of members, times, amounts) for one window kind of the programme's tiers,
-    each with the recorded orders' value over its window."""
+    each with the recorded orders' value over its window in the programme's channels."""
     metric = key[0]
-    channel_ids = list(ChannelProgram.objects.filter(program=program).values_list("channel_id", flat=True))
     channels = ", ".join(["%s"] * len(channel_ids)) or "NULL"
     start, start_params, counts = _window_sql(program, key)
     if metric == Tier.Metric.ORDERS:
@@ -214,6 +233,7 @@ def tiers_prepared_sums() -> HistorySums:
             sums.values.setdefault(program.pk, {})[key] = found
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {_PREPARED}")
+    _parts.tiers = {}
     return sums
 
 

@@ -129,3 +129,30 @@ def test_a_member_in_the_top_tier_for_some_parts_only_is_summed_after_the_orders
     )
     account.refresh_from_db()
     assert (counts["upgraded"], account.tier.code) == (1, "gold")
+
+
+def test_tier_windows_edited_while_an_import_runs_are_summed_again_after_the_store(channel, program):
+    """Staff move the tiers from a rolling year to the calendar year between two parts: every part is summed over the
+    windows the first part read (the whole rolling sum, not half of each), and the calendar windows the count now
+    needs, which no part covered, are summed once the orders are stored: 6,000 in 2026 makes the member Gold."""
+    member = MemberFactory()
+    new = [
+        (member.pk, channel.pk, NOW - dt.timedelta(days=2), Decimal("5000")),
+        (member.pk, channel.pk, NOW - dt.timedelta(days=1), Decimal("1000")),
+    ]
+    history.tiers_prepare_history_part(orders=new[:1], first=True)
+    program.tiers.exclude(rank=0).update(window=Tier.Window.CALENDAR_YEAR)
+    program.save()  # the programme's settings are read again
+    history.tiers_prepare_history_part(orders=new[1:])
+    sums = history.tiers_prepared_sums()
+    assert sums.values[program.pk] == {(Tier.Metric.SPEND, Tier.Window.ROLLING, 365): {member.pk: Decimal("6000")}}
+    stored = [
+        Order.objects.create(
+            channel_id=channel_id, order_id=f"E-{n}", member_id=member_id, amount=amount, occurred_at=at
+        )
+        for n, (member_id, channel_id, at, amount) in enumerate(new)
+    ]
+    history.tiers_count_history(
+        orders=[(order.pk, order.member_id, order.channel_id, order.occurred_at) for order in stored], prepared=[sums]
+    )
+    assert Account.objects.get(member=member, program=program).tier.code == "gold"
