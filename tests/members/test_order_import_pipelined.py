@@ -227,7 +227,8 @@ def test_a_failed_tier_read_stops_the_import_with_its_own_error(tmp_path, channe
     monkeypatch.setattr(history, "tiers_prepare_history_part", failing)
     text = HEADERS + (
         f"{channel.code},N-1,{zhang.member_no},10,2024-01-03,\n{channel.code},N-2,{zhang.member_no},10,2024-01-04,\n"
-        f"{channel.code},F-1,{zhang.member_no},10,2024-01-02 10:00:00,\n{channel.code},N-3,{zhang.member_no},10,2024-01-05,\n"
+        f"{channel.code},F-1,{zhang.member_no},10,2024-01-02 10:00:00,\n"
+        f"{channel.code},N-3,{zhang.member_no},10,2024-01-05,\n"
     )
     with pytest.raises(DataError, match="division by zero"):
         orders_import(data=text.encode())
