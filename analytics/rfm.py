@@ -8,6 +8,8 @@ import datetime as dt
 
 from django.db import connection, transaction
 
+from members.normalize import PLAUSIBLE_YEARS
+
 from .models import RfmThresholds
 from .sql import day_start, local_day_number
 
@@ -18,7 +20,9 @@ def _scores_select(*, program, as_of: dt.date, thresholds: RfmThresholds) -> tup
     day_sql, day_params = local_day_number("o.occurred_at", program)
     as_of_number = (as_of - dt.date(1970, 1, 1)).days
     if thresholds.window_days:
-        since = day_start(program, as_of - dt.timedelta(days=thresholds.window_days - 1))
+        # A window reaching back before the first plausible year counts every order (and stays in the calendar).
+        back = min(thresholds.window_days - 1, (as_of - dt.date(PLAUSIBLE_YEARS[0], 1, 1)).days)
+        since = day_start(program, as_of - dt.timedelta(days=max(back, 0)))
         in_window, window_params = "o.occurred_at >= %s", [since]
     else:
         in_window, window_params = "1 = 1", []

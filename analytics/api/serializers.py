@@ -1,7 +1,11 @@
 """Input and output serializers of the analytics endpoints (API.md § Analytics): plain Serializers."""
 
+import datetime as dt
+
 from django.utils.translation import gettext as _
 from rest_framework import serializers
+
+from members.normalize import PLAUSIBLE_YEARS
 
 MAX_WINDOW_DAYS = 3660
 
@@ -14,20 +18,43 @@ def _ratio():
     return serializers.DecimalField(max_digits=12, decimal_places=4)
 
 
-class WindowInputSerializer(serializers.Serializer):
-    to = serializers.DateField(required=False, input_formats=["iso-8601"])
+def _day():
+    return serializers.DateField(required=False, input_formats=["iso-8601"])
 
-    def validate(self, attrs):
-        start, end = attrs.get("from"), attrs.get("to")
-        if start and end and start > end:
-            raise serializers.ValidationError({"from": [_("`from` must be on or before `to`.")]})
-        if start and end and (end - start).days >= MAX_WINDOW_DAYS:
-            raise serializers.ValidationError({"from": [_("A window is at most ten years.")]})
-        return attrs
+
+def _plausible(day):
+    """A day of the years any order can have (members.normalize.PLAUSIBLE_YEARS)."""
+    first, last = PLAUSIBLE_YEARS
+    if day is not None and not first <= day.year <= last:
+        raise serializers.ValidationError(
+            _("A day must be between the years %(first)d and %(last)d.") % {"first": first, "last": last}
+        )
+    return day
+
+
+class WindowInputSerializer(serializers.Serializer):
+    """`from` and `to`; the window itself is checked by window() once the view has put in the defaults."""
+
+    to = _day()
+
+    def validate_to(self, value):
+        return _plausible(value)
+
+    def validate_from(self, value):
+        return _plausible(value)
 
 
 # `from` is a Python keyword: declared through the fields mapping.
-WindowInputSerializer._declared_fields["from"] = serializers.DateField(required=False, input_formats=["iso-8601"])
+WindowInputSerializer._declared_fields["from"] = _day()
+
+
+def window(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
+    """The window (`from`, `to`), given or defaulted: refused when it runs backwards or spans more than ten years."""
+    if start > end:
+        raise serializers.ValidationError({"from": [_("`from` must be on or before `to`.")]})
+    if (end - start).days >= MAX_WINDOW_DAYS:
+        raise serializers.ValidationError({"from": [_("A window is at most ten years.")]})
+    return start, end
 
 
 class CohortInputSerializer(WindowInputSerializer):
@@ -35,7 +62,10 @@ class CohortInputSerializer(WindowInputSerializer):
 
 
 class RfmInputSerializer(serializers.Serializer):
-    as_of = serializers.DateField(required=False, input_formats=["iso-8601"])
+    as_of = _day()
+
+    def validate_as_of(self, value):
+        return _plausible(value)
 
 
 class MemberClvInputSerializer(serializers.Serializer):

@@ -48,9 +48,7 @@ class KpisView(AnalyticsView):
     def get(self, request):
         values = self.parsed(s.WindowInputSerializer)
         date_to = values.get("to") or self.today()
-        date_from = values.get("from") or date_to - dt.timedelta(days=29)
-        if date_from > date_to:
-            date_from = date_to
+        date_from, date_to = s.window(values.get("from") or date_to - dt.timedelta(days=29), date_to)
         figures = selectors.kpis_answer(Scope(program=self.program, date_from=date_from, date_to=date_to))
         return Response(s.KpisSerializer(figures).data)
 
@@ -64,9 +62,8 @@ class CohortsView(AnalyticsView):
         values = self.parsed(s.CohortInputSerializer)
         date_to = values.get("to") or self.today()
         year, month0 = divmod(date_to.year * 12 + date_to.month - 1 - 11, 12)
-        date_from = values.get("from") or dt.date(year, month0 + 1, 1)  # default: the twelve months up to `to`
-        if date_from > date_to:
-            date_from = date_to
+        # Default: the twelve months up to `to`.
+        date_from, date_to = s.window(values.get("from") or dt.date(year, month0 + 1, 1), date_to)
         scope = Scope(program=self.program, date_from=date_from, date_to=date_to)
         return Response(s.CohortsSerializer(selectors.cohorts(scope, period=values["period"])).data)
 

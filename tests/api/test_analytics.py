@@ -58,9 +58,16 @@ def other_brand():
 
 @pytest.mark.parametrize(
     "url",
-    ["/api/v1/analytics/kpis/", "/api/v1/analytics/cohorts/", "/api/v1/analytics/rfm/", "/api/v1/analytics/clv/"],
+    [
+        "/api/v1/analytics/kpis/",
+        "/api/v1/analytics/cohorts/",
+        "/api/v1/analytics/rfm/",
+        "/api/v1/analytics/clv/",
+        "/api/v1/members/{member_no}/clv/",
+    ],
 )
-def test_every_endpoint_needs_the_analytics_scope(make_client, channel, program, url):
+def test_every_endpoint_needs_the_analytics_scope(make_client, channel, program, member, url):
+    url = url.format(member_no=member.member_no)
     assert make_client(channel, scopes=["members:read"]).get(url).status_code == 403
     from rest_framework.test import APIClient
 
@@ -103,6 +110,43 @@ def test_kpis_refuse_bad_dates_with_the_error_body(api):
     assert "from" in response.json()["error"]["fields"]
     response = api.get("/api/v1/analytics/kpis/", {"from": "yesterday"})
     assert response.status_code == 400 and "from" in response.json()["error"]["fields"]
+
+
+@pytest.mark.parametrize(
+    ("url", "query", "field"),
+    [
+        # A day outside the years an order can have: the error body, not a server error.
+        ("kpis", {"to": "9999-12-31"}, "to"),
+        ("kpis", {"from": "0001-01-01", "to": "2026-01-01"}, "from"),
+        ("cohorts", {"to": "9999-12-31"}, "to"),
+        ("rfm", {"as_of": "9999-12-31"}, "as_of"),
+        ("rfm", {"as_of": "0001-01-01"}, "as_of"),
+        # `from` alone is checked against the default `to` (today) like a `from` after a given `to`, and the ten-year
+        # cap holds for it too.
+        ("kpis", {"from": "2999-01-01"}, "from"),
+        ("kpis", {"from": "1900-01-01"}, "from"),
+        ("cohorts", {"from": "2999-01-01"}, "from"),
+        ("cohorts", {"from": "1900-01-01"}, "from"),
+    ],
+)
+def test_days_outside_a_possible_window_are_refused_with_the_error_body(api, url, query, field):
+    response = api.get(f"/api/v1/analytics/{url}/", query)
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "validation_error"
+    assert field in response.json()["error"]["fields"]
+
+
+def test_an_rfm_window_reaching_before_any_order_counts_every_order(api, program, history):
+    """Staff may type a window of a million days: it counts every order, as an empty window does."""
+    from analytics.models import RfmThresholds
+
+    RfmThresholds.objects.create(program=program, **{**RfmThresholds.DEFAULTS, "window_days": 1_000_000})
+    wide = api.get("/api/v1/analytics/rfm/", {"as_of": "1900-01-02"})
+    assert wide.status_code == 200 and sum(wide.json()["counts"]["f"].values()) == 0
+    wide = api.get("/api/v1/analytics/rfm/", {"as_of": AS_OF.isoformat()}).json()
+    RfmThresholds.objects.filter(program=program).update(window_days=None)
+    ever = api.get("/api/v1/analytics/rfm/", {"as_of": AS_OF.isoformat()}).json()
+    assert wide["counts"] == ever["counts"] and sum(ever["counts"]["f"].values()) == 10
 
 
 def test_cohorts_by_quarter(api, history):
