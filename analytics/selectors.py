@@ -422,7 +422,19 @@ def rfm_counts(*, program, as_of: dt.date | None = None) -> dict:
 
 
 def clv_latest_fit(program) -> ClvFit | None:
-    return ClvFit.objects.filter(program=program).order_by("-as_of", "-id").first()
+    """The model the members' CLV scores come from: the programme's latest fit that found parameters (an attempt with
+    too few repeat buyers is kept, with its message, and leaves the scores as they were)."""
+    return ClvFit.objects.filter(program=program, r__isnull=False).order_by("-id").first()
+
+
+def clv_fit_of(score: MemberScore) -> ClvFit | None:
+    """The fit that scored this member: the latest with parameters as of the score's day (a fit for an earlier day,
+    run after, scores only the members who had bought by then)."""
+    return (
+        ClvFit.objects.filter(program_id=score.program_id, as_of=score.clv_as_of, r__isnull=False)
+        .order_by("-id")
+        .first()
+    )
 
 
 def member_score(*, member, program) -> MemberScore | None:

@@ -138,8 +138,8 @@ class ClvSerializer(serializers.Serializer):
     time_unit = serializers.CharField()
     members = serializers.IntegerField()
     repeat_members = serializers.IntegerField()
-    bgnbd = BgNbdSerializer(allow_null=True)
-    gamma_gamma = GammaGammaSerializer(allow_null=True)
+    bgnbd = BgNbdSerializer()
+    gamma_gamma = GammaGammaSerializer()
 
 
 class MemberClvSerializer(serializers.Serializer):

@@ -85,7 +85,6 @@ class ClvView(AnalyticsView):
         fit = selectors.clv_latest_fit(self.program)
         if fit is None:
             raise _no_fit()
-        fitted = fit.r is not None
         answer = {
             "as_of": fit.as_of,
             "time_unit": "week",
@@ -97,12 +96,8 @@ class ClvView(AnalyticsView):
                 "a": fit.a,
                 "b": fit.b,
                 "log_likelihood": fit.bgnbd_log_likelihood,
-            }
-            if fitted
-            else None,
-            "gamma_gamma": {"p": fit.p, "q": fit.q, "v": fit.v, "log_likelihood": fit.gamma_gamma_log_likelihood}
-            if fitted
-            else None,
+            },
+            "gamma_gamma": {"p": fit.p, "q": fit.q, "v": fit.v, "log_likelihood": fit.gamma_gamma_log_likelihood},
         }
         return Response(s.ClvSerializer(answer).data)
 
@@ -111,15 +106,20 @@ class MemberClvView(AnalyticsView):
     @extend_schema(parameters=[OpenApiParameter("horizon_weeks", int)], responses=s.MemberClvSerializer)
     def get(self, request, member_no):
         values = self.parsed(s.MemberClvInputSerializer)
-        member = member_selectors.member_by_number(member_no=member_no, with_related=False)
-        score = selectors.member_score(member=member, program=self.program) if member else None
-        if score is None or score.clv_as_of is None:
-            if member is None or score is None:
-                raise NotFound(_("No member with number %(member_no)s.") % {"member_no": member_no})
-            raise _no_fit()
-        fit = selectors.clv_latest_fit(self.program)
-        if fit is None or fit.r is None:
-            raise _no_fit()
+        member = member_selectors.member_by_number(
+            member_no=member_no, with_related=False, visible_to=self.request.user.channel
+        )
+        if member is None:
+            raise NotFound(_("No member with number %(member_no)s.") % {"member_no": member_no})
+        score = selectors.member_score(member=member, program=self.program)
+        fit = selectors.clv_fit_of(score) if score is not None and score.clv_as_of is not None else None
+        if fit is None:
+            if selectors.clv_latest_fit(self.program) is None:
+                raise _no_fit()
+            raise NotFound(
+                _("Member %(member_no)s had no order in this programme when the CLV model was fitted.")
+                % {"member_no": member_no}
+            )
         predicted = clv.member_clv(
             fit,
             x=score.x,

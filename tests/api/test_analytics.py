@@ -206,6 +206,45 @@ def test_clv_before_and_after_the_fit_and_on_the_member(api, program, history):
     assert answer["clv"]["clv"] == f"{stored.clv:.2f}"
 
 
+def test_the_clv_answers_agree_after_a_failed_fit_and_a_fit_for_an_earlier_day(api, program, history):
+    """The model of GET /analytics/clv/, of /members/{no}/clv/ and the member answer's `clv` is the one that scored
+    the member: an attempt with too few repeat buyers changes none of them, and a fit for an earlier day, run after,
+    answers for the members who had bought by then, with its own parameters and their summaries of that day (the
+    others lose their CLV, as the fit clears it)."""
+    good = clv.clv_fit(program=program, as_of=AS_OF)
+    member, late = history[3], history[9]  # first orders 2 Mar and 30 Jun
+    before = api.get(f"/api/v1/members/{member.member_no}/").json()["clv"]
+    failed = clv.clv_fit(program=program, as_of=dt.date(2026, 1, 10))  # only member 0 had bought
+    assert failed.r is None and failed.message
+    assert api.get("/api/v1/analytics/clv/").json()["bgnbd"]["r"] == good.r
+    one = api.get(f"/api/v1/members/{member.member_no}/clv/").json()
+    assert one["as_of"] == "2026-10-31" and one["p_alive"] == before["p_alive"]
+    assert api.get(f"/api/v1/members/{member.member_no}/").json()["clv"] == before
+
+    spring = clv.clv_fit(program=program, as_of=dt.date(2026, 4, 30))
+    assert spring.r is not None and spring.r != good.r
+    body = api.get("/api/v1/analytics/clv/").json()
+    assert (body["as_of"], body["bgnbd"]["r"]) == ("2026-04-30", spring.r)
+    one = api.get(f"/api/v1/members/{member.member_no}/clv/").json()
+    # 2 Mar to 30 Apr: 59 days; back on 16 Mar, 30 Mar and 13 Apr (t_x = 6 weeks).
+    expected = clv.member_clv(spring, x=3, t_x=6.0, T=59 / 7, m=130.0, horizon_weeks=52)
+    assert (one["as_of"], one["x"], one["T"]) == ("2026-04-30", 3, round(59 / 7, 4))
+    assert one["p_alive"] == f"{expected['p_alive']:.4f}" and one["clv"] == f"{expected['clv']:.2f}"
+    assert api.get(f"/api/v1/members/{member.member_no}/").json()["clv"]["p_alive"] == one["p_alive"]
+    # The member who first bought in June had not bought by then: no CLV, in either answer, until the next fit.
+    response = api.get(f"/api/v1/members/{late.member_no}/clv/")
+    assert response.status_code == 404 and "had no order in this programme" in response.json()["error"]["message"]
+    assert api.get(f"/api/v1/members/{late.member_no}/").json()["clv"] is None
+
+
+def test_member_clv_of_a_member_without_orders_says_so(api, program, history, member):
+    clv.clv_fit(program=program, as_of=AS_OF)
+    response = api.get(f"/api/v1/members/{member.member_no}/clv/")
+    assert response.status_code == 404
+    assert "had no order in this programme" in response.json()["error"]["message"]
+    assert api.get("/api/v1/members/99999999/clv/").json()["error"]["code"] == "not_found"
+
+
 def test_another_programmes_channel_sees_only_its_own_figures(make_client, api, program, history, other_brand):
     rfm.rfm_scores_compute(program=program, as_of=AS_OF)
     clv.clv_fit(program=program, as_of=AS_OF)
