@@ -20,7 +20,7 @@ from members import spreadsheets
 from members.admin import ReadOnlyAdmin
 from members.models import Channel
 
-from . import dashboard
+from . import dashboard, rfm
 from .models import ClvFit, Dashboard, MemberScore, RfmThresholds
 from .sql import Scope
 
@@ -148,7 +148,19 @@ class DashboardAdmin(admin.ModelAdmin):
 
 @admin.register(RfmThresholds)
 class RfmThresholdsAdmin(admin.ModelAdmin):
-    list_display = ["program", "recency_days", "frequency_orders", "monetary_amounts", "window_days", "updated_at"]
+    list_display = [
+        "program",
+        "recency_days",
+        "frequency_orders",
+        "monetary_amounts",
+        "window_days",
+        "updated_at",
+        "scored_at",
+    ]
+    readonly_fields = ["scored_at"]
+
+    def save_model(self, request, obj, form, change):
+        rfm.rfm_thresholds_save(obj)
 
 
 @admin.register(ClvFit)

@@ -48,6 +48,9 @@ class RfmThresholds(models.Model):
         help_text=_("F and M count orders within this many days; empty: ever."),
     )
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    # When the members' stored scores were last computed with these thresholds (empty: not since they changed); until
+    # then the counts are computed on the fly.
+    scored_at = models.DateTimeField(_("scores computed at"), null=True, blank=True, editable=False)
 
     DEFAULTS = {
         "recency_days": [30, 90, 180, 365],

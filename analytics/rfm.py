@@ -7,6 +7,7 @@ F = orders and M = their amounts within the window, scored by [f2..f5] and [m2..
 import datetime as dt
 
 from django.db import connection, transaction
+from django.utils import timezone
 
 from members.normalize import PLAUSIBLE_YEARS
 
@@ -86,4 +87,29 @@ def rfm_scores_compute(*, program, as_of: dt.date, thresholds: RfmThresholds | N
             [program.pk, as_of],
         )
         cleared = cursor.rowcount
+        if thresholds.pk is not None:  # unless staff changed them meanwhile, the stored scores are theirs now
+            RfmThresholds.objects.filter(pk=thresholds.pk, updated_at=thresholds.updated_at).update(
+                scored_at=timezone.now()
+            )
     return {"scored": scored, "cleared": cleared}
+
+
+def rfm_thresholds_save(thresholds: RfmThresholds) -> RfmThresholds:
+    """Save staff's thresholds; the stored scores are computed again with them after the commit (a Celery job: over
+    a million members it takes seconds). Until then the counts are computed on the fly."""
+    from .tasks import rfm_rescore
+
+    thresholds.full_clean()
+    thresholds.save()
+    program_id = thresholds.program_id
+    transaction.on_commit(lambda: rfm_rescore.delay(program_id))
+    return thresholds
+
+
+def rfm_scores_recompute(*, program) -> dict:
+    """The stored scores again, for the day they are of (today when there are none), with the current thresholds."""
+    from .models import MemberScore
+
+    day = MemberScore.objects.filter(program=program).exclude(rfm="").order_by("-rfm_as_of")
+    as_of = day.values_list("rfm_as_of", flat=True).first() or timezone.localdate()
+    return rfm_scores_compute(program=program, as_of=as_of)

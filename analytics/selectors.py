@@ -389,7 +389,8 @@ def rfm_thresholds(program) -> RfmThresholds:
 
 def rfm_counts(*, program, as_of: dt.date | None = None) -> dict:
     """`GET /analytics/rfm/`: members with an order by R, F and M score and by three-digit code, as of a day.
-    The daily job's stored scores answer for their day; another day is scored on the fly by the same SQL."""
+    The daily job's stored scores answer for their day; another day, or thresholds changed since the scores were
+    stored, is scored on the fly by the same SQL."""
     from . import rfm
 
     thresholds = rfm_thresholds(program)
@@ -397,7 +398,11 @@ def rfm_counts(*, program, as_of: dt.date | None = None) -> dict:
     latest = stored.aggregate(day=Max("rfm_as_of"))["day"]
     if as_of is None:
         as_of = latest or timezone.localdate()
-    if latest == as_of:
+    # The stored scores answer only if they were computed with the thresholds as they are (or the defaults).
+    current = thresholds.pk is None or (
+        thresholds.scored_at is not None and thresholds.scored_at >= thresholds.updated_at
+    )
+    if latest == as_of and current:
         rows = list(stored.filter(rfm_as_of=as_of).values_list("r", "f", "m").annotate(n=Count("id")).order_by())
     else:
         rows = rfm.rfm_score_counts(program=program, as_of=as_of, thresholds=thresholds)

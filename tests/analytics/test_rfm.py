@@ -130,3 +130,52 @@ def test_thresholds_refuse_what_cannot_score(program, field, value):
     with pytest.raises(ValidationError) as error:
         thresholds.full_clean()
     assert field in error.value.message_dict
+
+
+def test_thresholds_changed_since_the_scores_are_counted_on_the_fly_until_the_scores_are_computed_again(
+    program, channel, thresholds, eager_tasks, django_capture_on_commit_callbacks, monkeypatch
+):
+    """Staff change a threshold: GET /analytics/rfm/ answers with the new thresholds at once (not the old scores
+    under the new thresholds' heading), and the job that saving starts computes the stored scores again, after
+    which they answer."""
+    member = MemberFactory()
+    buy(channel, member, "A-1", "600.00", days_ago(40))
+    rfm.rfm_scores_compute(program=program, as_of=AS_OF)
+    assert selectors.rfm_counts(program=program)["segments"] == {"413": 1}
+    thresholds.recency_days = [50, 90, 180, 365]  # 40 days since the last order now scores 5
+    with django_capture_on_commit_callbacks() as callbacks:
+        rfm.rfm_thresholds_save(thresholds)
+    answer = selectors.rfm_counts(program=program)
+    assert (answer["as_of"], answer["thresholds"]["r"], answer["segments"]) == (AS_OF, [50, 90, 180, 365], {"513": 1})
+    assert score(member, program)[0] == "413"  # the job has not run yet
+    for callback in callbacks:
+        callback()
+    assert score(member, program) == ("513", 40, 1, Decimal("600.00"))
+
+    def not_on_the_fly(**kwargs):
+        raise AssertionError("the stored scores answer once they are the thresholds' own")
+
+    monkeypatch.setattr(rfm, "rfm_score_counts", not_on_the_fly)
+    assert selectors.rfm_counts(program=program)["segments"] == {"513": 1}
+
+
+def test_saving_thresholds_in_the_admin_scores_the_members_again(
+    program, channel, thresholds, eager_tasks, django_capture_on_commit_callbacks, admin_client
+):
+    member = MemberFactory()
+    buy(channel, member, "A-1", "600.00", days_ago(40))
+    rfm.rfm_scores_compute(program=program, as_of=AS_OF)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            f"/admin/analytics/rfmthresholds/{thresholds.pk}/change/",
+            {
+                "program": program.pk,
+                "recency_days": "[50, 90, 180, 365]",
+                "frequency_orders": "[2, 3, 5, 8]",
+                "monetary_amounts": "[200, 500, 1000, 3000]",
+                "window_days": "365",
+            },
+        )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert score(member, program)[0] == "513"
+    assert MemberScore.objects.get(member=member).rfm_as_of == AS_OF
