@@ -19,6 +19,7 @@ from loyalty.models import ChannelProgram, Program, Tier
 from members import spreadsheets
 from members.admin import ReadOnlyAdmin
 from members.models import Channel
+from members.normalize import PLAUSIBLE_YEARS
 
 from . import dashboard, rfm
 from .models import ClvFit, Dashboard, MemberScore, RfmThresholds
@@ -49,15 +50,35 @@ class DashboardFilterForm(forms.Form):
         label=gettext_lazy("At risk below P(alive)"), required=False, min_value=0, max_value=1, initial=0.3
     )
 
+    def _plausible(self, name):
+        day = self.cleaned_data.get(name)
+        first, last = PLAUSIBLE_YEARS
+        if day is not None and not first <= day.year <= last:
+            raise forms.ValidationError(
+                _("A day must be between the years %(first)d and %(last)d.") % {"first": first, "last": last}
+            )
+        return day
+
+    def clean_date_from(self):
+        return self._plausible("date_from")
+
+    def clean_date_to(self):
+        return self._plausible("date_to")
+
     def clean(self):
         data = super().clean()
-        start, end = data.get("date_from"), data.get("date_to")
-        if start and end and start > end:
-            self.add_error("date_from", _("The start must be on or before the end."))
-        if start and end and (end - start).days > 3660:
-            self.add_error("date_from", _("Choose at most ten years."))
         program = data.get("program") or Program.objects.filter(is_active=True).order_by("pk").first()
         data["program"] = program
+        if program is not None and "date_from" in data and "date_to" in data:
+            # The defaults (the last 30 whole days) put in before the window is checked, a lone date included.
+            today = timezone.now().astimezone(ZoneInfo(program.time_zone)).date()
+            data["date_to"] = data["date_to"] or today - dt.timedelta(days=1)
+            data["date_from"] = data["date_from"] or data["date_to"] - dt.timedelta(days=29)
+            start, end = data["date_from"], data["date_to"]
+            if start > end:
+                self.add_error("date_from", _("The start must be on or before the end."))
+            elif (end - start).days > 3660:
+                self.add_error("date_from", _("Choose at most ten years."))
         channel = data.get("channel")
         if program and channel and not ChannelProgram.objects.filter(channel=channel, program=program).exists():
             self.add_error("channel", _("This channel is not in the chosen programme."))

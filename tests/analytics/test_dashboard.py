@@ -81,6 +81,23 @@ def test_bad_filters_are_shown_on_the_form(client, staff, shop):
     assert "Key figures" not in page
 
 
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ({"date_to": "9999-12-31"}, "A day must be between the years 1900 and 2999."),
+        ({"date_from": "0001-01-01", "date_to": "2026-01-01"}, "A day must be between the years 1900 and 2999."),
+        ({"date_from": "2999-01-01"}, "The start must be on or before the end."),  # after the default end
+        ({"date_from": "1900-01-01"}, "Choose at most ten years."),
+    ],
+)
+def test_days_no_window_can_hold_are_shown_on_the_form(client, staff, shop, query, message):
+    staff.user_permissions.add(Permission.objects.get(codename="view_dashboard"))
+    response = client.get(URL, query)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert message in page and "Key figures" not in page
+
+
 def test_tables_export_as_csv_with_formulas_escaped(client, staff, shop):
     staff.user_permissions.add(Permission.objects.get(codename="view_dashboard"))
     assert client.get(URL + "export/monthly.csv").status_code == 403  # exporting is a permission of its own
