@@ -23,7 +23,7 @@ from members.normalize import PLAUSIBLE_YEARS
 
 from . import dashboard, rfm
 from .models import ClvFit, Dashboard, MemberScore, RfmThresholds
-from .sql import Scope
+from .sql import MAX_WINDOW_DAYS, Scope
 
 
 def csv_response(table: dict, filename: str) -> HttpResponse:
@@ -77,7 +77,7 @@ class DashboardFilterForm(forms.Form):
             start, end = data["date_from"], data["date_to"]
             if start > end:
                 self.add_error("date_from", _("The start must be on or before the end."))
-            elif (end - start).days > 3660:
+            elif (end - start).days >= MAX_WINDOW_DAYS:
                 self.add_error("date_from", _("Choose at most ten years."))
         channel = data.get("channel")
         if program and channel and not ChannelProgram.objects.filter(channel=channel, program=program).exists():
@@ -179,6 +179,14 @@ class RfmThresholdsAdmin(admin.ModelAdmin):
         "scored_at",
     ]
     readonly_fields = ["scored_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A programme's thresholds stay its own; back to the defaults by typing them (a deleted row would leave the
+        # scores of the old thresholds looking current).
+        return [*self.readonly_fields, "program"] if obj is not None else self.readonly_fields
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
     def save_model(self, request, obj, form, change):
         rfm.rfm_thresholds_save(obj)

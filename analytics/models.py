@@ -48,8 +48,8 @@ class RfmThresholds(models.Model):
         help_text=_("F and M count orders within this many days; empty: ever."),
     )
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
-    # When the members' stored scores were last computed with these thresholds (empty: not since they changed); until
-    # then the counts are computed on the fly.
+    # When the members' stored scores were last computed with these thresholds (empty: not since they were saved);
+    # until then the counts are computed on the fly.
     scored_at = models.DateTimeField(_("scores computed at"), null=True, blank=True, editable=False)
 
     DEFAULTS = {
@@ -66,6 +66,10 @@ class RfmThresholds(models.Model):
 
     def __str__(self):
         return str(self.program)
+
+    def save(self, *args, **kwargs):
+        self.scored_at = None  # changed thresholds: the stored scores are not theirs until scored again
+        super().save(*args, **kwargs)
 
     def clean(self):
         errors = {}

@@ -65,7 +65,20 @@ def rfm_scores_compute(*, program, as_of: dt.date, thresholds: RfmThresholds | N
     INSERT … SELECT … ON CONFLICT statement; members without an order by then lose a score left from a later day."""
     from .selectors import rfm_thresholds
 
-    thresholds = thresholds or rfm_thresholds(program)
+    with transaction.atomic():
+        _lock_scores(program)  # the thresholds read after the scoring before ends
+        return _scores_compute(program=program, as_of=as_of, thresholds=thresholds or rfm_thresholds(program))
+
+
+def _lock_scores(program):
+    """One scoring of a programme at a time (the nightly job, a re-score after staff changed the thresholds): a lock
+    held to the end of the transaction. SQLite runs one writer at a time anyway."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext('analytics_rfm'), %s)", [program.pk])
+
+
+def _scores_compute(*, program, as_of: dt.date, thresholds: RfmThresholds) -> dict:
     select, params = _scores_select(program=program, as_of=as_of, thresholds=thresholds)
     concat = "CAST(x.r AS TEXT) || CAST(x.f AS TEXT) || CAST(x.m AS TEXT)"
     sql = (
@@ -77,7 +90,7 @@ def rfm_scores_compute(*, program, as_of: dt.date, thresholds: RfmThresholds | N
         "recency_days = excluded.recency_days, frequency = excluded.frequency, monetary = excluded.monetary, "
         "r = excluded.r, f = excluded.f, m = excluded.m, rfm = excluded.rfm"
     )
-    with transaction.atomic(), connection.cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(sql, [program.pk, as_of, *params])
         scored = cursor.rowcount
         cursor.execute(
@@ -87,7 +100,8 @@ def rfm_scores_compute(*, program, as_of: dt.date, thresholds: RfmThresholds | N
             [program.pk, as_of],
         )
         cleared = cursor.rowcount
-        if thresholds.pk is not None:  # unless staff changed them meanwhile, the stored scores are theirs now
+        # Unless staff changed them meanwhile (a save clears scored_at), the stored scores are theirs now.
+        if thresholds.pk is not None:
             RfmThresholds.objects.filter(pk=thresholds.pk, updated_at=thresholds.updated_at).update(
                 scored_at=timezone.now()
             )
@@ -110,6 +124,8 @@ def rfm_scores_recompute(*, program) -> dict:
     """The stored scores again, for the day they are of (today when there are none), with the current thresholds."""
     from .models import MemberScore
 
-    day = MemberScore.objects.filter(program=program).exclude(rfm="").order_by("-rfm_as_of")
-    as_of = day.values_list("rfm_as_of", flat=True).first() or timezone.localdate()
-    return rfm_scores_compute(program=program, as_of=as_of)
+    with transaction.atomic():
+        _lock_scores(program)  # a nightly scoring under way ends first: its day is then the stored one
+        day = MemberScore.objects.filter(program=program).exclude(rfm="").order_by("-rfm_as_of")
+        as_of = day.values_list("rfm_as_of", flat=True).first() or timezone.localdate()
+        return rfm_scores_compute(program=program, as_of=as_of)

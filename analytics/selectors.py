@@ -399,9 +399,7 @@ def rfm_counts(*, program, as_of: dt.date | None = None) -> dict:
     if as_of is None:
         as_of = latest or timezone.localdate()
     # The stored scores answer only if they were computed with the thresholds as they are (or the defaults).
-    current = thresholds.pk is None or (
-        thresholds.scored_at is not None and thresholds.scored_at >= thresholds.updated_at
-    )
+    current = thresholds.pk is None or thresholds.scored_at is not None
     if latest == as_of and current:
         rows = list(stored.filter(rfm_as_of=as_of).values_list("r", "f", "m").annotate(n=Count("id")).order_by())
     else:

@@ -12,6 +12,9 @@ from django.db import connection
 
 from loyalty.models import ChannelProgram, Program
 
+# The longest window of days a figure is asked for (ten years), in the API and on the dashboard.
+MAX_WINDOW_DAYS = 3660
+
 
 def day_start(program: Program, day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time.min, tzinfo=ZoneInfo(program.time_zone))

@@ -7,7 +7,7 @@ from rest_framework import serializers
 
 from members.normalize import PLAUSIBLE_YEARS
 
-MAX_WINDOW_DAYS = 3660
+from ..sql import MAX_WINDOW_DAYS
 
 
 def _money():

@@ -179,3 +179,53 @@ def test_saving_thresholds_in_the_admin_scores_the_members_again(
     assert response.status_code == 302, response.content.decode()[:2000]
     assert score(member, program)[0] == "513"
     assert MemberScore.objects.get(member=member).rfm_as_of == AS_OF
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.postgres
+def test_a_re_score_waits_for_the_nightly_scoring_under_way_and_keeps_its_day(program, channel, thresholds):
+    """Staff save thresholds while the nightly job scores a new day: the re-score waits for it, then scores that day
+    (it had read the day before, still the stored one, and put every score back a day)."""
+    import threading
+
+    from django.db import connections, transaction
+
+    member = MemberFactory()
+    buy(channel, member, "A-1", "600.00", days_ago(40))
+    rfm.rfm_scores_compute(program=program, as_of=AS_OF - dt.timedelta(days=1))
+    scoring, finish = threading.Event(), threading.Event()
+    done = {}
+
+    def nightly():
+        try:
+            with transaction.atomic():
+                rfm.rfm_scores_compute(program=program, as_of=AS_OF)
+                scoring.set()
+                finish.wait(10)
+        finally:
+            connections.close_all()
+
+    def rescore():
+        try:
+            done["result"] = rfm.rfm_scores_recompute(program=program)
+        finally:
+            connections.close_all()
+
+    night = threading.Thread(target=nightly)
+    night.start()
+    assert scoring.wait(10)
+    again = threading.Thread(target=rescore)
+    again.start()
+    again.join(1)
+    assert again.is_alive()  # waiting for the night's scoring
+    finish.set()
+    night.join(10)
+    again.join(10)
+    assert done["result"] == {"scored": 1, "cleared": 0}
+    assert MemberScore.objects.get(member=member).rfm_as_of == AS_OF
+
+
+def test_thresholds_keep_their_programme_and_cannot_be_deleted_in_the_admin(program, thresholds, admin_client):
+    page = admin_client.get(f"/admin/analytics/rfmthresholds/{thresholds.pk}/change/").content.decode()
+    assert 'name="program"' not in page and 'name="window_days"' in page
+    assert admin_client.get(f"/admin/analytics/rfmthresholds/{thresholds.pk}/delete/").status_code == 403

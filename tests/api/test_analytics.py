@@ -232,16 +232,18 @@ def test_the_clv_answers_agree_after_a_failed_fit_and_a_fit_for_an_earlier_day(a
     assert one["p_alive"] == f"{expected['p_alive']:.4f}" and one["clv"] == f"{expected['clv']:.2f}"
     assert api.get(f"/api/v1/members/{member.member_no}/").json()["clv"]["p_alive"] == one["p_alive"]
     # The member who first bought in June had not bought by then: no CLV, in either answer, until the next fit.
-    response = api.get(f"/api/v1/members/{late.member_no}/clv/")
+    response = api.get(f"/api/v1/members/{late.member_no}/clv/", HTTP_ACCEPT_LANGUAGE="en")
     assert response.status_code == 404 and "had no order in this programme" in response.json()["error"]["message"]
     assert api.get(f"/api/v1/members/{late.member_no}/").json()["clv"] is None
 
 
 def test_member_clv_of_a_member_without_orders_says_so(api, program, history, member):
     clv.clv_fit(program=program, as_of=AS_OF)
-    response = api.get(f"/api/v1/members/{member.member_no}/clv/")
+    response = api.get(f"/api/v1/members/{member.member_no}/clv/", HTTP_ACCEPT_LANGUAGE="en")
     assert response.status_code == 404
     assert "had no order in this programme" in response.json()["error"]["message"]
+    chinese = api.get(f"/api/v1/members/{member.member_no}/clv/", HTTP_ACCEPT_LANGUAGE="zh-hans").json()
+    assert "在本计划中还没有订单" in chinese["error"]["message"]
     assert api.get("/api/v1/members/99999999/clv/").json()["error"]["code"] == "not_found"
 
 
