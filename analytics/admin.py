@@ -19,7 +19,7 @@ from loyalty.models import ChannelProgram, Program, Tier
 from members import spreadsheets
 from members.admin import ReadOnlyAdmin
 from members.models import Channel
-from members.normalize import PLAUSIBLE_YEARS
+from members.normalize import validate_plausible_day
 
 from . import dashboard, rfm
 from .models import ClvFit, Dashboard, MemberScore, RfmThresholds
@@ -36,6 +36,13 @@ def csv_response(table: dict, filename: str) -> HttpResponse:
     return response
 
 
+def _window(program, date_from, date_to):
+    """The dashboard's days, (from, to): by default the last 30 whole days (the nightly snapshot's window)."""
+    today = timezone.now().astimezone(ZoneInfo(program.time_zone)).date()
+    date_to = date_to or today - dt.timedelta(days=1)
+    return date_from or date_to - dt.timedelta(days=29), date_to
+
+
 class DashboardFilterForm(forms.Form):
     program = forms.ModelChoiceField(
         label=gettext_lazy("Programme"), queryset=Program.objects.filter(is_active=True), required=False
@@ -43,38 +50,29 @@ class DashboardFilterForm(forms.Form):
     channel = forms.ModelChoiceField(label=gettext_lazy("Channel"), queryset=Channel.objects.all(), required=False)
     tier = forms.CharField(label=gettext_lazy("Tier"), required=False)
     date_from = forms.DateField(
-        label=gettext_lazy("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=gettext_lazy("From"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[validate_plausible_day],
     )
-    date_to = forms.DateField(label=gettext_lazy("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(
+        label=gettext_lazy("To"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[validate_plausible_day],
+    )
     at_risk_below = forms.FloatField(
         label=gettext_lazy("At risk below P(alive)"), required=False, min_value=0, max_value=1, initial=0.3
     )
-
-    def _plausible(self, name):
-        day = self.cleaned_data.get(name)
-        first, last = PLAUSIBLE_YEARS
-        if day is not None and not first <= day.year <= last:
-            raise forms.ValidationError(
-                _("A day must be between the years %(first)d and %(last)d.") % {"first": first, "last": last}
-            )
-        return day
-
-    def clean_date_from(self):
-        return self._plausible("date_from")
-
-    def clean_date_to(self):
-        return self._plausible("date_to")
 
     def clean(self):
         data = super().clean()
         program = data.get("program") or Program.objects.filter(is_active=True).order_by("pk").first()
         data["program"] = program
         if program is not None and "date_from" in data and "date_to" in data:
-            # The defaults (the last 30 whole days) put in before the window is checked, a lone date included.
-            today = timezone.now().astimezone(ZoneInfo(program.time_zone)).date()
-            data["date_to"] = data["date_to"] or today - dt.timedelta(days=1)
-            data["date_from"] = data["date_from"] or data["date_to"] - dt.timedelta(days=29)
-            start, end = data["date_from"], data["date_to"]
+            # The defaults put in before the window is checked, a lone date included.
+            start, end = _window(program, data["date_from"], data["date_to"])
+            data["date_from"], data["date_to"] = start, end
             if start > end:
                 self.add_error("date_from", _("The start must be on or before the end."))
             elif (end - start).days >= MAX_WINDOW_DAYS:
@@ -135,10 +133,7 @@ class DashboardAdmin(admin.ModelAdmin):
         }
         if program is None or not valid:
             return TemplateResponse(request, "admin/analytics/dashboard.html", context)
-        today = timezone.now().astimezone(ZoneInfo(program.time_zone)).date()
-        # Default: the last 30 whole days (the nightly snapshot's window) against the 30 before.
-        date_to = data.get("date_to") or today - dt.timedelta(days=1)
-        date_from = data.get("date_from") or date_to - dt.timedelta(days=29)
+        date_from, date_to = _window(program, data.get("date_from"), data.get("date_to"))
         channel = data.get("channel")
         scope = Scope(
             program=program,

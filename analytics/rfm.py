@@ -122,10 +122,8 @@ def rfm_thresholds_save(thresholds: RfmThresholds) -> RfmThresholds:
 
 def rfm_scores_recompute(*, program) -> dict:
     """The stored scores again, for the day they are of (today when there are none), with the current thresholds."""
-    from .models import MemberScore
+    from .selectors import rfm_stored_day
 
     with transaction.atomic():
         _lock_scores(program)  # a nightly scoring under way ends first: its day is then the stored one
-        day = MemberScore.objects.filter(program=program).exclude(rfm="").order_by("-rfm_as_of")
-        as_of = day.values_list("rfm_as_of", flat=True).first() or timezone.localdate()
-        return rfm_scores_compute(program=program, as_of=as_of)
+        return rfm_scores_compute(program=program, as_of=rfm_stored_day(program) or timezone.localdate())

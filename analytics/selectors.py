@@ -387,6 +387,11 @@ def rfm_thresholds(program) -> RfmThresholds:
     return found or RfmThresholds(program=program, **RfmThresholds.DEFAULTS)
 
 
+def rfm_stored_day(program) -> dt.date | None:
+    """The day the programme's stored RFM scores are of (None before the first scoring)."""
+    return MemberScore.objects.filter(program=program).exclude(rfm="").aggregate(day=Max("rfm_as_of"))["day"]
+
+
 def rfm_counts(*, program, as_of: dt.date | None = None) -> dict:
     """`GET /analytics/rfm/`: members with an order by R, F and M score and by three-digit code, as of a day.
     The daily job's stored scores answer for their day; another day, or thresholds changed since the scores were
@@ -395,7 +400,7 @@ def rfm_counts(*, program, as_of: dt.date | None = None) -> dict:
 
     thresholds = rfm_thresholds(program)
     stored = MemberScore.objects.filter(program=program).exclude(rfm="")
-    latest = stored.aggregate(day=Max("rfm_as_of"))["day"]
+    latest = rfm_stored_day(program)
     if as_of is None:
         as_of = latest or timezone.localdate()
     # The stored scores answer only if they were computed with the thresholds as they are (or the defaults).

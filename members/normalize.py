@@ -133,6 +133,15 @@ def check_plausible_datetime(value: dt.datetime) -> dt.datetime:
     return value
 
 
+def validate_plausible_day(value: dt.date) -> None:
+    """A form or serializer field's validator: a day of the years any order can have (PLAUSIBLE_YEARS)."""
+    if value is not None and not PLAUSIBLE_YEARS[0] <= value.year <= PLAUSIBLE_YEARS[1]:
+        raise ValidationError(
+            _("A day must be between the years %(first)d and %(last)d.")
+            % {"first": PLAUSIBLE_YEARS[0], "last": PLAUSIBLE_YEARS[1]}
+        )
+
+
 def parse_datetime(raw, tz=None):
     """'2020-05-07' or '2020-05-07 10:15:00' in the program's time zone, or ISO 8601 with an offset."""
     text = str(raw).strip().translate(_FULLWIDTH)

@@ -5,7 +5,7 @@ import datetime as dt
 from django.utils.translation import gettext as _
 from rest_framework import serializers
 
-from members.normalize import PLAUSIBLE_YEARS
+from members.normalize import validate_plausible_day
 
 from ..sql import MAX_WINDOW_DAYS
 
@@ -19,29 +19,13 @@ def _ratio():
 
 
 def _day():
-    return serializers.DateField(required=False, input_formats=["iso-8601"])
-
-
-def _plausible(day):
-    """A day of the years any order can have (members.normalize.PLAUSIBLE_YEARS)."""
-    first, last = PLAUSIBLE_YEARS
-    if day is not None and not first <= day.year <= last:
-        raise serializers.ValidationError(
-            _("A day must be between the years %(first)d and %(last)d.") % {"first": first, "last": last}
-        )
-    return day
+    return serializers.DateField(required=False, input_formats=["iso-8601"], validators=[validate_plausible_day])
 
 
 class WindowInputSerializer(serializers.Serializer):
     """`from` and `to`; the window itself is checked by window() once the view has put in the defaults."""
 
     to = _day()
-
-    def validate_to(self, value):
-        return _plausible(value)
-
-    def validate_from(self, value):
-        return _plausible(value)
 
 
 # `from` is a Python keyword: declared through the fields mapping.
@@ -63,9 +47,6 @@ class CohortInputSerializer(WindowInputSerializer):
 
 class RfmInputSerializer(serializers.Serializer):
     as_of = _day()
-
-    def validate_as_of(self, value):
-        return _plausible(value)
 
 
 class MemberClvInputSerializer(serializers.Serializer):
